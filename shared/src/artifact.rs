@@ -1,0 +1,493 @@
+//! The signed model artifact, format version 1.
+//!
+//! One file carries one trained model:
+//!
+//! ```text
+//! offset  size  content
+//! 0       8     magic "KNWMODEL"
+//! 8       4     format version, u32 little endian (1)
+//! 12      4     manifest length M, u32 little endian
+//! 16      8     tensor section length T, u64 little endian
+//! 24      M     manifest, UTF-8 JSON (see [`Manifest`])
+//! 24+M    T     tensors, in the safetensors format
+//! 24+M+T  64    ed25519 signature over bytes [0, 24+M+T)
+//! ```
+//!
+//! A reader must (in this order) check the magic, refuse any format version
+//! other than [`FORMAT_VERSION`], check the lengths, verify the signature with
+//! the publisher's public key, refuse a manifest whose `requires` list names
+//! a feature it does not implement, and check the tensors against the
+//! manifest. Unknown manifest fields that are not listed in `requires` are
+//! ignored, so later writers can add optional information without breaking
+//! readers.
+//!
+//! Tensors (all little endian):
+//!
+//! | name | dtype | shape | meaning |
+//! |---|---|---|---|
+//! | `item_popularity` | F32 | `[items]` | fallback score of every item (all kinds) |
+//! | `item_category` | U32 | `[items]` | index into `categories`, `u32::MAX` for none |
+//! | `item_price` | F32 | `[items]` | price in the catalogue currency, NaN if unknown |
+//! | `user_seen_offsets` | U32 | `[users + 1]` | CSR offsets of items each user owns |
+//! | `user_seen_items` | U32 | `[nnz]` | CSR item indices (sorted per user) |
+//! | `item_factors` | F32 | `[items, dims]` | item embeddings (kind `mf`) |
+//! | `user_factors` | F32 | `[users, dims]` | user embeddings (kind `mf`) |
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signer, Verifier};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Magic bytes at the start of every artifact.
+pub const MAGIC: &[u8; 8] = b"KNWMODEL";
+/// The artifact format version this crate reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Features (names in a manifest's `requires`) this reader implements.
+pub const SUPPORTED_FEATURES: &[&str] = &["dot-product"];
+const HEADER_LEN: usize = 24;
+const SIGNATURE_LEN: usize = 64;
+
+/// Which scoring a model uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Items ranked by (recent) popularity, the same for every learner.
+    Popularity,
+    /// Matrix factorisation: score = user factors · item factors.
+    Mf,
+}
+
+impl ModelKind {
+    /// The manifest name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Popularity => "popularity",
+            ModelKind::Mf => "mf",
+        }
+    }
+}
+
+/// The time span and size of the data a model was trained on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingWindow {
+    /// Earliest event used.
+    pub from: Option<DateTime<Utc>>,
+    /// Latest event used.
+    pub to: Option<DateTime<Utc>>,
+    /// Number of events used.
+    pub events: u64,
+}
+
+/// The JSON manifest of an artifact.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT_VERSION`] for this reader.
+    pub format_version: u32,
+    /// Features a reader must implement to use this model.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// How the model scores.
+    pub kind: ModelKind,
+    /// Unique id of this model (also its version in the model store).
+    pub model_id: String,
+    /// When it was exported.
+    pub created_at: DateTime<Utc>,
+    /// Identifier of the signing key (first 8 bytes of SHA-256 of the public key, hex).
+    pub key_id: String,
+    /// Embedding dimensions (0 for popularity models).
+    pub dims: usize,
+    /// Item ids, in tensor row order.
+    pub items: Vec<String>,
+    /// Pseudonymous user ids, in tensor row order.
+    pub users: Vec<String>,
+    /// Category names referenced by `item_category`.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// The training data.
+    #[serde(default)]
+    pub training: TrainingWindow,
+    /// Offline metrics measured at training time.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    /// Hyper-parameters used.
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+}
+
+/// A tensor's values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TensorData {
+    /// 32-bit floats.
+    F32(Vec<f32>),
+    /// 32-bit unsigned integers.
+    U32(Vec<u32>),
+}
+
+impl TensorData {
+    fn to_le_bytes(&self) -> Vec<u8> {
+        match self {
+            TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+    fn dtype(&self) -> Dtype {
+        match self {
+            TensorData::F32(_) => Dtype::F32,
+            TensorData::U32(_) => Dtype::U32,
+        }
+    }
+}
+
+/// An ed25519 key that signs artifacts (kept by the training function).
+#[derive(Clone)]
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SigningKey({})", self.public_key().key_id())
+    }
+}
+
+impl SigningKey {
+    /// A key from its 32-byte seed.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+
+    /// A key from a hex-encoded 32-byte seed.
+    pub fn from_hex(hex_seed: &str) -> Result<Self> {
+        let raw = hex::decode(hex_seed.trim()).map_err(|e| Error::Key(format!("signing key is not hex: {e}")))?;
+        let seed: [u8; 32] = raw.try_into().map_err(|_| Error::Key("signing key must be 32 bytes".into()))?;
+        Ok(Self::from_seed(seed))
+    }
+
+    /// The matching public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key())
+    }
+}
+
+/// An ed25519 public key that verifies artifacts (given to readers and the edge).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKey(ed25519_dalek::VerifyingKey);
+
+impl PublicKey {
+    /// A key from its hex encoding (32 bytes).
+    pub fn from_hex(hex_key: &str) -> Result<Self> {
+        let raw = hex::decode(hex_key.trim()).map_err(|e| Error::Key(format!("public key is not hex: {e}")))?;
+        let bytes: [u8; 32] = raw.try_into().map_err(|_| Error::Key("public key must be 32 bytes".into()))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map(Self).map_err(|e| Error::Key(e.to_string()))
+    }
+
+    /// Hex encoding of the key.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.as_bytes())
+    }
+
+    /// Short identifier: first 8 bytes of SHA-256 of the key, hex.
+    pub fn key_id(&self) -> String {
+        hex::encode(&Sha256::digest(self.0.as_bytes())[..8])
+    }
+}
+
+/// Assembles and signs an artifact.
+#[derive(Clone, Debug)]
+pub struct ArtifactBuilder {
+    manifest: Manifest,
+    tensors: BTreeMap<String, (Vec<usize>, TensorData)>,
+}
+
+impl ArtifactBuilder {
+    /// Starts an artifact of `kind` with `dims` embedding dimensions.
+    pub fn new(kind: ModelKind, dims: usize) -> Self {
+        let created_at = DateTime::<Utc>::from_timestamp(0, 0).unwrap_or_default();
+        Self {
+            manifest: Manifest {
+                format_version: FORMAT_VERSION,
+                requires: if kind == ModelKind::Mf { vec!["dot-product".into()] } else { Vec::new() },
+                kind,
+                model_id: String::new(),
+                created_at,
+                key_id: String::new(),
+                dims,
+                items: Vec::new(),
+                users: Vec::new(),
+                categories: Vec::new(),
+                training: TrainingWindow::default(),
+                metrics: BTreeMap::new(),
+                params: BTreeMap::new(),
+            },
+            tensors: BTreeMap::new(),
+        }
+    }
+
+    /// Mutable access to the manifest (ids, window, metrics, params).
+    pub fn manifest_mut(&mut self) -> &mut Manifest {
+        &mut self.manifest
+    }
+
+    /// Sets the item ids (tensor row order).
+    pub fn items(&mut self, items: Vec<String>) -> &mut Self {
+        self.manifest.items = items;
+        self
+    }
+
+    /// Sets the pseudonymous user ids (tensor row order).
+    pub fn users(&mut self, users: Vec<String>) -> &mut Self {
+        self.manifest.users = users;
+        self
+    }
+
+    /// Sets the popularity score of every item.
+    pub fn popularity(&mut self, scores: Vec<f32>) -> &mut Self {
+        let n = scores.len();
+        self.tensor("item_popularity", vec![n], TensorData::F32(scores))
+    }
+
+    /// Sets item categories (`categories[item_category[i]]`) and prices (NaN unknown).
+    pub fn catalogue(&mut self, categories: Vec<String>, item_category: Vec<u32>, item_price: Vec<f32>) -> &mut Self {
+        self.manifest.categories = categories;
+        let n = item_category.len();
+        self.tensor("item_category", vec![n], TensorData::U32(item_category));
+        let n = item_price.len();
+        self.tensor("item_price", vec![n], TensorData::F32(item_price))
+    }
+
+    /// Sets the items each user owns (excluded from recommendations).
+    pub fn seen(&mut self, per_user: &[Vec<u32>]) -> &mut Self {
+        let mut offsets = Vec::with_capacity(per_user.len() + 1);
+        let mut items = Vec::new();
+        offsets.push(0u32);
+        for list in per_user {
+            let mut l = list.clone();
+            l.sort_unstable();
+            l.dedup();
+            items.extend(l);
+            offsets.push(items.len() as u32);
+        }
+        let n = offsets.len();
+        self.tensor("user_seen_offsets", vec![n], TensorData::U32(offsets));
+        let n = items.len();
+        self.tensor("user_seen_items", vec![n], TensorData::U32(items))
+    }
+
+    /// Sets the factor matrices of a matrix factorisation model (row major).
+    pub fn factors(&mut self, user_factors: Vec<f32>, item_factors: Vec<f32>) -> &mut Self {
+        let d = self.manifest.dims.max(1);
+        let (u, i) = (user_factors.len() / d, item_factors.len() / d);
+        self.tensor("user_factors", vec![u, self.manifest.dims], TensorData::F32(user_factors));
+        self.tensor("item_factors", vec![i, self.manifest.dims], TensorData::F32(item_factors))
+    }
+
+    /// Adds any tensor.
+    pub fn tensor(&mut self, name: &str, shape: Vec<usize>, data: TensorData) -> &mut Self {
+        self.tensors.insert(name.to_owned(), (shape, data));
+        self
+    }
+
+    /// Serialises and signs the artifact.
+    pub fn sign(&self, key: &SigningKey) -> Result<Vec<u8>> {
+        let mut manifest = self.manifest.clone();
+        manifest.key_id = key.public_key().key_id();
+        let mut tensors = self.tensors.clone();
+        let n = manifest.items.len();
+        tensors.entry("item_popularity".into()).or_insert_with(|| (vec![n], TensorData::F32(vec![0.0; n])));
+        let raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> =
+            tensors.iter().map(|(k, (shape, d))| (k.clone(), d.dtype(), shape.clone(), d.to_le_bytes())).collect();
+        let views = raw
+            .iter()
+            .map(|(k, dtype, shape, bytes)| {
+                TensorView::new(*dtype, shape.clone(), bytes)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| Error::Tensors(format!("{k}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let tensor_bytes = safetensors::serialize(views, None).map_err(|e| Error::Tensors(e.to_string()))?;
+        let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Manifest(e.to_string()))?;
+        let manifest_len = u32::try_from(manifest_bytes.len()).map_err(|_| Error::Manifest("manifest exceeds 4 GiB".into()))?;
+
+        let mut out = Vec::with_capacity(HEADER_LEN + manifest_bytes.len() + tensor_bytes.len() + SIGNATURE_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&manifest_len.to_le_bytes());
+        out.extend_from_slice(&(tensor_bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&manifest_bytes);
+        out.extend_from_slice(&tensor_bytes);
+        let signature = key.0.sign(&out);
+        out.extend_from_slice(&signature.to_bytes());
+        Ok(out)
+    }
+}
+
+/// A verified artifact: its manifest and its tensors.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Tensors by name, with their shapes.
+    pub tensors: BTreeMap<String, (Vec<usize>, TensorData)>,
+}
+
+impl Artifact {
+    /// Reads and verifies an artifact.
+    ///
+    /// Refuses with [`Error::NotAnArtifact`], [`Error::UnsupportedVersion`],
+    /// [`Error::Malformed`], [`Error::BadSignature`],
+    /// [`Error::UnsupportedFeature`], [`Error::Manifest`] or [`Error::Tensors`].
+    pub fn read(bytes: &[u8], key: &PublicKey) -> Result<Self> {
+        let manifest = verify(bytes, key)?;
+        let (m_end, t_end) = section_ends(bytes)?;
+        let st = SafeTensors::deserialize(&bytes[m_end..t_end]).map_err(|e| Error::Tensors(e.to_string()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let values = match view.dtype() {
+                Dtype::F32 => TensorData::F32(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+                Dtype::U32 => TensorData::U32(data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+                other => return Err(Error::Tensors(format!("{name}: unsupported dtype {other:?}"))),
+            };
+            tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Ok(Self { manifest, tensors })
+    }
+
+    /// Takes an F32 tensor, checking its shape.
+    pub fn take_f32(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        match self.tensors.remove(name) {
+            Some((s, TensorData::F32(v))) if s == shape => Ok(v),
+            Some((s, _)) => Err(Error::Tensors(format!("{name}: expected F32 {shape:?}, found shape {s:?}"))),
+            None => Err(Error::Tensors(format!("{name}: missing"))),
+        }
+    }
+
+    /// Takes a U32 tensor, checking its shape (`None` in `shape` = any length).
+    pub fn take_u32(&mut self, name: &str, len: Option<usize>) -> Result<Vec<u32>> {
+        match self.tensors.remove(name) {
+            Some((s, TensorData::U32(v))) if s.len() == 1 && len.is_none_or(|n| s[0] == n) => Ok(v),
+            Some((s, _)) => Err(Error::Tensors(format!("{name}: expected U32 [{len:?}], found shape {s:?}"))),
+            None => Err(Error::Tensors(format!("{name}: missing"))),
+        }
+    }
+}
+
+fn section_ends(bytes: &[u8]) -> Result<(usize, usize)> {
+    let manifest_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    let tensor_len = u64::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19], bytes[20], bytes[21], bytes[22], bytes[23]]);
+    let m_end = HEADER_LEN.checked_add(manifest_len).ok_or_else(|| Error::Malformed("manifest length overflows".into()))?;
+    let t_end = usize::try_from(tensor_len)
+        .ok()
+        .and_then(|t| m_end.checked_add(t))
+        .ok_or_else(|| Error::Malformed("tensor length overflows".into()))?;
+    if t_end.checked_add(SIGNATURE_LEN) != Some(bytes.len()) {
+        return Err(Error::Malformed(format!(
+            "header announces {} bytes, file has {}",
+            t_end.saturating_add(SIGNATURE_LEN),
+            bytes.len()
+        )));
+    }
+    Ok((m_end, t_end))
+}
+
+/// Checks header, version, lengths, signature and requirements; returns the manifest.
+pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Manifest> {
+    if bytes.len() < 8 || &bytes[..8] != MAGIC {
+        return Err(Error::NotAnArtifact);
+    }
+    if bytes.len() < HEADER_LEN + SIGNATURE_LEN {
+        return Err(Error::Malformed(format!("{} bytes is shorter than any artifact", bytes.len())));
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    let (m_end, t_end) = section_ends(bytes)?;
+    let sig_bytes: [u8; SIGNATURE_LEN] =
+        bytes[t_end..].try_into().map_err(|_| Error::Malformed("signature length".into()))?;
+    let signature = ed25519_dalek::Signature::from_bytes(&sig_bytes);
+    key.0.verify(&bytes[..t_end], &signature).map_err(|_| Error::BadSignature)?;
+
+    let manifest: Manifest = serde_json::from_slice(&bytes[HEADER_LEN..m_end]).map_err(|e| Error::Manifest(e.to_string()))?;
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { found: manifest.format_version, supported: FORMAT_VERSION });
+    }
+    let unknown: Vec<String> = manifest.requires.iter().filter(|r| !SUPPORTED_FEATURES.contains(&r.as_str())).cloned().collect();
+    if !unknown.is_empty() {
+        return Err(Error::UnsupportedFeature(unknown));
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(key: &SigningKey) -> Vec<u8> {
+        let mut b = ArtifactBuilder::new(ModelKind::Mf, 2);
+        b.items(vec!["a".into(), "b".into(), "c".into()]).users(vec!["u".into()]);
+        b.popularity(vec![3.0, 2.0, 1.0]);
+        b.factors(vec![1.0, 0.0], vec![0.1, 0.0, 0.9, 0.0, 0.5, 0.0]);
+        b.seen(&[vec![1]]);
+        b.manifest_mut().model_id = "m1".into();
+        b.sign(key).unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let key = SigningKey::from_seed([1; 32]);
+        let bytes = sample(&key);
+        let mut a = Artifact::read(&bytes, &key.public_key()).unwrap();
+        assert_eq!(a.manifest.model_id, "m1");
+        assert_eq!(a.manifest.key_id, key.public_key().key_id());
+        assert_eq!(a.take_f32("item_factors", &[3, 2]).unwrap()[2], 0.9);
+        assert_eq!(a.take_u32("user_seen_items", None).unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn every_flipped_byte_is_refused() {
+        let key = SigningKey::from_seed([1; 32]);
+        let bytes = sample(&key);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            let err = Artifact::read(&bad, &key.public_key()).unwrap_err();
+            assert!(
+                matches!(err, Error::NotAnArtifact | Error::UnsupportedVersion { .. } | Error::Malformed(_) | Error::BadSignature),
+                "byte {i}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_key_version_and_truncation_are_refused() {
+        let key = SigningKey::from_seed([1; 32]);
+        let other = SigningKey::from_seed([2; 32]);
+        let bytes = sample(&key);
+        assert_eq!(Artifact::read(&bytes, &other.public_key()).unwrap_err(), Error::BadSignature);
+        let mut v2 = bytes.clone();
+        v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(
+            Artifact::read(&v2, &key.public_key()).unwrap_err(),
+            Error::UnsupportedVersion { found: 2, supported: 1 }
+        );
+        assert!(matches!(Artifact::read(&bytes[..bytes.len() - 1], &key.public_key()), Err(Error::Malformed(_))));
+        assert_eq!(Artifact::read(b"hello", &key.public_key()).unwrap_err(), Error::NotAnArtifact);
+    }
+
+    #[test]
+    fn unknown_requirements_are_refused() {
+        let key = SigningKey::from_seed([1; 32]);
+        let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
+        b.items(vec!["a".into()]);
+        b.manifest_mut().requires.push("quantised-int4".into());
+        let bytes = b.sign(&key).unwrap();
+        assert_eq!(
+            Artifact::read(&bytes, &key.public_key()).unwrap_err(),
+            Error::UnsupportedFeature(vec!["quantised-int4".into()])
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! The error type of the portable core.
+
+/// Everything that can go wrong in the portable core.
+///
+/// Artifact readers distinguish a wrong container version, a bad signature
+/// and malformed content, so callers can log the precise reason and keep
+/// serving the model they already have.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes do not start with the artifact magic.
+    #[error("not a knowedge model artifact (bad magic bytes)")]
+    NotAnArtifact,
+    /// The container version is not one this reader understands.
+    #[error("unsupported artifact format version {found}; this reader understands version {supported}")]
+    UnsupportedVersion {
+        /// Version found in the artifact header.
+        found: u32,
+        /// Version this reader supports.
+        supported: u32,
+    },
+    /// Lengths in the header do not match the bytes.
+    #[error("malformed artifact: {0}")]
+    Malformed(String),
+    /// The ed25519 signature does not verify with the configured key.
+    #[error("artifact signature does not verify against the configured public key")]
+    BadSignature,
+    /// The manifest lists requirements this reader does not implement.
+    #[error("artifact requires features this reader does not understand: {0:?}")]
+    UnsupportedFeature(Vec<String>),
+    /// The manifest is not valid JSON or misses fields.
+    #[error("invalid artifact manifest: {0}")]
+    Manifest(String),
+    /// Tensors are missing or have the wrong type or shape.
+    #[error("invalid artifact tensors: {0}")]
+    Tensors(String),
+    /// A key has the wrong length or encoding.
+    #[error("invalid key: {0}")]
+    Key(String),
+    /// An event batch could not be decoded at all.
+    #[error("invalid batch: {0}")]
+    Batch(String),
+}
+
+/// Result alias of the portable core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,401 @@
+//! The scoring core: a loaded model answers top-k questions.
+//!
+//! The same code runs natively (evaluation, tests) and inside the edge
+//! WebAssembly modules, and gives bit-identical answers on both: dot products
+//! sum in a fixed order, and ties break by item order.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::artifact::{Artifact, ModelKind, PublicKey, TrainingWindow};
+use crate::{Error, Result};
+
+/// Business filters on a recommendation request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filters {
+    /// Only items of this category.
+    pub category: Option<String>,
+    /// Only items priced at most this much (0 = free items only).
+    pub max_price: Option<f32>,
+    /// Items never to return (for instance those on screen already).
+    pub exclude: Vec<String>,
+}
+
+/// One recommended item.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Scored {
+    /// Item id.
+    pub item: String,
+    /// Model score (higher is better; comparable within one answer only).
+    pub score: f32,
+}
+
+/// What a model is, for `GET /v1/model` and logs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// Model id / version.
+    pub model_id: String,
+    /// Scoring kind.
+    pub kind: ModelKind,
+    /// Export time.
+    pub created_at: DateTime<Utc>,
+    /// Artifact format version.
+    pub format_version: u32,
+    /// Signing key id.
+    pub key_id: String,
+    /// Embedding dimensions.
+    pub dims: usize,
+    /// Number of items.
+    pub items: usize,
+    /// Number of known users.
+    pub users: usize,
+    /// Training data window.
+    pub training: TrainingWindow,
+    /// Offline metrics.
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// A verified model, ready to score.
+#[derive(Clone, Debug)]
+pub struct Model {
+    info: ModelInfo,
+    items: Vec<String>,
+    item_index: HashMap<String, u32>,
+    user_index: HashMap<String, u32>,
+    categories: Vec<String>,
+    item_category: Vec<u32>,
+    item_price: Vec<f32>,
+    popularity: Vec<f32>,
+    seen_offsets: Vec<u32>,
+    seen_items: Vec<u32>,
+    dims: usize,
+    item_factors: Vec<f32>,
+    user_factors: Vec<f32>,
+    item_norms: Vec<f32>,
+}
+
+/// No category.
+pub const NO_CATEGORY: u32 = u32::MAX;
+
+impl Model {
+    /// Verifies an artifact with `key` and loads it.
+    pub fn from_artifact(bytes: &[u8], key: &PublicKey) -> Result<Self> {
+        Self::from_verified(Artifact::read(bytes, key)?)
+    }
+
+    /// Loads an already verified artifact, checking every tensor against the manifest.
+    pub fn from_verified(mut a: Artifact) -> Result<Self> {
+        let n = a.manifest.items.len();
+        let m = a.manifest.users.len();
+        let kind = a.manifest.kind;
+        let dims = a.manifest.dims;
+        let popularity = a.take_f32("item_popularity", &[n])?;
+        let (item_category, item_price) = if a.tensors.contains_key("item_category") {
+            (a.take_u32("item_category", Some(n))?, a.take_f32("item_price", &[n])?)
+        } else {
+            (vec![NO_CATEGORY; n], vec![f32::NAN; n])
+        };
+        if let Some(bad) = item_category.iter().find(|c| **c != NO_CATEGORY && **c as usize >= a.manifest.categories.len()) {
+            return Err(Error::Tensors(format!("item_category: index {bad} out of range")));
+        }
+        let (seen_offsets, seen_items) = if a.tensors.contains_key("user_seen_offsets") {
+            let off = a.take_u32("user_seen_offsets", Some(m + 1))?;
+            let items = a.take_u32("user_seen_items", None)?;
+            if off.first() != Some(&0) || off.windows(2).any(|w| w[0] > w[1]) || off.last().copied() != Some(items.len() as u32) {
+                return Err(Error::Tensors("user_seen_offsets: not a valid CSR offset list".into()));
+            }
+            if items.iter().any(|i| *i as usize >= n) {
+                return Err(Error::Tensors("user_seen_items: item index out of range".into()));
+            }
+            for u in 0..m {
+                let s = &items[off[u] as usize..off[u + 1] as usize];
+                if s.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(Error::Tensors("user_seen_items: not sorted per user".into()));
+                }
+            }
+            (off, items)
+        } else {
+            (vec![0; m + 1], Vec::new())
+        };
+        let (user_factors, item_factors) = match kind {
+            ModelKind::Mf => {
+                if dims == 0 {
+                    return Err(Error::Manifest("mf model with 0 dims".into()));
+                }
+                (a.take_f32("user_factors", &[m, dims])?, a.take_f32("item_factors", &[n, dims])?)
+            }
+            ModelKind::Popularity => (Vec::new(), Vec::new()),
+        };
+        let item_norms = if dims > 0 && !item_factors.is_empty() {
+            item_factors.chunks_exact(dims).map(|r| dot(r, r).sqrt()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut item_index = HashMap::with_capacity(n);
+        for (i, id) in a.manifest.items.iter().enumerate() {
+            if item_index.insert(id.clone(), i as u32).is_some() {
+                return Err(Error::Manifest(format!("duplicate item id {id}")));
+            }
+        }
+        let user_index = a.manifest.users.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
+        let mf = a.manifest;
+        Ok(Self {
+            info: ModelInfo {
+                model_id: mf.model_id,
+                kind,
+                created_at: mf.created_at,
+                format_version: mf.format_version,
+                key_id: mf.key_id,
+                dims,
+                items: n,
+                users: m,
+                training: mf.training,
+                metrics: mf.metrics,
+            },
+            items: mf.items,
+            item_index,
+            user_index,
+            categories: mf.categories,
+            item_category,
+            item_price,
+            popularity,
+            seen_offsets,
+            seen_items,
+            dims,
+            item_factors,
+            user_factors,
+            item_norms,
+        })
+    }
+
+    /// What the model is.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Item ids in model order.
+    pub fn items(&self) -> &[String] {
+        &self.items
+    }
+
+    /// Whether the (pseudonymous) user is known to the model.
+    pub fn knows_user(&self, user: &str) -> bool {
+        self.user_index.contains_key(user)
+    }
+
+    /// Items the (pseudonymous) user already owns.
+    pub fn owned(&self, user: &str) -> Vec<&str> {
+        match self.user_index.get(user) {
+            Some(&u) => self.seen(u as usize).iter().map(|&i| self.items[i as usize].as_str()).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn seen(&self, u: usize) -> &[u32] {
+        &self.seen_items[self.seen_offsets[u] as usize..self.seen_offsets[u + 1] as usize]
+    }
+
+    /// The top `k` items for a pseudonymous user (or for anyone, with `None`),
+    /// never returning items the user owns, nor items the filters rule out.
+    /// Unknown users get the most popular items.
+    pub fn recommend(&self, user: Option<&str>, k: usize, filters: &Filters) -> Vec<Scored> {
+        let u = user.and_then(|u| self.user_index.get(u)).map(|&u| u as usize);
+        let seen = u.map(|u| self.seen(u)).unwrap_or(&[]);
+        let mut exclude: Vec<u32> = filters.exclude.iter().filter_map(|e| self.item_index.get(e).copied()).collect();
+        exclude.sort_unstable();
+        let category = match &filters.category {
+            Some(c) => match self.categories.iter().position(|x| x == c) {
+                Some(i) => Some(i as u32),
+                None => return Vec::new(),
+            },
+            None => None,
+        };
+        let keep = |i: usize| {
+            let i32_ = i as u32;
+            seen.binary_search(&i32_).is_err()
+                && exclude.binary_search(&i32_).is_err()
+                && category.is_none_or(|c| self.item_category[i] == c)
+                && filters.max_price.is_none_or(|p| self.item_price[i] <= p)
+        };
+        let top = match (self.info.kind, u) {
+            (ModelKind::Mf, Some(u)) => {
+                let uv = &self.user_factors[u * self.dims..(u + 1) * self.dims];
+                top_k(self.items.len(), k, |i| dot(uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]), keep)
+            }
+            _ => top_k(self.items.len(), k, |i| self.popularity[i], keep),
+        };
+        self.named(top)
+    }
+
+    /// The `k` items most similar to `item` (cosine of item factors; for
+    /// popularity models, the most popular items of the same category).
+    /// `None` if the item is unknown.
+    pub fn similar(&self, item: &str, k: usize) -> Option<Vec<Scored>> {
+        let &q = self.item_index.get(item)?;
+        let q = q as usize;
+        let top = if self.item_factors.is_empty() {
+            let c = self.item_category[q];
+            top_k(self.items.len(), k, |i| self.popularity[i], |i| i != q && (c == NO_CATEGORY || self.item_category[i] == c))
+        } else {
+            let d = self.dims;
+            let qv = &self.item_factors[q * d..(q + 1) * d];
+            let qn = self.item_norms[q].max(f32::MIN_POSITIVE);
+            top_k(
+                self.items.len(),
+                k,
+                |i| dot(qv, &self.item_factors[i * d..(i + 1) * d]) / (qn * self.item_norms[i].max(f32::MIN_POSITIVE)),
+                |i| i != q,
+            )
+        };
+        Some(self.named(top))
+    }
+
+    fn named(&self, top: Vec<(u32, f32)>) -> Vec<Scored> {
+        top.into_iter().map(|(i, s)| Scored { item: self.items[i as usize].clone(), score: s }).collect()
+    }
+}
+
+/// Dot product with a fixed summation order (eight lanes, then the tail), so
+/// native and WebAssembly builds agree bit for bit.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut tail = 0f32;
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+#[derive(PartialEq)]
+struct Entry(f32, u32);
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry {
+    /// "Greater" means "better": higher score, then lower index.
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then_with(|| other.1.cmp(&self.1))
+    }
+}
+
+/// The `k` best indices in `0..n` by `score` among those `keep` accepts,
+/// best first. NaN scores rank last.
+pub fn top_k(n: usize, k: usize, mut score: impl FnMut(usize) -> f32, keep: impl Fn(usize) -> bool) -> Vec<(u32, f32)> {
+    let k = k.min(n);
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut heap: BinaryHeap<std::cmp::Reverse<Entry>> = BinaryHeap::with_capacity(k + 1);
+    for i in 0..n {
+        if !keep(i) {
+            continue;
+        }
+        let mut s = score(i);
+        if s.is_nan() {
+            s = f32::NEG_INFINITY;
+        }
+        let e = Entry(s, i as u32);
+        if heap.len() < k {
+            heap.push(std::cmp::Reverse(e));
+        } else if let Some(worst) = heap.peek() {
+            if e > worst.0 {
+                heap.pop();
+                heap.push(std::cmp::Reverse(e));
+            }
+        }
+    }
+    let mut out: Vec<Entry> = heap.into_iter().map(|r| r.0).collect();
+    out.sort_by(|a, b| b.cmp(a));
+    out.into_iter().map(|e| (e.1, e.0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{ArtifactBuilder, SigningKey};
+
+    fn model() -> Model {
+        let key = SigningKey::from_seed([3; 32]);
+        let mut b = ArtifactBuilder::new(ModelKind::Mf, 2);
+        b.items(vec!["a".into(), "b".into(), "c".into(), "d".into()]).users(vec!["u1".into(), "u2".into()]);
+        b.popularity(vec![1.0, 4.0, 3.0, 2.0]);
+        b.catalogue(vec!["python".into(), "rust".into()], vec![0, 1, 1, NO_CATEGORY], vec![0.0, 10.0, 99.0, f32::NAN]);
+        // u1 likes the first dimension, u2 the second.
+        b.factors(vec![1.0, 0.0, 0.0, 1.0], vec![0.9, 0.1, 0.8, 0.2, 0.1, 0.9, 0.5, 0.5]);
+        b.seen(&[vec![0], vec![]]);
+        b.sign(&key).and_then(|bytes| Model::from_artifact(&bytes, &key.public_key())).unwrap()
+    }
+
+    fn ids(v: &[Scored]) -> Vec<&str> {
+        v.iter().map(|s| s.item.as_str()).collect()
+    }
+
+    #[test]
+    fn personalised_and_excludes_owned() {
+        let m = model();
+        assert_eq!(ids(&m.recommend(Some("u1"), 10, &Filters::default())), ["b", "d", "c"]);
+        assert_eq!(ids(&m.recommend(Some("u2"), 2, &Filters::default())), ["c", "d"]);
+        assert_eq!(m.owned("u1"), ["a"]);
+    }
+
+    #[test]
+    fn unknown_users_get_popular_items() {
+        let m = model();
+        assert_eq!(ids(&m.recommend(Some("stranger"), 2, &Filters::default())), ["b", "c"]);
+        assert_eq!(ids(&m.recommend(None, 10, &Filters::default())), ["b", "c", "d", "a"]);
+    }
+
+    #[test]
+    fn filters() {
+        let m = model();
+        let f = Filters { category: Some("rust".into()), ..Filters::default() };
+        assert_eq!(ids(&m.recommend(Some("u2"), 10, &f)), ["c", "b"]);
+        let f = Filters { max_price: Some(10.0), ..Filters::default() };
+        assert_eq!(ids(&m.recommend(None, 10, &f)), ["b", "a"]);
+        let f = Filters { max_price: Some(0.0), ..Filters::default() };
+        assert_eq!(ids(&m.recommend(None, 10, &f)), ["a"]);
+        let f = Filters { exclude: vec!["b".into(), "zz".into()], ..Filters::default() };
+        assert_eq!(ids(&m.recommend(None, 2, &f)), ["c", "d"]);
+        let f = Filters { category: Some("cobol".into()), ..Filters::default() };
+        assert!(m.recommend(None, 10, &f).is_empty());
+    }
+
+    #[test]
+    fn similar_items() {
+        let m = model();
+        assert_eq!(ids(&m.similar("a", 1).unwrap()), ["b"]);
+        assert!(m.similar("nope", 3).is_none());
+    }
+
+    #[test]
+    fn top_k_breaks_ties_by_index_and_handles_nan() {
+        let s = [1.0, 3.0, 3.0, f32::NAN, 2.0];
+        assert_eq!(top_k(5, 3, |i| s[i], |_| true), vec![(1, 3.0), (2, 3.0), (4, 2.0)]);
+        assert_eq!(top_k(5, 0, |i| s[i], |_| true), vec![]);
+        assert_eq!(top_k(5, 99, |i| s[i], |_| true).len(), 5);
+    }
+
+    #[test]
+    fn dot_matches_naive_sum_closely() {
+        let a: Vec<f32> = (0..37).map(|i| i as f32 * 0.25).collect();
+        let b: Vec<f32> = (0..37).map(|i| 1.0 - i as f32 * 0.01).collect();
+        let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot(&a, &b) - naive).abs() < 1e-3);
+    }
+}
