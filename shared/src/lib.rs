@@ -40,5 +40,6 @@ pub mod error;
 pub mod event;
 pub mod model;
 pub mod pseudonym;
+pub mod store;
 
 pub use error::{Error, Result};
