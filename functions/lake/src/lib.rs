@@ -1,1 +1,133 @@
-//! wip
+//! The knowedge event lake and model store on object storage.
+//!
+//! The lake is a prefix on an object store (a local directory by default, an
+//! `s3://bucket/prefix` URL in production) laid out for Athena, Spark and
+//! DuckDB:
+//!
+//! ```text
+//! events/dt=YYYY-MM-DD/type=<event type>/part-<received ms>-<uuid>.parquet
+//! dead-letter/dt=YYYY-MM-DD/part-<received ms>-<uuid>.ndjson
+//! catalogue/items.json
+//! ```
+//!
+//! Event files are Parquet (zstd) with the Arrow schema from
+//! [`events::schema`]; `dt` (UTC day of `ts`) and `type` are Hive partition
+//! columns and are not repeated inside the files. User ids in the lake are
+//! always pseudonyms.
+//!
+//! The ingestion function writes through [`Lake::write_events`]; the training
+//! function and reports read through [`Lake::read_events`], which returns
+//! every event once even if a client re-sent it. [`ModelStore`] keeps signed
+//! model artifacts and the `current` pointer the edge follows.
+
+pub mod catalogue;
+pub mod events;
+mod models;
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+
+pub use catalogue::CatalogueItem;
+pub use events::{DeadLetter, StoredEvent};
+pub use models::ModelStore;
+
+/// Errors of the lake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The lake or store URL is not usable.
+    #[error("invalid location `{url}`: {reason}")]
+    Location {
+        /// The URL or path given.
+        url: String,
+        /// Why it is not usable.
+        reason: String,
+    },
+    /// The object store failed (network, permissions, disk).
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    /// Parquet encoding or decoding failed.
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Arrow arrays could not be built or read.
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A file in the lake does not have the expected content.
+    #[error("corrupt lake object `{path}`: {reason}")]
+    Corrupt {
+        /// Object path.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// JSON encoding or decoding failed.
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// Whether retrying the same operation later may succeed (I/O and service errors).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Store(_))
+    }
+}
+
+/// Result alias of the lake.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Opens an object store at a URL (`s3://bucket/prefix`, `file:///dir`) or a
+/// local directory path (created if missing). Local writes are fsynced.
+pub fn open_store(location: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    let err = |reason: String| Error::Location { url: location.to_owned(), reason };
+    if location.contains("://") && !location.starts_with("file://") {
+        let url = url::Url::parse(location).map_err(|e| err(e.to_string()))?;
+        let (store, prefix) = object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| err(e.to_string()))?;
+        return Ok((Arc::from(store), prefix));
+    }
+    let dir = location.strip_prefix("file://").unwrap_or(location);
+    std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+    let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| err(e.to_string()))?.with_fsync(true);
+    Ok((Arc::new(fs), Path::default()))
+}
+
+/// The event lake.
+#[derive(Clone, Debug)]
+pub struct Lake {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+}
+
+impl Lake {
+    /// Opens the lake at `location` (see [`open_store`]).
+    pub fn open(location: &str) -> Result<Self> {
+        let (store, prefix) = open_store(location)?;
+        Ok(Self { store, prefix })
+    }
+
+    /// A lake on an existing store under `prefix`.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        Self { store, prefix }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> Path {
+        let mut p = self.prefix.clone();
+        for part in rel.split('/').filter(|s| !s.is_empty()) {
+            p = p.clone().join(part);
+        }
+        p
+    }
+
+    pub(crate) fn relative<'a>(&self, full: &'a Path) -> Option<Vec<&'a str>> {
+        let prefix_parts = self.prefix.parts().count();
+        let parts: Vec<&str> = full.as_ref().split('/').filter(|s| !s.is_empty()).collect();
+        (parts.len() >= prefix_parts).then(|| parts[prefix_parts..].to_vec())
+    }
+}
