@@ -1,1 +1,261 @@
-//! wip
+//! The local edge host of knowedge.
+//!
+//! It serves the compiled Spin component (`knowedge-edge-spin`, a
+//! `wasi:http/incoming-handler@0.2.0` component) over HTTP on a local
+//! address with wasmtime, the way Spin would at the edge, and keeps the model
+//! it scores with up to date:
+//!
+//! * the component is compiled once at start; every request gets a fresh
+//!   [`wasmtime::Store`] with a memory limit and a deadline (a trapping or
+//!   runaway guest answers `500` JSON, the host keeps running);
+//! * the guest sees the live model read-only at `/models/model.kwm` and the
+//!   keys in `KNOWEDGE_SIGNING_PUBLIC_KEY` and `KNOWEDGE_PSEUDONYM_KEY`; it has
+//!   no network access;
+//! * a watcher polls the model store (`<models_dir>/current` naming
+//!   `<models_dir>/<version>.kwm`, see [`knowedge_shared::store`]), verifies a
+//!   newly named artifact with the same code as the guest and, only if it is
+//!   valid, swaps it in atomically without a restart; an invalid artifact is
+//!   refused and the model already served stays;
+//! * `GET /_host/status` is answered by the host itself with the
+//!   [`ModelStatus`] as JSON; every other request goes to the component.
+//!
+//! ```no_run
+//! # async fn run() -> knowedge_edge_host::Result<()> {
+//! use std::time::Duration;
+//! use knowedge_edge_host::{EdgeHost, HostConfig};
+//!
+//! let host = EdgeHost::start(HostConfig {
+//!     wasm: "target/wasm32-wasip2/edge/knowedge_edge_spin.wasm".into(),
+//!     models_dir: "models".into(),
+//!     state_dir: ".knowedge/edge".into(),
+//!     public_key_hex: "…".into(),
+//!     pseudonym_key_hex: "…".into(),
+//!     listen: "127.0.0.1:3000".parse().expect("an address"),
+//!     poll_interval: Duration::from_secs(5),
+//! })
+//! .await?;
+//! println!("listening on http://{}", host.local_addr());
+//! host.wait().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod guest;
+mod server;
+mod watcher;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use knowedge_shared::artifact::PublicKey;
+use knowedge_shared::pseudonym::Pseudonymizer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::guest::{EpochTicker, Guests};
+use crate::server::App;
+use crate::watcher::ModelWatcher;
+
+pub use crate::guest::{MEMORY_LIMIT_BYTES, REQUEST_DEADLINE};
+pub use crate::server::STATUS_PATH;
+pub use crate::watcher::{LIVE_DIR, LIVE_MODEL, ModelStatus};
+
+/// Everything that can stop the host from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configured key is not valid.
+    #[error("invalid {what}: {source}")]
+    Key {
+        /// Which key.
+        what: &'static str,
+        /// Why it is refused.
+        #[source]
+        source: knowedge_shared::Error,
+    },
+    /// A file or directory could not be read or created.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The engine could not be set up or the component could not be compiled
+    /// or linked (for instance because it imports something the host does
+    /// not provide).
+    #[error("{context}: {error:#}")]
+    Wasm {
+        /// What was being done.
+        context: String,
+        /// The wasmtime error.
+        error: wasmtime::Error,
+    },
+
+    /// The thread that enforces guest deadlines could not be started.
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What the host needs to run.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// The compiled component (`knowedge_edge_spin.wasm`).
+    pub wasm: PathBuf,
+    /// The model store to watch: `current` plus `<version>.kwm` files.
+    pub models_dir: PathBuf,
+    /// A directory the host owns; the live model is kept in its
+    /// [`LIVE_DIR`] subdirectory, which the guest sees as `/models`.
+    pub state_dir: PathBuf,
+    /// Hex ed25519 public key that model artifacts must be signed with.
+    pub public_key_hex: String,
+    /// Hex key that maps request user ids to model pseudonyms (secret).
+    pub pseudonym_key_hex: String,
+    /// Address to listen on (port 0 picks a free one, see [`RunningHost::local_addr`]).
+    pub listen: SocketAddr,
+    /// How often the model store is checked for a new `current` version.
+    pub poll_interval: Duration,
+}
+
+/// Starts edge hosts.
+#[derive(Clone, Copy, Debug)]
+pub struct EdgeHost;
+
+impl EdgeHost {
+    /// Compiles the component, installs the current model if it is valid,
+    /// binds the listen address and spawns the server and the model watcher.
+    ///
+    /// Returns as soon as the host answers requests. Must be called within a
+    /// tokio runtime.
+    pub async fn start(config: HostConfig) -> Result<RunningHost> {
+        let key = PublicKey::from_hex(&config.public_key_hex)
+            .map_err(|source| Error::Key { what: "signing public key", source })?;
+        Pseudonymizer::from_hex(&config.pseudonym_key_hex)
+            .map_err(|source| Error::Key { what: "pseudonym key", source })?;
+
+        let watcher = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key)?);
+        watcher.refresh().await;
+
+        let env = vec![
+            ("KNOWEDGE_SIGNING_PUBLIC_KEY".to_owned(), config.public_key_hex.trim().to_owned()),
+            ("KNOWEDGE_PSEUDONYM_KEY".to_owned(), config.pseudonym_key_hex.trim().to_owned()),
+        ];
+        let guests = Guests::load(config.wasm.clone(), watcher.live_dir().to_owned(), env).await?;
+        let ticker = EpochTicker::start(guests.engine().clone())?;
+
+        let listener =
+            TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen, source })?;
+        let (stop, stopped) = watch::channel(false);
+
+        let app = Arc::new(App { guests, watcher: watcher.clone(), local_addr });
+        let server = tokio::spawn(server::serve(listener, app, stopped.clone()));
+        let polling = tokio::spawn(watcher.clone().poll(config.poll_interval, stopped));
+        info!(addr = %local_addr, wasm = %config.wasm.display(), "edge host listening");
+        Ok(RunningHost { local_addr, watcher, stop: Stop { stop, ticker }, server, polling })
+    }
+}
+
+/// A started host; dropping it stops the server and the watcher too.
+#[derive(Debug)]
+pub struct RunningHost {
+    local_addr: SocketAddr,
+    watcher: Arc<ModelWatcher>,
+    stop: Stop,
+    server: JoinHandle<()>,
+    polling: JoinHandle<()>,
+}
+
+impl RunningHost {
+    /// The address the host listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Which model is served and what was refused last.
+    pub fn status(&self) -> ModelStatus {
+        self.watcher.status()
+    }
+
+    /// Checks the model store now instead of waiting for the next poll, and
+    /// returns once the check (and any swap) is done.
+    pub async fn refresh(&self) {
+        self.watcher.refresh().await;
+    }
+
+    /// Stops accepting connections, drops open ones and waits for the
+    /// server and watcher tasks to end.
+    pub async fn shutdown(self) {
+        let RunningHost { stop, server, polling, .. } = self;
+        drop(stop);
+        join("server", server).await;
+        join("model watcher", polling).await;
+        info!("edge host stopped");
+    }
+
+    /// Runs until ctrl-c (or until the server task ends), then shuts down.
+    pub async fn wait(self) {
+        let RunningHost { stop, mut server, polling, .. } = self;
+        let server_ended = tokio::select! {
+            () = ctrl_c() => false,
+            ended = &mut server => {
+                warn!(result = ?ended, "edge server task ended");
+                true
+            }
+        };
+        drop(stop);
+        if !server_ended {
+            join("server", server).await;
+        }
+        join("model watcher", polling).await;
+        info!("edge host stopped");
+    }
+}
+
+/// Completes on ctrl-c; never when ctrl-c cannot be listened for.
+async fn ctrl_c() {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => info!("ctrl-c received, shutting down"),
+        Err(e) => {
+            warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Waits for a background task, logging a panic.
+async fn join(name: &str, task: JoinHandle<()>) {
+    if let Err(e) = task.await {
+        warn!(task = name, error = %e, "edge host task ended abnormally");
+    }
+}
+
+/// Stops the background work when dropped.
+#[derive(Debug)]
+struct Stop {
+    stop: watch::Sender<bool>,
+    ticker: EpochTicker,
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        self.ticker.stop();
+    }
+}

@@ -1,0 +1,108 @@
+//! The HTTP/1.1 server: accepts connections and routes requests to the host or the guest.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderValue, Method};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use knowedge_shared::api;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::guest::Guests;
+use crate::watcher::ModelWatcher;
+
+/// Path answered by the host itself with the [`ModelStatus`](crate::ModelStatus) as JSON.
+pub const STATUS_PATH: &str = "/_host/status";
+
+type Response = hyper::Response<HyperOutgoingBody>;
+
+/// What serving a request needs.
+pub(crate) struct App {
+    pub(crate) guests: Guests,
+    pub(crate) watcher: Arc<ModelWatcher>,
+    pub(crate) local_addr: SocketAddr,
+}
+
+/// Accepts connections until `stop` turns true (or its sender is dropped),
+/// then drops the open ones.
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(serve_connection(stream, peer, app.clone()));
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<App>) {
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(route(&app, req).await) }
+    });
+    if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await {
+        debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Answers `/_host/status` here and hands everything else to the guest.
+async fn route(app: &App, mut req: hyper::Request<Incoming>) -> Response {
+    if req.uri().path() == STATUS_PATH {
+        return status(app, req.method());
+    }
+    if !req.headers().contains_key(HOST) {
+        // wasi:http needs an authority; HTTP/1.0 clients may not send one.
+        if let Ok(host) = HeaderValue::from_str(&app.local_addr.to_string()) {
+            req.headers_mut().insert(HOST, host);
+        }
+    }
+    let path = req.uri().path().to_owned();
+    match app.guests.handle(req).await {
+        Ok(response) => response,
+        Err(e) => {
+            warn!(path, error = format!("{e:#}"), "edge module failed; answering 500");
+            json(api::Response::error(500, "guest_failed", "the edge module failed to answer"))
+        }
+    }
+}
+
+fn status(app: &App, method: &Method) -> Response {
+    if method != Method::GET {
+        return json(api::Response::error(405, "method_not_allowed", format!("{STATUS_PATH} answers GET only")));
+    }
+    match serde_json::to_string(&app.watcher.status()) {
+        Ok(body) => json(api::Response { status: 200, body }),
+        Err(e) => json(api::Response::error(500, "internal", e)),
+    }
+}
+
+/// A JSON response from the host itself.
+fn json(answer: api::Response) -> Response {
+    let body = Full::new(Bytes::from(answer.body)).map_err(|never: Infallible| match never {}).boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
