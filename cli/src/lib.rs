@@ -1,1 +1,72 @@
-//! wip
+//! The `knowedge` command line: the local entry to the whole platform.
+//!
+//! It runs the ingestion function as a local HTTP server, trains and
+//! publishes models, serves the compiled edge component in the wasmtime host,
+//! generates demo data, and brings everything up at once (`knowedge dev`).
+//! The same library functions drive the end-to-end tests.
+
+pub mod demo;
+pub mod dev;
+pub mod keys;
+pub mod serve;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// Sends raw events to an ingestion endpoint in batches of at most `batch`,
+/// calling `progress(sent, total)` after each. Fails on any non-2xx answer.
+pub async fn send_events(
+    endpoint: &str,
+    events: &[Value],
+    batch: usize,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<SendSummary> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let mut summary = SendSummary::default();
+    for chunk in events.chunks(batch.max(1)) {
+        let body = serde_json::to_vec(&serde_json::json!({ "events": chunk }))?;
+        let resp = client
+            .post(endpoint)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {endpoint}"))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("ingestion answered {status}: {text}");
+        }
+        let v: Value = serde_json::from_str(&text).context("ingestion answer is not JSON")?;
+        summary.accepted += v["accepted"].as_u64().unwrap_or(0) as usize;
+        summary.rejected += v["rejected"].as_u64().unwrap_or(0) as usize;
+        summary.duplicates += v["duplicates"].as_u64().unwrap_or(0) as usize;
+        summary.batches += 1;
+        progress(summary.accepted + summary.rejected + summary.duplicates, events.len());
+    }
+    Ok(summary)
+}
+
+/// Totals of [`send_events`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendSummary {
+    /// Requests sent.
+    pub batches: usize,
+    /// Events accepted.
+    pub accepted: usize,
+    /// Events rejected.
+    pub rejected: usize,
+    /// Events that were duplicates within their batch.
+    pub duplicates: usize,
+}
+
+/// GETs a URL and parses the JSON answer, returning the status too.
+pub async fn get_json(url: &str) -> Result<(u16, Value)> {
+    let resp = reqwest::get(url).await.with_context(|| format!("GET {url}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await?;
+    let v = serde_json::from_str(&text).with_context(|| format!("answer of {url} is not JSON: {text}"))?;
+    Ok((status, v))
+}

@@ -1,1 +1,328 @@
-fn main() {}
+//! `knowedge`: the command line of the knowedge platform.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use knowedge::demo::{self, DemoConfig, ReviewTexts};
+use knowedge::dev::{self, DevOptions};
+use knowedge::keys::Keys;
+use knowedge_edge_host::{EdgeHost, HostConfig};
+use knowedge_ingest::Ingest;
+use knowedge_lake::{CatalogueItem, Lake, ModelStore};
+use knowedge_train::{BprConfig, Recipe};
+
+const DEFAULT_WASM: &str = "target/wasm32-wasip2/edge/knowedge_edge_spin.wasm";
+const DEFAULT_REVIEWS: &str = "../shared/data/reviews-zh";
+
+/// knowedge: learner events in, recommendations out at the edge.
+///
+/// Keys come from `--keys DIR` (files signing.key, signing.pub, pseudonym.key)
+/// or the environment (KNOWEDGE_SIGNING_KEY, KNOWEDGE_SIGNING_PUBLIC_KEY,
+/// KNOWEDGE_PSEUDONYM_KEY), which wins.
+#[derive(Parser)]
+#[command(name = "knowedge", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bring the whole platform up locally with demo data: ingestion, lake, training, edge.
+    Dev {
+        /// State directory (keys, lake, models); lake and models are recreated.
+        #[arg(long, default_value = ".knowedge")]
+        dir: PathBuf,
+        /// Ingestion listen address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        ingest_listen: SocketAddr,
+        /// Edge listen address.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        edge_listen: SocketAddr,
+        /// The compiled Spin component.
+        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value = DEFAULT_WASM)]
+        wasm: PathBuf,
+        /// Number of demo learners.
+        #[arg(long, default_value_t = 600)]
+        learners: usize,
+        /// Demo data seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Folder with real review texts (pos.txt, neg.txt).
+        #[arg(long, default_value = DEFAULT_REVIEWS)]
+        reviews: PathBuf,
+        /// Return once everything answered instead of serving until Ctrl-C.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The ingestion function.
+    Ingest {
+        #[command(subcommand)]
+        command: IngestCommand,
+    },
+    /// Train a recipe on the lake and publish a signed artifact to the model store.
+    Train {
+        /// Lake location (directory or s3:// URL).
+        #[arg(long)]
+        lake: String,
+        /// Model store location (directory or s3:// URL).
+        #[arg(long)]
+        models: String,
+        /// Recipe: mf or popularity.
+        #[arg(long, default_value = "mf")]
+        recipe: String,
+        /// Key directory.
+        #[arg(long, default_value = ".knowedge/keys")]
+        keys: PathBuf,
+        /// Store the artifact without pointing `current` at it.
+        #[arg(long)]
+        no_promote: bool,
+        /// Embedding dimensions (mf).
+        #[arg(long, default_value_t = 32)]
+        dims: usize,
+        /// Training epochs (mf).
+        #[arg(long, default_value_t = 30)]
+        epochs: usize,
+    },
+    /// The edge: the compiled Spin component served by the local wasmtime host.
+    Edge {
+        #[command(subcommand)]
+        command: EdgeCommand,
+    },
+    /// Key material.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Demo data.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IngestCommand {
+    /// Serve POST /v1/events on a local address with the Lambda function's handler.
+    Serve {
+        /// Lake location (directory or s3:// URL).
+        #[arg(long)]
+        lake: String,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        /// Key directory (only the pseudonym key is used).
+        #[arg(long, default_value = ".knowedge/keys")]
+        keys: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EdgeCommand {
+    /// Serve the edge API; follows the model store's `current` pointer and swaps models without restart.
+    Serve {
+        /// Model store directory.
+        #[arg(long)]
+        models: PathBuf,
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: SocketAddr,
+        /// The compiled Spin component.
+        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value = DEFAULT_WASM)]
+        wasm: PathBuf,
+        /// Host state directory (the live model).
+        #[arg(long, default_value = ".knowedge/edge")]
+        state: PathBuf,
+        /// Key directory.
+        #[arg(long, default_value = ".knowedge/keys")]
+        keys: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate fresh keys into a directory.
+    Generate {
+        /// Target directory.
+        #[arg(long, default_value = ".knowedge/keys")]
+        dir: PathBuf,
+        /// Replace existing keys.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Write a demo data set: events.ndjson (raw client events) and catalogue.json.
+    Generate {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of learners.
+        #[arg(long, default_value_t = 600)]
+        learners: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Folder with real review texts.
+        #[arg(long, default_value = DEFAULT_REVIEWS)]
+        reviews: PathBuf,
+    },
+    /// Send events.ndjson to an ingestion endpoint in batches of 500.
+    Send {
+        /// The NDJSON file.
+        #[arg(long)]
+        events: PathBuf,
+        /// Ingestion URL, e.g. http://127.0.0.1:8081/v1/events.
+        #[arg(long)]
+        to: String,
+    },
+    /// Store a catalogue.json in the lake.
+    Catalogue {
+        /// The catalogue file.
+        #[arg(long)]
+        file: PathBuf,
+        /// Lake location.
+        #[arg(long)]
+        lake: String,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,knowedge=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Dev { dir, ingest_listen, edge_listen, wasm, learners, seed, reviews, no_wait } => {
+            dev::run(DevOptions {
+                dir,
+                ingest_listen,
+                edge_listen,
+                wasm,
+                learners,
+                seed,
+                reviews: Some(reviews),
+                wait: !no_wait,
+            })
+            .await
+        }
+        Command::Ingest { command: IngestCommand::Serve { lake, listen, keys } } => {
+            let keys = Keys::load(&keys)?;
+            let ingest = Ingest::new(Lake::open(&lake)?, keys.pseudonymizer()?);
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+            eprintln!("ingestion: POST http://{}/v1/events -> lake {lake}", listener.local_addr()?);
+            tokio::select! {
+                _ = knowedge::serve::serve_lambda(listener, move |req| {
+                    let ingest = ingest.clone();
+                    async move { ingest.handle(req).await }
+                }) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            Ok(())
+        }
+        Command::Train { lake, models, recipe, keys, no_promote, dims, epochs } => {
+            let recipe: Recipe = recipe.parse()?;
+            let keys = Keys::load(&keys)?;
+            let bpr = BprConfig { dims, epochs, ..BprConfig::default() };
+            let report = knowedge_train::run(
+                &Lake::open(&lake)?,
+                &ModelStore::open(&models)?,
+                &keys.signing()?,
+                recipe,
+                &bpr,
+                !no_promote,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Edge { command: EdgeCommand::Serve { models, listen, wasm, state, keys } } => {
+            let keys = Keys::load(&keys)?;
+            anyhow::ensure!(wasm.exists(), "{} is missing; build it with `cargo xtask build`", wasm.display());
+            let host = EdgeHost::start(HostConfig {
+                wasm,
+                models_dir: models,
+                state_dir: state,
+                public_key_hex: keys.public_hex.clone(),
+                pseudonym_key_hex: keys.pseudonym_hex.clone(),
+                listen,
+                poll_interval: Duration::from_secs(1),
+            })
+            .await?;
+            eprintln!("edge: http://{}/v1/recommend?user=<learner>&k=10", host.local_addr());
+            host.wait().await;
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Generate { dir, force } } => {
+            anyhow::ensure!(
+                force || !dir.join("signing.pub").exists(),
+                "{} already holds keys (use --force to replace them)",
+                dir.display()
+            );
+            let keys = Keys::generate()?;
+            keys.save(&dir)?;
+            println!("keys written to {}; public key {}", dir.display(), keys.public_hex);
+            Ok(())
+        }
+        Command::Demo { command } => demo_command(command).await,
+    }
+}
+
+async fn demo_command(command: DemoCommand) -> Result<()> {
+    match command {
+        DemoCommand::Generate { out, learners, seed, reviews } => {
+            let texts = ReviewTexts::load(&reviews).unwrap_or_default();
+            let data = demo::generate(&DemoConfig { seed, learners, ..DemoConfig::default() }, &texts);
+            std::fs::create_dir_all(&out)?;
+            let mut nd = String::new();
+            for e in &data.events {
+                nd.push_str(&serde_json::to_string(e)?);
+                nd.push('\n');
+            }
+            write(&out.join("events.ndjson"), nd.as_bytes())?;
+            write(&out.join("catalogue.json"), &serde_json::to_vec_pretty(&data.catalogue)?)?;
+            println!("{} events, {} items written to {}", data.events.len(), data.catalogue.len(), out.display());
+            Ok(())
+        }
+        DemoCommand::Send { events, to } => {
+            let text = std::fs::read_to_string(&events).with_context(|| format!("reading {}", events.display()))?;
+            let values = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .enumerate()
+                .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {}", i + 1)))
+                .collect::<Result<Vec<_>>>()?;
+            let s = knowedge::send_events(&to, &values, 500, |sent, total| eprint!("\r{sent}/{total}")).await?;
+            eprintln!();
+            println!("accepted {}, rejected {}, duplicates {}", s.accepted, s.rejected, s.duplicates);
+            Ok(())
+        }
+        DemoCommand::Catalogue { file, lake } => {
+            let items: Vec<CatalogueItem> =
+                serde_json::from_slice(&std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?)
+                    .context("catalogue is not a JSON list of items")?;
+            Lake::open(&lake)?.put_catalogue(&items).await?;
+            println!("{} items stored", items.len());
+            Ok(())
+        }
+    }
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}

@@ -52,7 +52,8 @@ pub struct Response {
 
 impl Response {
     fn json(status: u16, value: &impl Serialize) -> Self {
-        let body = serde_json::to_string(value).unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"serialisation failed"}}"#.into());
+        let body = serde_json::to_string(value)
+            .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"serialisation failed"}}"#.into());
         Self { status, body }
     }
 
@@ -88,7 +89,11 @@ struct SimilarAnswer<'a> {
 /// Answers one request with the current model, or with the reason there is none.
 pub fn handle(req: &Request<'_>, model: Result<&Model, &str>, config: &EdgeConfig) -> Response {
     if req.query.len() > MAX_QUERY_BYTES {
-        return Response::error(414, "uri_too_long", format!("query string is {} bytes; at most {MAX_QUERY_BYTES} are accepted", req.query.len()));
+        return Response::error(
+            414,
+            "uri_too_long",
+            format!("query string is {} bytes; at most {MAX_QUERY_BYTES} are accepted", req.query.len()),
+        );
     }
     let route = match req.path {
         "/v1/recommend" | "/v1/similar" | "/v1/model" | "/healthz" => req.path,
@@ -98,7 +103,10 @@ pub fn handle(req: &Request<'_>, model: Result<&Model, &str>, config: &EdgeConfi
         return Response::error(405, "method_not_allowed", format!("{route} answers GET only"));
     }
     if route == "/healthz" {
-        return Response::json(200, &json!({"status": "ok", "model_id": model.ok().map(|m| m.info().model_id.clone())}));
+        return Response::json(
+            200,
+            &json!({"status": "ok", "model_id": model.ok().map(|m| m.info().model_id.clone())}),
+        );
     }
     let model = match model {
         Ok(m) => m,
@@ -133,7 +141,10 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
             _ => return Response::error(400, "invalid_parameter", "`max_price` must be a number ≥ 0"),
         },
     };
-    let exclude: Vec<String> = p.get("exclude").map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
+    let exclude: Vec<String> = p
+        .get("exclude")
+        .map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
     if exclude.len() > MAX_EXCLUDE {
         return Response::error(400, "invalid_parameter", format!("`exclude` lists more than {MAX_EXCLUDE} items"));
     }
@@ -146,7 +157,13 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
     let info = model.info();
     Response::json(
         200,
-        &RecommendAnswer { model_id: &info.model_id, kind: info.kind.as_str(), user, known_user: model.knows_user(&pseudonym), items },
+        &RecommendAnswer {
+            model_id: &info.model_id,
+            kind: info.kind.as_str(),
+            user,
+            known_user: model.knows_user(&pseudonym),
+            items,
+        },
     )
 }
 
@@ -187,7 +204,9 @@ impl Params {
             None => Ok(DEFAULT_K),
             Some(s) => match s.parse::<usize>() {
                 Ok(k) if (1..=MAX_K).contains(&k) => Ok(k),
-                _ => Err(Response::error(400, "invalid_parameter", format!("`k` must be an integer from 1 to {MAX_K}"))),
+                _ => {
+                    Err(Response::error(400, "invalid_parameter", format!("`k` must be an integer from 1 to {MAX_K}")))
+                }
             },
         }
     }
@@ -255,7 +274,10 @@ mod tests {
         assert_eq!(handle(&Request { method: "POST", path: "/v1/model", query: "" }, Ok(&m), &c).status, 405);
         assert_eq!(handle(&Request { method: "GET", path: "/v1/model", query: "" }, Err("none yet"), &c).status, 503);
         let unconfigured = EdgeConfig::default();
-        assert_eq!(handle(&Request { method: "GET", path: "/v1/recommend", query: "user=a" }, Ok(&m), &unconfigured).status, 503);
+        assert_eq!(
+            handle(&Request { method: "GET", path: "/v1/recommend", query: "user=a" }, Ok(&m), &unconfigured).status,
+            503
+        );
     }
 
     #[test]

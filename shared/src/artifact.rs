@@ -309,7 +309,8 @@ impl ArtifactBuilder {
             .collect::<Result<Vec<_>>>()?;
         let tensor_bytes = safetensors::serialize(views, None).map_err(|e| Error::Tensors(e.to_string()))?;
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Manifest(e.to_string()))?;
-        let manifest_len = u32::try_from(manifest_bytes.len()).map_err(|_| Error::Manifest("manifest exceeds 4 GiB".into()))?;
+        let manifest_len =
+            u32::try_from(manifest_bytes.len()).map_err(|_| Error::Manifest("manifest exceeds 4 GiB".into()))?;
 
         let mut out = Vec::with_capacity(HEADER_LEN + manifest_bytes.len() + tensor_bytes.len() + SIGNATURE_LEN);
         out.extend_from_slice(MAGIC);
@@ -347,8 +348,12 @@ impl Artifact {
         for (name, view) in st.tensors() {
             let data = view.data();
             let values = match view.dtype() {
-                Dtype::F32 => TensorData::F32(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-                Dtype::U32 => TensorData::U32(data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+                Dtype::F32 => TensorData::F32(
+                    data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                ),
+                Dtype::U32 => TensorData::U32(
+                    data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                ),
                 other => return Err(Error::Tensors(format!("{name}: unsupported dtype {other:?}"))),
             };
             tensors.insert(name, (view.shape().to_vec(), values));
@@ -377,8 +382,10 @@ impl Artifact {
 
 fn section_ends(bytes: &[u8]) -> Result<(usize, usize)> {
     let manifest_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
-    let tensor_len = u64::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19], bytes[20], bytes[21], bytes[22], bytes[23]]);
-    let m_end = HEADER_LEN.checked_add(manifest_len).ok_or_else(|| Error::Malformed("manifest length overflows".into()))?;
+    let tensor_len =
+        u64::from_le_bytes([bytes[16], bytes[17], bytes[18], bytes[19], bytes[20], bytes[21], bytes[22], bytes[23]]);
+    let m_end =
+        HEADER_LEN.checked_add(manifest_len).ok_or_else(|| Error::Malformed("manifest length overflows".into()))?;
     let t_end = usize::try_from(tensor_len)
         .ok()
         .and_then(|t| m_end.checked_add(t))
@@ -411,11 +418,13 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Manifest> {
     let signature = ed25519_dalek::Signature::from_bytes(&sig_bytes);
     key.0.verify(&bytes[..t_end], &signature).map_err(|_| Error::BadSignature)?;
 
-    let manifest: Manifest = serde_json::from_slice(&bytes[HEADER_LEN..m_end]).map_err(|e| Error::Manifest(e.to_string()))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes[HEADER_LEN..m_end]).map_err(|e| Error::Manifest(e.to_string()))?;
     if manifest.format_version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion { found: manifest.format_version, supported: FORMAT_VERSION });
     }
-    let unknown: Vec<String> = manifest.requires.iter().filter(|r| !SUPPORTED_FEATURES.contains(&r.as_str())).cloned().collect();
+    let unknown: Vec<String> =
+        manifest.requires.iter().filter(|r| !SUPPORTED_FEATURES.contains(&r.as_str())).cloned().collect();
     if !unknown.is_empty() {
         return Err(Error::UnsupportedFeature(unknown));
     }
@@ -456,7 +465,10 @@ mod tests {
             bad[i] ^= 0x01;
             let err = Artifact::read(&bad, &key.public_key()).unwrap_err();
             assert!(
-                matches!(err, Error::NotAnArtifact | Error::UnsupportedVersion { .. } | Error::Malformed(_) | Error::BadSignature),
+                matches!(
+                    err,
+                    Error::NotAnArtifact | Error::UnsupportedVersion { .. } | Error::Malformed(_) | Error::BadSignature
+                ),
                 "byte {i}: {err:?}"
             );
         }

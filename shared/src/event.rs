@@ -224,7 +224,11 @@ impl Validator {
         let mut problems = Vec::new();
         for key in obj.keys() {
             if !KNOWN_FIELDS.contains(&key.as_str()) {
-                problems.push(Problem::new(key, "unknown_field", format!("`{key}` is not a field of schema v{SCHEMA_VERSION}")));
+                problems.push(Problem::new(
+                    key,
+                    "unknown_field",
+                    format!("`{key}` is not a field of schema v{SCHEMA_VERSION}"),
+                ));
             }
         }
         let mut f = Fields { obj, problems: &mut problems };
@@ -273,7 +277,11 @@ impl Validator {
 
         if let Some(c) = &currency {
             if !is_currency(c) {
-                problems.push(Problem::new("currency", "iso4217", format!("`{}` is not an ISO 4217 currency code", truncate(c))));
+                problems.push(Problem::new(
+                    "currency",
+                    "iso4217",
+                    format!("`{}` is not an ISO 4217 currency code", truncate(c)),
+                ));
             }
         }
         if let Some(p) = price {
@@ -368,7 +376,11 @@ impl Fields<'_> {
                     self.problems.push(Problem::new(field, "length", format!("{field} must not be empty")));
                     None
                 } else if n > max_chars {
-                    self.problems.push(Problem::new(field, "length", format!("{field} is {n} characters; at most {max_chars} are allowed")));
+                    self.problems.push(Problem::new(
+                        field,
+                        "length",
+                        format!("{field} is {n} characters; at most {max_chars} are allowed"),
+                    ));
                     None
                 } else {
                     Some(s.clone())
@@ -384,7 +396,11 @@ impl Fields<'_> {
     fn id(&mut self, field: &str, required: bool) -> Option<String> {
         let s = self.string(field, required, MAX_ID_CHARS)?;
         if s.chars().any(|c| c.is_control()) || s.trim() != s {
-            self.problems.push(Problem::new(field, "printable", format!("{field} must be printable characters without surrounding spaces")));
+            self.problems.push(Problem::new(
+                field,
+                "printable",
+                format!("{field} must be printable characters without surrounding spaces"),
+            ));
             return None;
         }
         Some(s)
@@ -417,11 +433,19 @@ impl Fields<'_> {
             }
         };
         if ts > v.now + v.max_skew {
-            self.problems.push(Problem::new(field, "future", format!("{field} lies more than {} minutes ahead of the receiver's clock", v.max_skew.num_minutes())));
+            self.problems.push(Problem::new(
+                field,
+                "future",
+                format!("{field} lies more than {} minutes ahead of the receiver's clock", v.max_skew.num_minutes()),
+            ));
             return None;
         }
         if ts < v.now - v.max_age {
-            self.problems.push(Problem::new(field, "too_old", format!("{field} is older than the accepted window of {} days", v.max_age.num_days())));
+            self.problems.push(Problem::new(
+                field,
+                "too_old",
+                format!("{field} is older than the accepted window of {} days", v.max_age.num_days()),
+            ));
             return None;
         }
         Some(ts)
@@ -525,9 +549,7 @@ mod tests {
     #[test]
     fn per_type_rules() {
         let v = Validator::new(now());
-        let base = |t: &str| {
-            json!({"event_id": "0b6f2d8e-3a51-4c1e-9d0e-5b1f3c7a9e21", "type": t, "user_id": "u", "item_id": "i", "ts": "2026-11-28T11:00:00Z"})
-        };
+        let base = |t: &str| json!({"event_id": "0b6f2d8e-3a51-4c1e-9d0e-5b1f3c7a9e21", "type": t, "user_id": "u", "item_id": "i", "ts": "2026-11-28T11:00:00Z"});
         assert!(v.validate(&base("view")).is_ok());
         let err = v.validate(&base("rate")).unwrap_err();
         assert_eq!((err[0].field.as_str(), err[0].rule.as_str()), ("rating", "required"));

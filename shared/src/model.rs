@@ -98,13 +98,18 @@ impl Model {
         } else {
             (vec![NO_CATEGORY; n], vec![f32::NAN; n])
         };
-        if let Some(bad) = item_category.iter().find(|c| **c != NO_CATEGORY && **c as usize >= a.manifest.categories.len()) {
+        if let Some(bad) =
+            item_category.iter().find(|c| **c != NO_CATEGORY && **c as usize >= a.manifest.categories.len())
+        {
             return Err(Error::Tensors(format!("item_category: index {bad} out of range")));
         }
         let (seen_offsets, seen_items) = if a.tensors.contains_key("user_seen_offsets") {
             let off = a.take_u32("user_seen_offsets", Some(m + 1))?;
             let items = a.take_u32("user_seen_items", None)?;
-            if off.first() != Some(&0) || off.windows(2).any(|w| w[0] > w[1]) || off.last().copied() != Some(items.len() as u32) {
+            if off.first() != Some(&0)
+                || off.windows(2).any(|w| w[0] > w[1])
+                || off.last().copied() != Some(items.len() as u32)
+            {
                 return Err(Error::Tensors("user_seen_offsets: not a valid CSR offset list".into()));
             }
             if items.iter().any(|i| *i as usize >= n) {
@@ -238,7 +243,12 @@ impl Model {
         let q = q as usize;
         let top = if self.item_factors.is_empty() {
             let c = self.item_category[q];
-            top_k(self.items.len(), k, |i| self.popularity[i], |i| i != q && (c == NO_CATEGORY || self.item_category[i] == c))
+            top_k(
+                self.items.len(),
+                k,
+                |i| self.popularity[i],
+                |i| i != q && (c == NO_CATEGORY || self.item_category[i] == c),
+            )
         } else {
             let d = self.dims;
             let qv = &self.item_factors[q * d..(q + 1) * d];

@@ -33,10 +33,7 @@ impl Pseudonymizer {
     /// Creates a pseudonymizer from raw key bytes (at least [`MIN_KEY_LEN`]).
     pub fn new(key: &[u8]) -> Result<Self> {
         if key.len() < MIN_KEY_LEN {
-            return Err(Error::Key(format!(
-                "pseudonym key must be at least {MIN_KEY_LEN} bytes, got {}",
-                key.len()
-            )));
+            return Err(Error::Key(format!("pseudonym key must be at least {MIN_KEY_LEN} bytes, got {}", key.len())));
         }
         let mac = HmacSha256::new_from_slice(key).map_err(|e| Error::Key(e.to_string()))?;
         let digest = Sha256::digest([b"knowedge-pseudonym-key-id:".as_slice(), key].concat());
@@ -72,10 +69,7 @@ mod tests {
         assert!(Pseudonymizer::new(b"Jefe").is_err());
         // HMAC-SHA256 with key = 0x0b * 20 and data "Hi There" (RFC 4231 test case 1).
         let p = Pseudonymizer::new(&[0x0b; 20]).unwrap();
-        assert_eq!(
-            p.pseudonymize("Hi There"),
-            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
-        );
+        assert_eq!(p.pseudonymize("Hi There"), "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
     }
 
     #[test]

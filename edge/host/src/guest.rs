@@ -8,17 +8,18 @@ use std::time::{Duration, Instant};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use crate::{Error, Result};
 
-/// Most linear memory one request's guest may use.
+/// Most linear memory one request's guest may use; growing past it traps (answered `500`).
 pub const MEMORY_LIMIT_BYTES: usize = 256 * 1024 * 1024;
 /// Longest a request may run in the guest before it is interrupted (answered `500`).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
@@ -52,28 +53,16 @@ impl Guests {
     ///
     /// Returns the guest's response, or the reason there is none (a trap,
     /// the deadline, a guest that never answered).
-    pub(crate) async fn handle(&self, req: hyper::Request<Incoming>) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+    pub(crate) async fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+    ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
         let mut store = self.new_store()?;
         let (sender, receiver) = oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
-        let pre = self.pre.clone();
         let answered = Arc::new(AtomicBool::new(false));
-        let late = answered.clone();
-        let task = tokio::spawn(async move {
-            let result = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
-            }
-            .await;
-            if let Err(e) = &result
-                && late.load(Ordering::Acquire)
-            {
-                // The client got the status already; the body is cut short.
-                warn!(error = format!("{e:#}"), "guest failed after answering");
-            }
-            result
-        });
+        let task = tokio::spawn(run(self.pre.clone(), store, req, out, answered.clone()));
         match tokio::time::timeout(REQUEST_DEADLINE + Duration::from_secs(1), receiver).await {
             Ok(Ok(Ok(response))) => {
                 answered.store(true, Ordering::Release);
@@ -97,7 +86,7 @@ impl Guests {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).build(),
+            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).trap_on_grow_failure(true).build(),
             hooks: NoOutboundHttp,
         };
         let mut store = Store::new(self.pre.engine(), state);
@@ -111,6 +100,28 @@ impl Guests {
         });
         Ok(store)
     }
+}
+
+/// Instantiates the component in `store` and calls its handler.
+async fn run(
+    pre: ProxyPre<GuestState>,
+    mut store: Store<GuestState>,
+    req: Resource<HostIncomingRequest>,
+    out: Resource<HostResponseOutparam>,
+    answered: Arc<AtomicBool>,
+) -> wasmtime::Result<()> {
+    let result = async {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+    }
+    .await;
+    if let Err(e) = &result
+        && answered.load(Ordering::Acquire)
+    {
+        // The client got the status already; the body is cut short.
+        warn!(error = format!("{e:#}"), "guest failed after answering");
+    }
+    result
 }
 
 /// Why a guest that never set a response ended.
@@ -130,12 +141,13 @@ fn compile(wasm: &std::path::Path) -> Result<ProxyPre<GuestState>> {
     let engine = Engine::new(&config).map_err(|e| wasm_error("creating the engine", e))?;
     let bytes = std::fs::read(wasm).map_err(|source| Error::Io { path: wasm.to_owned(), source })?;
     let started = Instant::now();
-    let component = Component::new(&engine, &bytes)
-        .map_err(|e| wasm_error(format!("compiling {}", wasm.display()), e))?;
+    let component =
+        Component::new(&engine, &bytes).map_err(|e| wasm_error(format!("compiling {}", wasm.display()), e))?;
     debug!(elapsed = ?started.elapsed(), "component compiled");
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| wasm_error("linking WASI", e))?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(|e| wasm_error("linking wasi:http", e))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|e| wasm_error("linking wasi:http", e))?;
     let pre = linker.instantiate_pre(&component).map_err(|e| wasm_error("resolving the component's imports", e))?;
     ProxyPre::new(pre).map_err(|e| wasm_error("the component is not a wasi:http/proxy component", e))
 }

@@ -102,7 +102,8 @@ fn status(app: &App, method: &Method) -> Response {
 fn json(answer: api::Response) -> Response {
     let body = Full::new(Bytes::from(answer.body)).map_err(|never: Infallible| match never {}).boxed_unsync();
     let mut response = hyper::Response::new(body);
-    *response.status_mut() = http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        http::StatusCode::from_u16(answer.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }

@@ -45,7 +45,6 @@ pub enum Error {
     Lake(#[from] knowedge_lake::Error),
 }
 
-
 impl Error {
     /// Whether the client (or Lambda) should retry the request.
     pub fn is_retryable(&self) -> bool {
@@ -114,7 +113,8 @@ impl Ingest {
         let p = Pseudonymizer::from_hex(&var("KNOWEDGE_PSEUDONYM_KEY")?).map_err(|e| Error::Config(e.to_string()))?;
         let mut s = Self::new(lake, p);
         if let Ok(days) = std::env::var("KNOWEDGE_MAX_EVENT_AGE_DAYS") {
-            let d: i64 = days.parse().map_err(|_| Error::Config("KNOWEDGE_MAX_EVENT_AGE_DAYS must be a whole number".into()))?;
+            let d: i64 =
+                days.parse().map_err(|_| Error::Config("KNOWEDGE_MAX_EVENT_AGE_DAYS must be a whole number".into()))?;
             s = s.with_max_age(Duration::days(d));
         }
         Ok(s)
@@ -154,7 +154,12 @@ impl Ingest {
             self.lake.write_events(&accepted).await?;
         }
         self.lake.write_dead_letters(&dead).await?;
-        Ok(BatchResult { accepted: accepted.len(), duplicates: results.len() - accepted.len() - dead.len(), rejected: dead.len(), results })
+        Ok(BatchResult {
+            accepted: accepted.len(),
+            duplicates: results.len() - accepted.len() - dead.len(),
+            rejected: dead.len(),
+            results,
+        })
     }
 
     /// The HTTP handler (API Gateway, function URL, or the local server).
@@ -172,7 +177,11 @@ impl Ingest {
         }
         let body: &[u8] = req.body();
         if body.len() > MAX_BODY_BYTES {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("body is {} bytes; at most {MAX_BODY_BYTES} are accepted", body.len()));
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("body is {} bytes; at most {MAX_BODY_BYTES} are accepted", body.len()),
+            );
         }
         let ndjson = req
             .headers()
@@ -187,17 +196,29 @@ impl Ingest {
             return error(StatusCode::BAD_REQUEST, "empty_batch", "the batch holds no events");
         }
         if raw.len() > event::MAX_BATCH_EVENTS {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, "too_many_events", format!("{} events; at most {} per batch", raw.len(), event::MAX_BATCH_EVENTS));
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_many_events",
+                format!("{} events; at most {} per batch", raw.len(), event::MAX_BATCH_EVENTS),
+            );
         }
         match self.ingest(raw, now).await {
             Ok(result) => {
-                let status = if result.accepted == 0 && result.duplicates == 0 { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+                let status = if result.accepted == 0 && result.duplicates == 0 {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::OK
+                };
                 json_response(status, &result)
             }
             Err(e) => {
                 tracing::error!(error = %e, retryable = e.is_retryable(), "batch not stored");
-                let status = if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
-                json_response(status, &json!({"error": {"code": "not_stored", "message": "the batch was not stored; send it again", "retryable": e.is_retryable()}}))
+                let status =
+                    if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+                json_response(
+                    status,
+                    &json!({"error": {"code": "not_stored", "message": "the batch was not stored; send it again", "retryable": e.is_retryable()}}),
+                )
             }
         }
     }
@@ -249,7 +270,10 @@ mod tests {
         let r = s.respond(post(body), now()).await;
         assert_eq!(r.status(), 200);
         let v: Value = serde_json::from_slice(r.body()).unwrap();
-        assert_eq!((v["accepted"].as_u64(), v["rejected"].as_u64(), v["duplicates"].as_u64()), (Some(1), Some(1), Some(1)));
+        assert_eq!(
+            (v["accepted"].as_u64(), v["rejected"].as_u64(), v["duplicates"].as_u64()),
+            (Some(1), Some(1), Some(1))
+        );
         assert_eq!(v["results"][1]["problems"][0]["field"], "rating");
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         let stored = lake.read_events().await.unwrap();
@@ -264,7 +288,8 @@ mod tests {
     async fn bad_requests() {
         let dir = tempfile::tempdir().unwrap();
         let s = service(dir.path());
-        for (body, status) in [("{\"events\":[", 400), ("[]", 400), ("{\"events\":[]}", 400), ("{\"events\":[1]}", 422)] {
+        for (body, status) in [("{\"events\":[", 400), ("[]", 400), ("{\"events\":[]}", 400), ("{\"events\":[1]}", 422)]
+        {
             assert_eq!(s.respond(post(body), now()).await.status(), status, "{body}");
         }
         let many = format!("{{\"events\":[{}]}}", vec!["{}"; 501].join(","));

@@ -7,7 +7,11 @@ use lambda_http::{Error, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt().with_ansi(false).with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
     let ingest = Ingest::from_env()?;
     let ingest = &ingest;
     run(service_fn(move |req| async move { ingest.handle(req).await })).await

@@ -135,11 +135,16 @@ pub fn decode_parquet(bytes: Bytes, event_type: EventType, path: &str) -> Result
         let batch = batch?;
         let col = |name: &str| batch.column_by_name(name).ok_or_else(|| corrupt(format!("missing column {name}")));
         fn cast<'a, T: 'static>(a: &'a ArrayRef, name: &str, path: &str) -> Result<&'a T> {
-            a.as_any().downcast_ref::<T>().ok_or_else(|| Error::Corrupt { path: path.into(), reason: format!("column {name} has type {}", a.data_type()) })
+            a.as_any().downcast_ref::<T>().ok_or_else(|| Error::Corrupt {
+                path: path.into(),
+                reason: format!("column {name} has type {}", a.data_type()),
+            })
         }
         let s = |name: &str| -> Result<&StringArray> { cast::<StringArray>(col(name)?, name, path) };
         let f = |name: &str| -> Result<&Float64Array> { cast::<Float64Array>(col(name)?, name, path) };
-        let t = |name: &str| -> Result<&TimestampMillisecondArray> { cast::<TimestampMillisecondArray>(col(name)?, name, path) };
+        let t = |name: &str| -> Result<&TimestampMillisecondArray> {
+            cast::<TimestampMillisecondArray>(col(name)?, name, path)
+        };
         let (event_id, user_id, item_id) = (s("event_id")?, s("user_id")?, s("item_id")?);
         let (ts, received) = (t("ts")?, t("received_at")?);
         let (price, currency, progress) = (f("price")?, s("currency")?, f("progress")?);
@@ -148,7 +153,9 @@ pub fn decode_parquet(bytes: Bytes, event_type: EventType, path: &str) -> Result
         let (experiment, variant, rec) = (s("experiment")?, s("variant")?, s("recommendation_id")?);
         let opt_s = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
         let opt_f = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-        let time = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt(format!("timestamp {ms} out of range")));
+        let time = |ms: i64| {
+            DateTime::<Utc>::from_timestamp_millis(ms).ok_or_else(|| corrupt(format!("timestamp {ms} out of range")))
+        };
         for i in 0..batch.num_rows() {
             out.push(StoredEvent {
                 event: Event {
@@ -207,7 +214,11 @@ impl Lake {
             serde_json::to_writer(&mut body, l)?;
             body.push(b'\n');
         }
-        let rel = format!("dead-letter/dt={}/{}", first.received_at.format("%Y-%m-%d"), part_name(first.received_at, "ndjson"));
+        let rel = format!(
+            "dead-letter/dt={}/{}",
+            first.received_at.format("%Y-%m-%d"),
+            part_name(first.received_at, "ndjson")
+        );
         let path = self.path(&rel);
         self.store().put(&path, PutPayload::from(body)).await?;
         Ok(Some(path.to_string()))
@@ -239,7 +250,10 @@ impl Lake {
                 continue;
             }
             let Some(t) = parts[2].strip_prefix("type=").and_then(EventType::parse) else {
-                return Err(Error::Corrupt { path: o.location.to_string(), reason: "partition has no valid type=".into() });
+                return Err(Error::Corrupt {
+                    path: o.location.to_string(),
+                    reason: "partition has no valid type=".into(),
+                });
             };
             let bytes = self.store().get(&o.location).await?.bytes().await?;
             for e in decode_parquet(bytes, t, o.location.as_ref())? {

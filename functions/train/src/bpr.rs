@@ -78,7 +78,10 @@ pub fn train(ds: &Dataset, cfg: &BprConfig) -> Result<(Vec<f32>, Vec<f32>, f32)>
     let scale = 0.1;
     let user = Var::from_tensor(&Tensor::from_vec(init(&mut rng, nu * d, scale), (nu, d), &dev)?)?;
     let item = Var::from_tensor(&Tensor::from_vec(init(&mut rng, ni * d, scale), (ni, d), &dev)?)?;
-    let mut opt = AdamW::new(vec![user.clone(), item.clone()], ParamsAdamW { lr: cfg.lr, weight_decay: 0.0, ..Default::default() })?;
+    let mut opt = AdamW::new(
+        vec![user.clone(), item.clone()],
+        ParamsAdamW { lr: cfg.lr, weight_decay: 0.0, ..Default::default() },
+    )?;
     let mut pairs: Vec<(u32, u32)> =
         ds.positives.iter().enumerate().flat_map(|(u, items)| items.iter().map(move |&i| (u as u32, i))).collect();
     let mut last_loss = f32::NAN;
@@ -115,7 +118,8 @@ pub fn train(ds: &Dataset, cfg: &BprConfig) -> Result<(Vec<f32>, Vec<f32>, f32)>
             let z = x.neg()?;
             let softplus = (z.relu()? + z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?;
             let loss = softplus.mean_all()?;
-            let reg = ((ue.sqr()?.sum_all()? + ie.sqr()?.sum_all()?)? + je.sqr()?.sum_all()?)?.affine(cfg.reg / b as f64, 0.0)?;
+            let reg = ((ue.sqr()?.sum_all()? + ie.sqr()?.sum_all()?)? + je.sqr()?.sum_all()?)?
+                .affine(cfg.reg / b as f64, 0.0)?;
             let objective = (&loss + reg)?;
             opt.backward_step(&objective)?;
             total += loss.to_scalar::<f32>()?;

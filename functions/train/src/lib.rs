@@ -100,7 +100,13 @@ pub fn popularity(ds: &Dataset) -> Vec<f32> {
 }
 
 /// Builds the signed artifact of `recipe` trained on `ds`.
-pub fn train_artifact(ds: &Dataset, recipe: Recipe, bpr: &BprConfig, key: &SigningKey, version: &str) -> Result<Vec<u8>> {
+pub fn train_artifact(
+    ds: &Dataset,
+    recipe: Recipe,
+    bpr: &BprConfig,
+    key: &SigningKey,
+    version: &str,
+) -> Result<Vec<u8>> {
     if ds.users.is_empty() || ds.items.is_empty() {
         return Err(Error::NoData("the lake holds no events with users and items".into()));
     }
@@ -132,10 +138,14 @@ pub fn train_artifact(ds: &Dataset, recipe: Recipe, bpr: &BprConfig, key: &Signi
 /// A new model version name: UTC time and recipe.
 pub fn new_version(recipe: Recipe) -> String {
     let now = Utc::now();
-    format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), match recipe {
-        Recipe::Popularity => "popularity",
-        Recipe::Mf => "mf",
-    })
+    format!(
+        "{}-{}",
+        now.format("%Y%m%dT%H%M%S%3fZ"),
+        match recipe {
+            Recipe::Popularity => "popularity",
+            Recipe::Mf => "mf",
+        }
+    )
 }
 
 /// What a training run did.
@@ -158,7 +168,14 @@ pub struct Report {
 }
 
 /// Reads the lake, trains, signs and publishes (and promotes, if asked).
-pub async fn run(lake: &Lake, models: &ModelStore, key: &SigningKey, recipe: Recipe, bpr: &BprConfig, promote: bool) -> Result<Report> {
+pub async fn run(
+    lake: &Lake,
+    models: &ModelStore,
+    key: &SigningKey,
+    recipe: Recipe,
+    bpr: &BprConfig,
+    promote: bool,
+) -> Result<Report> {
     let events = lake.read_events().await?;
     let catalogue = lake.catalogue().await?;
     let ds = Dataset::from_events(&events, &catalogue);
@@ -169,5 +186,13 @@ pub async fn run(lake: &Lake, models: &ModelStore, key: &SigningKey, recipe: Rec
     if promote {
         models.promote(&version).await?;
     }
-    Ok(Report { version, recipe, events: events.len(), users: ds.users.len(), items: ds.items.len(), artifact_bytes, promoted: promote })
+    Ok(Report {
+        version,
+        recipe,
+        events: events.len(),
+        users: ds.users.len(),
+        items: ds.items.len(),
+        artifact_bytes,
+        promoted: promote,
+    })
 }

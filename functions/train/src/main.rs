@@ -19,16 +19,21 @@ fn config() -> Result<(Lake, ModelStore, SigningKey, Recipe), Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt().with_ansi(false).with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).without_time().init();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .without_time()
+        .init();
     let (lake, models, key, recipe) = config()?;
     let (lake, models, key) = (&lake, &models, &key);
     run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        let report = knowedge_train::run(lake, models, key, recipe, &BprConfig::default(), true).await.map_err(|e| {
-            tracing::error!(error = %e, retryable = e.is_retryable(), "training run failed");
-            // EventBridge retries asynchronous invocations; the type tells operators whether a retry can help.
-            let error_type = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-            Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
-        })?;
+        let report =
+            knowedge_train::run(lake, models, key, recipe, &BprConfig::default(), true).await.map_err(|e| {
+                tracing::error!(error = %e, retryable = e.is_retryable(), "training run failed");
+                // EventBridge retries asynchronous invocations; the type tells operators whether a retry can help.
+                let error_type = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
+                Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+            })?;
         Ok::<_, Diagnostic>(serde_json::to_value(report).unwrap_or_default())
     }))
     .await

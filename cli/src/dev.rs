@@ -1,0 +1,160 @@
+//! `knowedge dev`: the whole platform on one machine, with demo data.
+//!
+//! Generates the demo data set, serves the ingestion function, sends the
+//! events through it over HTTP, trains and publishes a model, starts the
+//! wasmtime edge host with the compiled Spin component, and prints the URLs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use knowedge_edge_host::{EdgeHost, HostConfig};
+use knowedge_ingest::Ingest;
+use knowedge_lake::{Lake, ModelStore};
+use knowedge_train::{BprConfig, Recipe};
+
+use crate::demo::{self, DemoConfig, ReviewTexts};
+use crate::keys::Keys;
+
+/// Options of `knowedge dev`.
+#[derive(Clone, Debug)]
+pub struct DevOptions {
+    /// State directory (keys, lake, models, edge state).
+    pub dir: PathBuf,
+    /// Where the ingestion function listens.
+    pub ingest_listen: SocketAddr,
+    /// Where the edge host listens.
+    pub edge_listen: SocketAddr,
+    /// The compiled Spin component.
+    pub wasm: PathBuf,
+    /// Demo learners.
+    pub learners: usize,
+    /// Demo seed.
+    pub seed: u64,
+    /// Folder with real review texts (`pos.txt`, `neg.txt`).
+    pub reviews: Option<PathBuf>,
+    /// Keep serving until Ctrl-C (otherwise return once everything answered).
+    pub wait: bool,
+}
+
+fn step(n: usize, text: &str) {
+    eprintln!("[{n}/6] {text}");
+}
+
+/// Runs the main job.
+pub async fn run(opts: DevOptions) -> Result<()> {
+    let t0 = Instant::now();
+    anyhow::ensure!(
+        opts.wasm.exists(),
+        "the edge component {} is missing; build it with `cargo xtask build` (or run `cargo xtask dev`)",
+        opts.wasm.display()
+    );
+    let keys = Keys::load_or_generate(&opts.dir.join("keys"))?;
+    let lake_dir = opts.dir.join("lake");
+    let models_dir = opts.dir.join("models");
+    for d in [&lake_dir, &models_dir, &opts.dir.join("edge")] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).with_context(|| format!("clearing {}", d.display()))?;
+        }
+    }
+
+    step(1, "generating the demo data set");
+    let reviews = opts.reviews.as_deref().and_then(ReviewTexts::load).unwrap_or_default();
+    let data =
+        demo::generate(&DemoConfig { seed: opts.seed, learners: opts.learners, ..DemoConfig::default() }, &reviews);
+    eprintln!(
+        "      {} items, {} learners, {} events ({} real review texts available)",
+        data.catalogue.len(),
+        data.learners.len(),
+        data.events.len(),
+        reviews.positive.len() + reviews.negative.len()
+    );
+    let lake = Lake::open(&lake_dir.to_string_lossy())?;
+    lake.put_catalogue(&data.catalogue).await?;
+
+    step(2, "starting the ingestion function");
+    let ingest = Ingest::new(lake.clone(), keys.pseudonymizer()?);
+    let listener = tokio::net::TcpListener::bind(opts.ingest_listen)
+        .await
+        .with_context(|| format!("binding {}", opts.ingest_listen))?;
+    let ingest_addr = listener.local_addr()?;
+    tokio::spawn(crate::serve::serve_lambda(listener, move |req| {
+        let ingest = ingest.clone();
+        async move { ingest.handle(req).await }
+    }));
+    let ingest_url = format!("http://{ingest_addr}/v1/events");
+    eprintln!("      {ingest_url}");
+
+    step(3, "sending the events through ingestion");
+    let summary = crate::send_events(&ingest_url, &data.events, 500, |sent, total| {
+        if sent == total || sent % 5000 < 500 {
+            eprintln!("      {sent}/{total} events");
+        }
+    })
+    .await?;
+    eprintln!("      accepted {}, rejected {}, duplicates {}", summary.accepted, summary.rejected, summary.duplicates);
+
+    step(4, "training matrix factorisation (BPR on candle, CPU) and popularity");
+    let models = ModelStore::open(&models_dir.to_string_lossy())?;
+    let signing = keys.signing()?;
+    let pop = knowedge_train::run(&lake, &models, &signing, Recipe::Popularity, &BprConfig::default(), false).await?;
+    let t = Instant::now();
+    let mf = knowedge_train::run(&lake, &models, &signing, Recipe::Mf, &BprConfig::default(), true).await?;
+    eprintln!(
+        "      {} events, {} learners, {} items; mf trained in {:.1}s; published {} (current), {}",
+        mf.events,
+        mf.users,
+        mf.items,
+        t.elapsed().as_secs_f32(),
+        mf.version,
+        pop.version
+    );
+
+    step(5, "starting the edge host (wasmtime running the Spin component)");
+    let host = EdgeHost::start(HostConfig {
+        wasm: opts.wasm.clone(),
+        models_dir: models_dir.clone(),
+        state_dir: opts.dir.join("edge"),
+        public_key_hex: keys.public_hex.clone(),
+        pseudonym_key_hex: keys.pseudonym_hex.clone(),
+        listen: opts.edge_listen,
+        poll_interval: Duration::from_millis(500),
+    })
+    .await?;
+    let edge = host.local_addr();
+
+    step(6, "asking the edge for a demo learner's recommendations");
+    let learner = &data.learners[0];
+    let url = format!("http://{edge}/v1/recommend?user={learner}&k=5");
+    let (status, answer) = crate::get_json(&url).await?;
+    anyhow::ensure!(status == 200, "edge answered {status}: {answer}");
+    let interests = data.interests.get(learner).cloned().unwrap_or_default();
+    eprintln!("      {learner} (planted interests: {}) gets:", interests.join(", "));
+    for item in answer["items"].as_array().into_iter().flatten() {
+        eprintln!("        {} ({:.3})", item["item"].as_str().unwrap_or("?"), item["score"].as_f64().unwrap_or(0.0));
+    }
+    println!();
+    println!("knowedge is up ({:.0}s):", t0.elapsed().as_secs_f32());
+    println!("  ingestion  POST http://{ingest_addr}/v1/events");
+    println!("  edge       GET  http://{edge}/v1/recommend?user=<learner>&k=10");
+    println!("             GET  http://{edge}/v1/similar?item=<item>&k=10");
+    println!("             GET  http://{edge}/v1/model");
+    println!("  lake       {}", lake_dir.display());
+    println!("  models     {}", models_dir.display());
+    println!();
+    println!("try:");
+    println!("  curl 'http://{edge}/v1/recommend?user={learner}&k=5'");
+    println!(
+        "  curl 'http://{edge}/v1/recommend?user={learner}&k=5&category={}&max_price=100'",
+        interests.first().map(String::as_str).unwrap_or("python")
+    );
+    if opts.wait {
+        println!();
+        println!("Ctrl-C stops everything.");
+        host.wait().await;
+    } else {
+        host.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The edge host serving the real compiled Spin component over HTTP.
+//!
+//! Needs `target/wasm32-wasip2/edge/knowedge_edge_spin.wasm`; build it with
+//! `cargo xtask test` or
+//! `cargo build -p knowedge-edge-spin --target wasm32-wasip2 --profile edge`.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use knowedge_edge_host::{EdgeHost, HostConfig, LIVE_DIR, LIVE_MODEL, ModelStatus, RunningHost};
+use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, SigningKey};
+use knowedge_shared::pseudonym::Pseudonymizer;
+use knowedge_shared::store::{CURRENT, artifact_name};
+use serde_json::Value;
+use tempfile::TempDir;
+
+const SEED: [u8; 32] = [7; 32];
+const PSEUDONYM_KEY: &str = "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b";
+
+fn wasm_path() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let wasm = root.join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
+    assert!(
+        wasm.is_file(),
+        "{} is missing: run `cargo xtask test`, or build it with \
+         `cargo build -p knowedge-edge-spin --target wasm32-wasip2 --profile edge`",
+        wasm.display()
+    );
+    wasm
+}
+
+/// A popularity model over items a-d; alice owns `a`.
+fn artifact(version: &str, popularity: [f32; 4]) -> Vec<u8> {
+    let pseudonymizer = Pseudonymizer::from_hex(PSEUDONYM_KEY).unwrap();
+    let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
+    b.items(["a", "b", "c", "d"].map(String::from).to_vec()).users(vec![pseudonymizer.pseudonymize("alice")]);
+    b.popularity(popularity.to_vec());
+    b.seen(&[vec![0]]);
+    b.manifest_mut().model_id = version.into();
+    b.sign(&SigningKey::from_seed(SEED)).unwrap()
+}
+
+/// Publishes like the training function: artifact first, then the pointer.
+fn publish(store: &Path, version: &str, bytes: &[u8]) {
+    std::fs::write(store.join(artifact_name(version)), bytes).unwrap();
+    std::fs::write(store.join(CURRENT), format!("{version}\n")).unwrap();
+}
+
+struct Fixture {
+    store: TempDir,
+    state: TempDir,
+    host: RunningHost,
+}
+
+async fn start(poll_interval: Duration, prepare: impl FnOnce(&Path)) -> Fixture {
+    let store = TempDir::new().unwrap();
+    let state = TempDir::new().unwrap();
+    prepare(store.path());
+    let host = EdgeHost::start(HostConfig {
+        wasm: wasm_path(),
+        models_dir: store.path().to_owned(),
+        state_dir: state.path().to_owned(),
+        public_key_hex: SigningKey::from_seed(SEED).public_key().to_hex(),
+        pseudonym_key_hex: PSEUDONYM_KEY.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        poll_interval,
+    })
+    .await
+    .unwrap();
+    Fixture { store, state, host }
+}
+
+/// `GET path_and_query` over a fresh HTTP/1.1 connection: status, content type and JSON body.
+async fn get(host: &RunningHost, path_and_query: &str) -> (u16, String, Value) {
+    let stream = tokio::net::TcpStream::connect(host.local_addr()).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::get(path_and_query)
+        .header("host", host.local_addr().to_string())
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{path_and_query}: body is not JSON ({e}): {}", String::from_utf8_lossy(&body)));
+    (status, content_type, json)
+}
+
+fn items(answer: &Value) -> Vec<&str> {
+    answer["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap()).collect()
+}
+
+async fn model_id(host: &RunningHost) -> String {
+    let (status, _, body) = get(host, "/v1/model").await;
+    assert_eq!(status, 200, "{body}");
+    body["model_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_verifies_and_swaps_models() {
+    let f = start(Duration::from_millis(50), |store| publish(store, "v1", &artifact("v1", [4.0, 3.0, 2.0, 1.0]))).await;
+    let host = &f.host;
+    assert_eq!(host.status(), ModelStatus { serving: Some("v1".into()), refused: None, last_error: None });
+
+    // Scores with the model; owned items are left out.
+    let (status, content_type, body) = get(host, "/v1/recommend?user=alice&k=2").await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"), "{body}");
+    assert_eq!(items(&body), ["b", "c"]);
+    assert_eq!(body["known_user"], true);
+    assert_eq!(items(&get(host, "/v1/recommend?user=bob&k=2").await.2), ["a", "b"]);
+    assert_eq!(model_id(host).await, "v1");
+
+    // A tampered artifact is refused; the old model keeps answering.
+    let mut tampered = artifact("v2", [1.0, 2.0, 3.0, 4.0]);
+    let middle = tampered.len() / 2;
+    tampered[middle] ^= 0x01;
+    publish(f.store.path(), "v2", &tampered);
+    host.refresh().await;
+    let status = host.status();
+    assert_eq!(status.serving.as_deref(), Some("v1"));
+    assert_eq!(status.refused.as_deref(), Some("v2"));
+    assert!(status.last_error.as_deref().unwrap().contains("signature"), "{status:?}");
+    assert_eq!(model_id(host).await, "v1");
+
+    // So is an artifact of an unknown format version.
+    let mut future_format = artifact("v3", [1.0, 2.0, 3.0, 4.0]);
+    future_format[8..12].copy_from_slice(&2u32.to_le_bytes());
+    publish(f.store.path(), "v3", &future_format);
+    host.refresh().await;
+    let status = host.status();
+    assert_eq!((status.serving.as_deref(), status.refused.as_deref()), (Some("v1"), Some("v3")));
+    assert!(status.last_error.as_deref().unwrap().contains("format version 2"), "{status:?}");
+    assert_eq!(model_id(host).await, "v1");
+    let (code, _, body) = get(host, "/_host/status").await;
+    assert_eq!((code, body["refused"].as_str()), (200, Some("v3")));
+
+    // A valid new version is picked up by the watcher, without a restart.
+    publish(f.store.path(), "v4", &artifact("v4", [1.0, 2.0, 3.0, 4.0]));
+    let since = Instant::now();
+    while host.status().serving.as_deref() != Some("v4") {
+        assert!(since.elapsed() < Duration::from_secs(10), "v4 was not swapped in: {:?}", host.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(model_id(host).await, "v4");
+    assert_eq!(items(&get(host, "/v1/recommend?user=alice&k=2").await.2), ["d", "c"]);
+    assert_eq!(
+        std::fs::read(f.state.path().join(LIVE_DIR).join(LIVE_MODEL)).unwrap(),
+        artifact("v4", [1.0, 2.0, 3.0, 4.0])
+    );
+
+    // Bad requests get JSON 4xx answers from the module.
+    for (path, expected) in [
+        ("/v1/recommend?user=alice&k=1000000000", 400),
+        ("/v1/recommend?k=2", 400),
+        ("/v1/similar?item=zzz", 404),
+        ("/nowhere", 404),
+    ] {
+        let (status, content_type, body) = get(host, path).await;
+        assert_eq!((status, content_type.as_str()), (expected, "application/json"), "{path}: {body}");
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+    }
+
+    f.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_without_a_model_and_survives_a_trapping_guest() {
+    let f = start(Duration::from_secs(3600), |_| {}).await;
+    let host = &f.host;
+    assert_eq!(host.status(), ModelStatus::default());
+    let (status, _, body) = get(host, "/v1/recommend?user=alice").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_model");
+
+    // A live model larger than the guest's memory limit makes the guest trap
+    // (sparse file: no disk space used).
+    let live = f.state.path().join(LIVE_DIR).join(LIVE_MODEL);
+    std::fs::File::create(&live).unwrap().set_len(knowedge_edge_host::MEMORY_LIMIT_BYTES as u64 + (1 << 20)).unwrap();
+    let (status, content_type, body) = get(host, "/v1/model").await;
+    assert_eq!((status, content_type.as_str()), (500, "application/json"), "{body}");
+    assert_eq!(body["error"]["code"], "guest_failed");
+
+    // The host is still up, and so is the next guest.
+    std::fs::remove_file(&live).unwrap();
+    assert_eq!(get(host, "/_host/status").await.0, 200);
+    assert_eq!(get(host, "/healthz").await.0, 200);
+    assert_eq!(get(host, "/v1/model").await.0, 503);
+
+    f.host.shutdown().await;
+}
+
+#[test]
+fn component_exports_the_wasi_http_handler() {
+    // Only the types are looked at: skip optimisation to compile faster.
+    let mut config = wasmtime::Config::new();
+    config.cranelift_opt_level(wasmtime::OptLevel::None);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let component = wasmtime::component::Component::from_file(&engine, wasm_path()).unwrap();
+    let ty = component.component_type();
+    let exports: Vec<&str> = ty.exports(&engine).map(|(name, _)| name).collect();
+    let imports: Vec<&str> = ty.imports(&engine).map(|(name, _)| name).collect();
+    eprintln!("exports: {exports:?}\nimports: {imports:?}");
+    assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
+    assert!(imports.iter().all(|i| i.starts_with("wasi:")), "{imports:?}");
+}
