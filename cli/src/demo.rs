@@ -225,7 +225,7 @@ pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
         learners.push(learner);
     }
     events.retain(|(t, _)| *t <= cfg.end);
-    events.sort_by(|a, b| a.0.cmp(&b.0));
+    events.sort_by_key(|a| a.0);
     DemoData { catalogue, events: events.into_iter().map(|(_, v)| v).collect(), learners, interests }
 }
 
@@ -235,10 +235,10 @@ pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
 pub fn hold_out_last_purchase(events: &[Value]) -> (Vec<Value>, HashMap<String, String>) {
     let mut last: HashMap<String, (usize, String)> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        if matches!(e["type"].as_str(), Some("purchase" | "subscribe")) {
-            if let (Some(u), Some(item)) = (e["user_id"].as_str(), e["item_id"].as_str()) {
-                last.insert(u.to_owned(), (i, item.to_owned()));
-            }
+        if matches!(e["type"].as_str(), Some("purchase" | "subscribe"))
+            && let (Some(u), Some(item)) = (e["user_id"].as_str(), e["item_id"].as_str())
+        {
+            last.insert(u.to_owned(), (i, item.to_owned()));
         }
     }
     let kept = events

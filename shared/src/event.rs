@@ -234,10 +234,10 @@ impl Validator {
         let mut f = Fields { obj, problems: &mut problems };
 
         let event_id = f.string("event_id", true, 36);
-        if let Some(id) = &event_id {
-            if !is_uuid(id) {
-                f.problems.push(Problem::new("event_id", "uuid", "event_id must be a UUID (8-4-4-4-12 hex digits)"));
-            }
+        if let Some(id) = &event_id
+            && !is_uuid(id)
+        {
+            f.problems.push(Problem::new("event_id", "uuid", "event_id must be a UUID (8-4-4-4-12 hex digits)"));
         }
         let event_type = match obj.get("type") {
             None | Some(Value::Null) => {
@@ -275,19 +275,19 @@ impl Validator {
         let variant = f.id("variant", false);
         let recommendation_id = f.id("recommendation_id", false);
 
-        if let Some(c) = &currency {
-            if !is_currency(c) {
-                problems.push(Problem::new(
-                    "currency",
-                    "iso4217",
-                    format!("`{}` is not an ISO 4217 currency code", truncate(c)),
-                ));
-            }
+        if let Some(c) = &currency
+            && !is_currency(c)
+        {
+            problems.push(Problem::new(
+                "currency",
+                "iso4217",
+                format!("`{}` is not an ISO 4217 currency code", truncate(c)),
+            ));
         }
-        if let Some(p) = price {
-            if !(0.0..=1e9).contains(&p) {
-                problems.push(Problem::new("price", "range", "price must be between 0 and 1e9"));
-            }
+        if let Some(p) = price
+            && !(0.0..=1e9).contains(&p)
+        {
+            problems.push(Problem::new("price", "range", "price must be between 0 and 1e9"));
         }
         let rating = match rating {
             Some(r) if r.fract() == 0.0 && (1.0..=5.0).contains(&r) => Some(r as u8),
@@ -297,10 +297,10 @@ impl Validator {
             }
             None => None,
         };
-        if let Some(p) = progress {
-            if !(0.0..=1.0).contains(&p) {
-                problems.push(Problem::new("progress", "range", "progress must be between 0 and 1"));
-            }
+        if let Some(p) = progress
+            && !(0.0..=1.0).contains(&p)
+        {
+            problems.push(Problem::new("progress", "range", "progress must be between 0 and 1"));
         }
 
         if let Some(t) = event_type {

@@ -323,11 +323,11 @@ pub fn top_k(n: usize, k: usize, mut score: impl FnMut(usize) -> f32, keep: impl
         let e = Entry(s, i as u32);
         if heap.len() < k {
             heap.push(std::cmp::Reverse(e));
-        } else if let Some(worst) = heap.peek() {
-            if e > worst.0 {
-                heap.pop();
-                heap.push(std::cmp::Reverse(e));
-            }
+        } else if let Some(worst) = heap.peek()
+            && e > worst.0
+        {
+            heap.pop();
+            heap.push(std::cmp::Reverse(e));
         }
     }
     let mut out: Vec<Entry> = heap.into_iter().map(|r| r.0).collect();
