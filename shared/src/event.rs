@@ -468,29 +468,142 @@ pub fn is_uuid(s: &str) -> bool {
 
 /// The largest batch accepted, in events.
 pub const MAX_BATCH_EVENTS: usize = 500;
+/// The deepest nesting accepted inside one event.
+pub const MAX_DEPTH: usize = 16;
 
-/// Decodes a batch body into raw events: a JSON object `{"events": [...]}`
-/// or, with `ndjson`, one JSON object per line.
-pub fn decode_batch(body: &[u8], ndjson: bool) -> Result<Vec<Value>> {
+/// One element of a batch as decoded: its JSON value, or why it is not valid JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawEvent {
+    /// Well-formed JSON (no duplicate keys, bounded nesting).
+    Json(Value),
+    /// Not acceptable JSON: the parser's message and the element's length in bytes.
+    Malformed {
+        /// Where and why it broke.
+        error: String,
+        /// Length of the element in bytes.
+        len: usize,
+        /// SHA-256 of the element's bytes, hex (to match it with client logs without keeping it).
+        sha256: String,
+    },
+}
+
+/// Decodes a batch body: a JSON object `{"events": [...]}` or, with
+/// `ndjson`, one JSON object per line.
+///
+/// The batch's outer structure must be valid (else [`Error::Batch`] with the
+/// line and column where it broke); each element is then decoded on its own,
+/// strictly (duplicate keys and nesting deeper than [`MAX_DEPTH`] are
+/// refused), so one bad event does not sink the others.
+pub fn decode_batch(body: &[u8], ndjson: bool) -> Result<Vec<RawEvent>> {
     if ndjson {
         let text = std::str::from_utf8(body).map_err(|e| Error::Batch(format!("body is not UTF-8: {e}")))?;
-        let mut out = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(line).map_err(|e| Error::Batch(format!("line {}: {e}", i + 1)))?;
-            out.push(v);
-        }
-        return Ok(out);
+        return Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, line)| match parse_strict(line) {
+                Ok(v) => RawEvent::Json(v),
+                Err(e) => malformed(format!("line {}: {e}", i + 1), line),
+            })
+            .collect());
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct Batch {
-        events: Vec<Value>,
+    struct Batch<'a> {
+        #[serde(borrow)]
+        events: Vec<&'a serde_json::value::RawValue>,
     }
-    let batch: Batch = serde_json::from_slice(body).map_err(|e| Error::Batch(e.to_string()))?;
-    Ok(batch.events)
+    let batch: Batch<'_> = serde_json::from_slice(body).map_err(|e| Error::Batch(e.to_string()))?;
+    Ok(batch
+        .events
+        .into_iter()
+        .map(|raw| match parse_strict(raw.get()) {
+            Ok(v) => RawEvent::Json(v),
+            Err(e) => malformed(e, raw.get()),
+        })
+        .collect())
+}
+
+fn malformed(error: String, raw: &str) -> RawEvent {
+    use sha2::Digest;
+    RawEvent::Malformed { error, len: raw.len(), sha256: hex::encode(sha2::Sha256::digest(raw.as_bytes())) }
+}
+
+/// Parses one JSON value, refusing duplicate object keys and nesting deeper than [`MAX_DEPTH`].
+pub fn parse_strict(text: &str) -> std::result::Result<Value, String> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = Strict { depth: 0 }.deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+struct Strict {
+    depth: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Value, E> {
+        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("number is not finite"))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(serde::de::Error::custom(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict { depth: self.depth + 1 })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(serde::de::Error::custom(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                let shown: String = k.chars().take(40).collect();
+                return Err(serde::de::Error::custom(format!("duplicate key `{shown}`")));
+            }
+            let v = map.next_value_seed(Strict { depth: self.depth + 1 })?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 #[cfg(test)]
@@ -580,9 +693,27 @@ mod tests {
     fn decodes_both_batch_forms() {
         let body = br#"{"events":[{"a":1},{"b":2}]}"#;
         assert_eq!(decode_batch(body, false).unwrap().len(), 2);
-        let nd = b"{\"a\":1}\n\n{\"b\":2}\n";
-        assert_eq!(decode_batch(nd, true).unwrap().len(), 2);
+        let nd = b"{\"a\":1}\n\n{\"b\":2}\n{oops\n";
+        let got = decode_batch(nd, true).unwrap();
+        assert_eq!(got.len(), 3);
+        assert!(matches!(&got[2], RawEvent::Malformed { error, .. } if error.starts_with("line 4")));
         assert!(matches!(decode_batch(b"{\"events\":[", false), Err(Error::Batch(_))));
         assert!(matches!(decode_batch(b"{\"events\":[],\"x\":1}", false), Err(Error::Batch(_))));
+        assert!(matches!(decode_batch(b"\xff\xfe", true), Err(Error::Batch(_))));
+    }
+
+    #[test]
+    fn strict_parsing() {
+        assert!(parse_strict(r#"{"a":1,"b":{"c":[1,2]}}"#).is_ok());
+        assert!(parse_strict(r#"{"a":1,"a":2}"#).unwrap_err().contains("duplicate key `a`"));
+        assert!(parse_strict(r#"{"a":{"b":1,"b":1}}"#).unwrap_err().contains("duplicate"));
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert!(parse_strict(&deep).unwrap_err().contains("nesting"));
+        assert!(parse_strict("NaN").is_err());
+        assert!(parse_strict("{} {}").is_err());
+        let body = br#"{"events":[{"a":1,"a":2},{"b":2}]}"#;
+        let got = decode_batch(body, false).unwrap();
+        assert!(matches!(&got[0], RawEvent::Malformed { .. }));
+        assert_eq!(got[1], RawEvent::Json(serde_json::json!({"b": 2})));
     }
 }

@@ -6,6 +6,7 @@
 //! * [`event`]: the learner event schema (version [`event::SCHEMA_VERSION`]) and
 //!   its validation, which reports every problem of an event at once;
 //! * [`pseudonym`]: keyed pseudonymisation of user ids (HMAC-SHA256);
+//! * [`redact`]: redaction of e-mail addresses, phone, ID and bank card numbers in free text;
 //! * [`artifact`]: the signed model artifact format (version
 //!   [`artifact::FORMAT_VERSION`]): safetensors tensors plus a JSON manifest,
 //!   signed with ed25519;
@@ -40,6 +41,7 @@ pub mod error;
 pub mod event;
 pub mod model;
 pub mod pseudonym;
+pub mod redact;
 pub mod store;
 
 pub use error::{Error, Result};

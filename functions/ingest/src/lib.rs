@@ -1,9 +1,12 @@
 //! The knowedge ingestion function.
 //!
 //! Frontends `POST /v1/events` with a batch of learner events (a JSON object
-//! `{"events": [...]}` or NDJSON). Each event is validated against schema v1
+//! `{"events": [...]}` or NDJSON with `content-type: application/x-ndjson`),
+//! authenticated with an ingest key (`Authorization: Bearer …`). Each event
+//! is decoded strictly and validated against schema v1
 //! ([`knowedge_shared::event`]); accepted events get their `user_id` replaced
-//! by its keyed pseudonym and are written to the event lake as Parquet;
+//! by its keyed pseudonym and personal data in `text` / `query` redacted,
+//! and are written to the event lake as Parquet before the answer is sent;
 //! rejected events are kept in the lake's dead letter with every reason. The
 //! answer lists the outcome of every event.
 //!
@@ -17,18 +20,30 @@
 //! |---|---|
 //! | `KNOWEDGE_LAKE` | lake location: a directory, or `s3://bucket/prefix` |
 //! | `KNOWEDGE_PSEUDONYM_KEY` | hex secret (≥ 16 bytes) for user pseudonyms |
+//! | `KNOWEDGE_API_KEYS` | API keys, `name:scopes:secret,...` (see [`auth`]) |
+//! | `KNOWEDGE_CORS_ORIGINS` | origins allowed to call from browsers, comma separated (`*` for any) |
 //! | `KNOWEDGE_MAX_EVENT_AGE_DAYS` | oldest accepted event, in days (default 30) |
+//!
+//! Status codes: 200 batch processed (see per-event results), 400 malformed
+//! batch, 401 missing or unknown key, 403 key without `events.write`, 404,
+//! 405, 413 body over 1 MiB or more than 500 events, 422 every event
+//! rejected, 503 the lake could not store the batch (retry it).
 
-use std::collections::HashSet;
+pub mod auth;
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use knowedge_lake::{DeadLetter, Lake, StoredEvent};
-use knowedge_shared::event::{self, Problem, Validator};
+use knowedge_shared::event::{self, Problem, RawEvent, Validator};
 use knowedge_shared::pseudonym::Pseudonymizer;
-use lambda_http::http::{Method, StatusCode, header};
+use knowedge_shared::redact::{self, Redactions};
+use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
+
+pub use auth::{KeyRing, Scope};
 
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -66,7 +81,8 @@ pub struct EventResult {
     /// The event's id, when it had a string one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    /// `accepted`, `duplicate` (same id earlier in the batch) or `rejected`.
+    /// `accepted` (durably stored; also for a re-sent event, which readers
+    /// count once), `duplicate` (same id earlier in this batch) or `rejected`.
     pub status: &'static str,
     /// Why it was rejected.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -82,6 +98,8 @@ pub struct BatchResult {
     pub duplicates: usize,
     /// Events rejected (kept in the dead letter).
     pub rejected: usize,
+    /// Personal data redacted from texts and queries of accepted events.
+    pub redactions: Redactions,
     /// Per-event outcome, in batch order.
     pub results: Vec<EventResult>,
 }
@@ -92,12 +110,33 @@ pub struct Ingest {
     lake: Lake,
     pseudonymizer: Pseudonymizer,
     max_age: Duration,
+    keys: Option<KeyRing>,
+    cors_origins: Vec<String>,
 }
 
 impl Ingest {
-    /// A service writing to `lake` with `pseudonymizer`.
+    /// A service writing to `lake` with `pseudonymizer`, without authentication
+    /// (for tests and trusted local use; see [`Ingest::with_keys`]).
     pub fn new(lake: Lake, pseudonymizer: Pseudonymizer) -> Self {
-        Self { lake, pseudonymizer, max_age: Duration::days(Validator::DEFAULT_MAX_AGE_DAYS) }
+        Self {
+            lake,
+            pseudonymizer,
+            max_age: Duration::days(Validator::DEFAULT_MAX_AGE_DAYS),
+            keys: None,
+            cors_origins: Vec::new(),
+        }
+    }
+
+    /// Requires an API key with the `events.write` scope.
+    pub fn with_keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Allows browser calls from these origins (`*` for any).
+    pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
+        self.cors_origins = origins;
+        self
     }
 
     /// Sets the oldest accepted event age.
@@ -107,11 +146,17 @@ impl Ingest {
     }
 
     /// Builds the service from the environment (see the crate docs).
+    /// `KNOWEDGE_API_KEYS` is required.
     pub fn from_env() -> Result<Self> {
         let var = |k: &str| std::env::var(k).map_err(|_| Error::Config(format!("{k} is not set")));
         let lake = Lake::open(&var("KNOWEDGE_LAKE")?).map_err(|e| Error::Config(e.to_string()))?;
         let p = Pseudonymizer::from_hex(&var("KNOWEDGE_PSEUDONYM_KEY")?).map_err(|e| Error::Config(e.to_string()))?;
-        let mut s = Self::new(lake, p);
+        let keys = KeyRing::parse(&var("KNOWEDGE_API_KEYS")?).map_err(Error::Config)?;
+        let mut s = Self::new(lake, p).with_keys(keys);
+        if let Ok(origins) = std::env::var("KNOWEDGE_CORS_ORIGINS") {
+            s = s
+                .with_cors_origins(origins.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect());
+        }
         if let Ok(days) = std::env::var("KNOWEDGE_MAX_EVENT_AGE_DAYS") {
             let d: i64 =
                 days.parse().map_err(|_| Error::Config("KNOWEDGE_MAX_EVENT_AGE_DAYS must be a whole number".into()))?;
@@ -120,16 +165,34 @@ impl Ingest {
         Ok(s)
     }
 
-    /// Validates, pseudonymises and stores a decoded batch. Returns after the
-    /// accepted events and the dead letters are durable.
-    pub async fn ingest(&self, raw: Vec<Value>, now: DateTime<Utc>) -> Result<BatchResult> {
+    /// Validates, pseudonymises, redacts and stores a decoded batch. Returns
+    /// after the accepted events and the dead letters are durable.
+    pub async fn ingest(&self, raw: Vec<RawEvent>, now: DateTime<Utc>) -> Result<BatchResult> {
         let mut validator = Validator::new(now);
         validator.max_age = self.max_age;
         let mut seen = HashSet::new();
+        let mut pseudonyms: HashMap<String, String> = HashMap::new();
         let mut accepted = Vec::new();
         let mut dead = Vec::new();
         let mut results = Vec::with_capacity(raw.len());
-        for (index, mut value) in raw.into_iter().enumerate() {
+        let mut total = Redactions::default();
+        for (index, element) in raw.into_iter().enumerate() {
+            let mut value = match element {
+                RawEvent::Json(v) => v,
+                RawEvent::Malformed { error, len, sha256 } => {
+                    let message = format!("{error} ({len} bytes)");
+                    let problems = vec![Problem { field: String::new(), rule: "json".into(), message }];
+                    dead.push(DeadLetter {
+                        received_at: now,
+                        index,
+                        raw: Value::Null,
+                        raw_sha256: Some(sha256),
+                        problems: problems.clone(),
+                    });
+                    results.push(EventResult { index, event_id: None, status: "rejected", problems });
+                    continue;
+                }
+            };
             let event_id = value.get("event_id").and_then(Value::as_str).map(str::to_owned);
             match validator.validate(&value) {
                 Ok(mut e) => {
@@ -137,15 +200,36 @@ impl Ingest {
                         results.push(EventResult { index, event_id, status: "duplicate", problems: Vec::new() });
                         continue;
                     }
-                    e.user_id = self.pseudonymizer.pseudonymize(&e.user_id);
-                    accepted.push(StoredEvent { event: e, received_at: now });
+                    e.user_id = self.pseudonym(&mut pseudonyms, &e.user_id);
+                    let mut counts = Redactions::default();
+                    for field in [&mut e.text, &mut e.query].into_iter().flatten() {
+                        if let Some(clean) = redact::redact(field, &mut counts) {
+                            *field = clean;
+                        }
+                    }
+                    total.add(&counts);
+                    accepted.push(StoredEvent { event: e, received_at: now, redactions: counts.total() });
                     results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
                 }
                 Err(problems) => {
                     if let Some(Value::String(u)) = value.get_mut("user_id") {
-                        *u = self.pseudonymizer.pseudonymize(u);
+                        *u = self.pseudonym(&mut pseudonyms, u);
                     }
-                    dead.push(DeadLetter { received_at: now, index, raw: value, problems: problems.clone() });
+                    let mut ignored = Redactions::default();
+                    for field in ["text", "query"] {
+                        if let Some(Value::String(t)) = value.get_mut(field) {
+                            if let Some(clean) = redact::redact(t, &mut ignored) {
+                                *t = clean;
+                            }
+                        }
+                    }
+                    dead.push(DeadLetter {
+                        received_at: now,
+                        index,
+                        raw: value,
+                        raw_sha256: None,
+                        problems: problems.clone(),
+                    });
                     results.push(EventResult { index, event_id, status: "rejected", problems });
                 }
             }
@@ -158,8 +242,18 @@ impl Ingest {
             accepted: accepted.len(),
             duplicates: results.len() - accepted.len() - dead.len(),
             rejected: dead.len(),
+            redactions: total,
             results,
         })
+    }
+
+    fn pseudonym(&self, cache: &mut HashMap<String, String>, user: &str) -> String {
+        if let Some(p) = cache.get(user) {
+            return p.clone();
+        }
+        let p = self.pseudonymizer.pseudonymize(user);
+        cache.insert(user.to_owned(), p.clone());
+        p
     }
 
     /// The HTTP handler (API Gateway, function URL, or the local server).
@@ -167,13 +261,67 @@ impl Ingest {
         Ok(self.respond(req, Utc::now()).await)
     }
 
-    async fn respond(&self, req: Request, now: DateTime<Utc>) -> Response<Body> {
+    /// Answers a request as of `now` (the handler with an injectable clock).
+    pub async fn respond(&self, req: Request, now: DateTime<Utc>) -> Response<Body> {
+        let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+        let mut resp = self.route(req, now).await;
+        if let Some(o) = origin.filter(|o| self.origin_allowed(o)) {
+            if let Ok(v) = HeaderValue::from_str(&o) {
+                resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+            }
+        }
+        resp
+    }
+
+    fn origin_allowed(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o == "*" || o == origin)
+    }
+
+    async fn route(&self, req: Request, now: DateTime<Utc>) -> Response<Body> {
         let path = req.uri().path();
         if !path.ends_with("/v1/events") {
-            return error(StatusCode::NOT_FOUND, "not_found", format!("no route {path}"));
+            let shown: String = path.chars().take(64).collect();
+            return error(StatusCode::NOT_FOUND, "not_found", format!("no route {shown}"));
+        }
+        if req.method() == Method::OPTIONS {
+            let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or_default();
+            if !self.origin_allowed(origin) {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    "this origin may not call the ingestion API",
+                );
+            }
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = StatusCode::NO_CONTENT;
+            let h = r.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            return r;
         }
         if req.method() != Method::POST {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "/v1/events accepts POST only");
+        }
+        if let Some(keys) = &self.keys {
+            let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            match keys.authorize(header, Scope::EventsWrite) {
+                Ok(_) => {}
+                Err(auth::Denied::Missing) => {
+                    return error(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "send an ingest key as `Authorization: Bearer <key>`",
+                    );
+                }
+                Err(auth::Denied::Invalid) => {
+                    return error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key");
+                }
+                Err(auth::Denied::Forbidden) => {
+                    return error(StatusCode::FORBIDDEN, "forbidden", "this API key may not write events");
+                }
+            }
         }
         let body: &[u8] = req.body();
         if body.len() > MAX_BODY_BYTES {
@@ -228,7 +376,7 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
     let mut r = Response::new(Body::Text(text));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 

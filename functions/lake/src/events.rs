@@ -27,6 +27,9 @@ pub struct StoredEvent {
     pub event: Event,
     /// When ingestion accepted it.
     pub received_at: DateTime<Utc>,
+    /// Personal data items redacted from its text or query.
+    #[serde(default)]
+    pub redactions: u32,
 }
 
 /// A rejected event kept aside with its reasons.
@@ -36,8 +39,13 @@ pub struct DeadLetter {
     pub received_at: DateTime<Utc>,
     /// Position in its batch.
     pub index: usize,
-    /// The event as sent (with `user_id` pseudonymised when it was a string).
+    /// The event as sent, with `user_id` pseudonymised and personal data in
+    /// `text` / `query` redacted; `null` when the element was not valid JSON
+    /// (its raw bytes may hold personal data that cannot be found reliably).
     pub raw: serde_json::Value,
+    /// SHA-256 of the element's raw bytes, when it was not valid JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_sha256: Option<String>,
     /// Every problem found.
     pub problems: Vec<Problem>,
 }
@@ -63,6 +71,7 @@ pub fn schema() -> SchemaRef {
         s("variant", true),
         s("recommendation_id", true),
         Field::new("schema_version", DataType::Int32, false),
+        Field::new("pii_redactions", DataType::Int32, false),
     ]))
 }
 
@@ -92,9 +101,11 @@ pub fn encode_parquet(events: &[&StoredEvent]) -> Result<Vec<u8>> {
     };
     let mut rating = Int32Builder::with_capacity(n);
     let mut version = Int32Builder::with_capacity(n);
+    let mut redactions = Int32Builder::with_capacity(n);
     for e in events {
         rating.append_option(e.event.rating.map(i32::from));
         version.append_value(knowedge_shared::event::SCHEMA_VERSION as i32);
+        redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
     }
     let columns: Vec<ArrayRef> = vec![
         strings(&|e| Some(&e.event.event_id)),
@@ -113,6 +124,7 @@ pub fn encode_parquet(events: &[&StoredEvent]) -> Result<Vec<u8>> {
         strings(&|e| e.event.variant.as_deref()),
         strings(&|e| e.event.recommendation_id.as_deref()),
         Arc::new(version.finish()),
+        Arc::new(redactions.finish()),
     ];
     let batch = RecordBatch::try_new(schema(), columns)?;
     let props = WriterProperties::builder()
@@ -149,6 +161,7 @@ pub fn decode_parquet(bytes: Bytes, event_type: EventType, path: &str) -> Result
         let (ts, received) = (t("ts")?, t("received_at")?);
         let (price, currency, progress) = (f("price")?, s("currency")?, f("progress")?);
         let rating = cast::<Int32Array>(col("rating")?, "rating", path)?;
+        let redactions = cast::<Int32Array>(col("pii_redactions")?, "pii_redactions", path)?;
         let (text, query, session) = (s("text")?, s("query")?, s("session_id")?);
         let (experiment, variant, rec) = (s("experiment")?, s("variant")?, s("recommendation_id")?);
         let opt_s = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
@@ -176,6 +189,7 @@ pub fn decode_parquet(bytes: Bytes, event_type: EventType, path: &str) -> Result
                     recommendation_id: opt_s(rec, i),
                 },
                 received_at: time(received.value(i))?,
+                redactions: u32::try_from(redactions.value(i)).unwrap_or(0),
             });
         }
     }
@@ -296,6 +310,7 @@ mod tests {
                 recommendation_id: None,
             },
             received_at: DateTime::<Utc>::from_timestamp(1_764_000_000 + received_s, 0).unwrap(),
+            redactions: 0,
         }
     }
 
