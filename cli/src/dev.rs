@@ -74,7 +74,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     lake.put_catalogue(&data.catalogue).await?;
 
     step(2, "starting the ingestion function");
-    let ingest = Ingest::new(lake.clone(), keys.pseudonymizer()?);
+    let ingest = Ingest::new(lake.clone(), keys.pseudonymizer()?).with_keys(keys.key_ring()?);
     let listener = tokio::net::TcpListener::bind(opts.ingest_listen)
         .await
         .with_context(|| format!("binding {}", opts.ingest_listen))?;
@@ -87,7 +87,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     eprintln!("      {ingest_url}");
 
     step(3, "sending the events through ingestion");
-    let summary = crate::send_events(&ingest_url, &data.events, 500, |sent, total| {
+    let summary = crate::send_events(&ingest_url, &keys.ingest_key, &data.events, 500, |sent, total| {
         if sent == total || sent % 5000 < 500 {
             eprintln!("      {sent}/{total} events");
         }
@@ -136,7 +136,10 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     }
     println!();
     println!("knowedge is up ({:.0}s):", t0.elapsed().as_secs_f32());
-    println!("  ingestion  POST http://{ingest_addr}/v1/events");
+    println!(
+        "  ingestion  POST http://{ingest_addr}/v1/events  (Authorization: Bearer $(cat {}))",
+        opts.dir.join("keys/ingest.key").display()
+    );
     println!("  edge       GET  http://{edge}/v1/recommend?user=<learner>&k=10");
     println!("             GET  http://{edge}/v1/similar?item=<item>&k=10");
     println!("             GET  http://{edge}/v1/model");

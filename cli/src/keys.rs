@@ -5,10 +5,12 @@
 //! | `signing.key` | ed25519 seed that signs model artifacts | training |
 //! | `signing.pub` | the matching public key | the edge, any artifact reader |
 //! | `pseudonym.key` | HMAC key for user pseudonyms | ingestion, the edge |
+//! | `ingest.key` | API key (scope `events.write`) frontends send events with | ingestion, frontends |
 //!
 //! In production the same values come from a secret store (AWS Secrets
 //! Manager, Spin variables, Workers secrets) through environment variables:
-//! `KNOWEDGE_SIGNING_KEY`, `KNOWEDGE_SIGNING_PUBLIC_KEY`, `KNOWEDGE_PSEUDONYM_KEY`.
+//! `KNOWEDGE_SIGNING_KEY`, `KNOWEDGE_SIGNING_PUBLIC_KEY`, `KNOWEDGE_PSEUDONYM_KEY`,
+//! `KNOWEDGE_API_KEYS` (all ingestion keys, `name:scopes:secret,...`).
 
 use std::path::Path;
 
@@ -25,6 +27,8 @@ pub struct Keys {
     pub public_hex: String,
     /// Pseudonymises users (hex).
     pub pseudonym_hex: String,
+    /// The local ingest API key (scope `events.write`).
+    pub ingest_key: String,
 }
 
 impl Keys {
@@ -60,6 +64,7 @@ impl Keys {
             signing_hex: get("KNOWEDGE_SIGNING_KEY", "signing.key").unwrap_or_default(),
             public_hex: get("KNOWEDGE_SIGNING_PUBLIC_KEY", "signing.pub")?,
             pseudonym_hex: get("KNOWEDGE_PSEUDONYM_KEY", "pseudonym.key")?,
+            ingest_key: get("KNOWEDGE_INGEST_KEY", "ingest.key").unwrap_or_default(),
         };
         keys.public()?;
         keys.pseudonymizer()?;
@@ -68,7 +73,7 @@ impl Keys {
 
     /// Loads keys from `dir`, generating and saving them first if the directory has none.
     pub fn load_or_generate(dir: &Path) -> Result<Self> {
-        if !dir.join("signing.pub").exists() {
+        if !dir.join("signing.pub").exists() || !dir.join("ingest.key").exists() {
             Self::generate()?.save(dir)?;
         }
         Self::load(dir)
@@ -103,6 +108,21 @@ impl Keys {
     /// The public key.
     pub fn public(&self) -> Result<PublicKey> {
         PublicKey::from_hex(&self.public_hex).context("public key (KNOWEDGE_SIGNING_PUBLIC_KEY / signing.pub)")
+    }
+
+    /// The ingestion key ring: `KNOWEDGE_API_KEYS` if set, else the local ingest key.
+    pub fn key_ring(&self) -> Result<knowedge_ingest::KeyRing> {
+        let spec = match std::env::var("KNOWEDGE_API_KEYS") {
+            Ok(s) => s,
+            Err(_) => {
+                anyhow::ensure!(
+                    !self.ingest_key.is_empty(),
+                    "no ingest key: set KNOWEDGE_API_KEYS or run `knowedge keys generate`"
+                );
+                format!("local:events.write:{}", self.ingest_key)
+            }
+        };
+        knowedge_ingest::KeyRing::parse(&spec).map_err(|e| anyhow::anyhow!("KNOWEDGE_API_KEYS: {e}"))
     }
 
     /// The pseudonymizer.

@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod dev;
+pub mod eval;
 pub mod keys;
 pub mod serve;
 
@@ -30,6 +31,7 @@ pub async fn send_events(
         let resp = client
             .post(endpoint)
             .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
             .body(body)
             .send()
             .await

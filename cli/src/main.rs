@@ -92,6 +92,11 @@ enum Command {
         #[command(subcommand)]
         command: EdgeCommand,
     },
+    /// Lake maintenance.
+    Lake {
+        #[command(subcommand)]
+        command: LakeCommand,
+    },
     /// Key material.
     Keys {
         #[command(subcommand)]
@@ -101,6 +106,30 @@ enum Command {
     Demo {
         #[command(subcommand)]
         command: DemoCommand,
+    },
+    /// Evaluate every recipe offline on a data set split (full ranking) and print a table.
+    Eval {
+        /// Data set folder in RecBole atomic format (`<name>.inter`, `<name>.item`).
+        #[arg(long, default_value = "../shared/data/ml-100k")]
+        data: PathBuf,
+        /// Split folder with train.inter, valid.inter and test.inter.
+        #[arg(long, conflicts_with = "resplit")]
+        split: Option<PathBuf>,
+        /// Instead of --split: a fresh seeded per-user 80/10/10 split of `<name>.inter`.
+        #[arg(long)]
+        resplit: Option<u64>,
+        /// Cut-off of the metrics.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Comma-separated recipes (default: all).
+        #[arg(long, value_delimiter = ',')]
+        recipes: Vec<String>,
+        /// Recipe configuration (JSON); the built-in defaults otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -143,6 +172,22 @@ enum EdgeCommand {
 }
 
 #[derive(Subcommand)]
+enum LakeCommand {
+    /// Merge each partition's files into one and drop re-sent duplicates.
+    Compact {
+        /// Lake location (directory or s3:// URL).
+        #[arg(long)]
+        lake: String,
+    },
+    /// Count the lake's rows: as stored, and as readers count them (each event once).
+    Stats {
+        /// Lake location (directory or s3:// URL).
+        #[arg(long)]
+        lake: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Generate fresh keys into a directory.
     Generate {
@@ -180,6 +225,9 @@ enum DemoCommand {
         /// Ingestion URL, e.g. http://127.0.0.1:8081/v1/events.
         #[arg(long)]
         to: String,
+        /// Ingest API key.
+        #[arg(long, env = "KNOWEDGE_INGEST_KEY")]
+        key: String,
     },
     /// Store a catalogue.json in the lake.
     Catalogue {
@@ -223,7 +271,10 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Ingest { command: IngestCommand::Serve { lake, listen, keys } } => {
             let keys = Keys::load(&keys)?;
-            let ingest = Ingest::new(Lake::open(&lake)?, keys.pseudonymizer()?);
+            let mut ingest = Ingest::new(Lake::open(&lake)?, keys.pseudonymizer()?).with_keys(keys.key_ring()?);
+            if let Ok(origins) = std::env::var("KNOWEDGE_CORS_ORIGINS") {
+                ingest = ingest.with_cors_origins(origins.split(',').map(|o| o.trim().to_owned()).collect());
+            }
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             eprintln!("ingestion: POST http://{}/v1/events -> lake {lake}", listener.local_addr()?);
             tokio::select! {
@@ -280,6 +331,23 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { command } => demo_command(command).await,
+        Command::Eval { data, split, resplit, k, json, recipes, config } => {
+            let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config };
+            tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
+        }
+        Command::Lake { command: LakeCommand::Compact { lake } } => {
+            let report = Lake::open(&lake)?.compact().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Command::Lake { command: LakeCommand::Stats { lake } } => {
+            let lake = Lake::open(&lake)?;
+            let rows = lake.scan_events().await?.len();
+            let events = lake.read_events().await?.len();
+            let dead = lake.read_dead_letters().await?.len();
+            println!("{}", serde_json::json!({"rows": rows, "events": events, "dead_letters": dead}));
+            Ok(())
+        }
     }
 }
 
@@ -299,7 +367,7 @@ async fn demo_command(command: DemoCommand) -> Result<()> {
             println!("{} events, {} items written to {}", data.events.len(), data.catalogue.len(), out.display());
             Ok(())
         }
-        DemoCommand::Send { events, to } => {
+        DemoCommand::Send { events, to, key } => {
             let text = std::fs::read_to_string(&events).with_context(|| format!("reading {}", events.display()))?;
             let values = text
                 .lines()
@@ -307,7 +375,7 @@ async fn demo_command(command: DemoCommand) -> Result<()> {
                 .enumerate()
                 .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("line {}", i + 1)))
                 .collect::<Result<Vec<_>>>()?;
-            let s = knowedge::send_events(&to, &values, 500, |sent, total| eprint!("\r{sent}/{total}")).await?;
+            let s = knowedge::send_events(&to, &key, &values, 500, |sent, total| eprint!("\r{sent}/{total}")).await?;
             eprintln!();
             println!("accepted {}, rejected {}, duplicates {}", s.accepted, s.rejected, s.duplicates);
             Ok(())

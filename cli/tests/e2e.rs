@@ -96,14 +96,14 @@ async fn events_in_recommendations_out_at_the_edge() {
     let lake_dir = dir.path().join("lake");
     let lake = Lake::open(lake_dir.to_str().unwrap()).unwrap();
     lake.put_catalogue(&data.catalogue).await.unwrap();
-    let ingest = Ingest::new(lake.clone(), keys.pseudonymizer().unwrap());
+    let ingest = Ingest::new(lake.clone(), keys.pseudonymizer().unwrap()).with_keys(keys.key_ring().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ingest_url = format!("http://{}/v1/events", listener.local_addr().unwrap());
     tokio::spawn(knowedge::serve::serve_lambda(listener, move |req| {
         let ingest = ingest.clone();
         async move { ingest.handle(req).await }
     }));
-    let sent = knowedge::send_events(&ingest_url, &events, 500, |_, _| {}).await.unwrap();
+    let sent = knowedge::send_events(&ingest_url, &keys.ingest_key, &events, 500, |_, _| {}).await.unwrap();
     assert_eq!((sent.accepted, sent.rejected, sent.duplicates), (events.len(), 0, 0));
     let files = parquet_files(&lake_dir.join("events"));
     assert!(!files.is_empty());

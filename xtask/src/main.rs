@@ -12,6 +12,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 const WASM_TARGETS: [&str; 2] = ["wasm32-wasip2", "wasm32-unknown-unknown"];
+/// Python packages the tests use as independent peers: an S3 API server and a Parquet reader.
+const PYTHON_TEST_PACKAGES: [&str; 2] = ["moto[server]==5.2.1", "duckdb==2.0.1"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -79,8 +81,24 @@ fn build() -> Result<()> {
     Ok(())
 }
 
+/// Installs the Python test peers (moto's S3 server, DuckDB) when they are missing.
+fn ensure_python_packages() -> Result<()> {
+    let have = Command::new("python3").args(["-c", "import duckdb, moto.server"]).output();
+    match have {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(_) => run(
+            "pip install the test peers (moto S3 server, DuckDB)",
+            Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args(PYTHON_TEST_PACKAGES),
+        ),
+        Err(e) => bail!("python3 is needed by the storage tests (S3 server, DuckDB reader): {e}"),
+    }
+}
+
 fn test() -> Result<()> {
     let t = Instant::now();
+    ensure_python_packages()?;
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     build()?;
     for target in WASM_TARGETS {

@@ -251,30 +251,73 @@ impl Lake {
         Ok(out)
     }
 
-    /// Reads every event in the lake once: a re-sent event (same `event_id`)
-    /// counts once, in its earliest received copy. Sorted by time, then id.
-    pub async fn read_events(&self) -> Result<Vec<StoredEvent>> {
-        let mut objects: Vec<_> = self.store().list(Some(&self.path("events"))).try_collect().await?;
-        objects.sort_by(|a, b| a.location.cmp(&b.location));
-        let mut by_id: HashMap<String, StoredEvent> = HashMap::new();
+    /// Every event file, grouped by partition (`dt=…/type=…`), sorted.
+    pub(crate) async fn event_files(&self) -> Result<BTreeMap<(String, EventType), Vec<object_store::ObjectMeta>>> {
+        let objects: Vec<_> = self.store().list(Some(&self.path("events"))).try_collect().await?;
+        let mut out: BTreeMap<(String, EventType), Vec<object_store::ObjectMeta>> = BTreeMap::new();
         for o in objects {
             let Some(parts) = self.relative(&o.location) else { continue };
             // events / dt=... / type=... / part-....parquet
             if parts.len() != 4 || !parts[3].ends_with(".parquet") {
                 continue;
             }
-            let Some(t) = parts[2].strip_prefix("type=").and_then(EventType::parse) else {
+            let (Some(dt), Some(t)) =
+                (parts[1].strip_prefix("dt="), parts[2].strip_prefix("type=").and_then(EventType::parse))
+            else {
                 return Err(Error::Corrupt {
-                    path: o.location.to_string(),
-                    reason: "partition has no valid type=".into(),
+                    path: o.location.to_string(), reason: "not under dt=…/type=…".into()
                 });
             };
-            let bytes = self.store().get(&o.location).await?.bytes().await?;
-            for e in decode_parquet(bytes, t, o.location.as_ref())? {
-                match by_id.get(&e.event.event_id) {
-                    Some(prev) if prev.received_at <= e.received_at => {}
-                    _ => {
-                        by_id.insert(e.event.event_id.clone(), e);
+            out.entry((dt.to_owned(), t)).or_default().push(o);
+        }
+        for files in out.values_mut() {
+            files.sort_by(|a, b| a.location.cmp(&b.location));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn read_file(&self, o: &object_store::ObjectMeta, t: EventType) -> Result<Vec<StoredEvent>> {
+        let bytes = self.store().get(&o.location).await?.bytes().await?;
+        decode_parquet(bytes, t, o.location.as_ref())
+    }
+
+    /// Every stored row, duplicates included (what a plain Parquet reader of
+    /// the lake sees), in file order.
+    pub async fn scan_events(&self) -> Result<Vec<StoredEvent>> {
+        let mut out = Vec::new();
+        for ((_, t), files) in self.event_files().await? {
+            for o in files {
+                out.extend(self.read_file(&o, t).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads every event in the lake once: a re-sent event (same `event_id`)
+    /// counts once, in its earliest received copy. Sorted by time, then id.
+    ///
+    /// A file removed by a concurrent compaction between listing and reading
+    /// restarts the read (its rows are in the compacted file by then).
+    pub async fn read_events(&self) -> Result<Vec<StoredEvent>> {
+        let mut attempt = 0;
+        loop {
+            match self.read_events_once().await {
+                Err(Error::Store(object_store::Error::NotFound { .. })) if attempt < 3 => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn read_events_once(&self) -> Result<Vec<StoredEvent>> {
+        let mut by_id: HashMap<String, StoredEvent> = HashMap::new();
+        for ((_, t), files) in self.event_files().await? {
+            for o in files {
+                for e in self.read_file(&o, t).await? {
+                    match by_id.get(&e.event.event_id) {
+                        Some(prev) if prev.received_at <= e.received_at => {}
+                        _ => {
+                            by_id.insert(e.event.event_id.clone(), e);
+                        }
                     }
                 }
             }
@@ -286,11 +329,11 @@ impl Lake {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn ev(id: &str, t: EventType, day: u32, received_s: i64) -> StoredEvent {
+    pub(crate) fn ev(id: &str, t: EventType, day: u32, received_s: i64) -> StoredEvent {
         StoredEvent {
             event: Event {
                 event_id: id.into(),

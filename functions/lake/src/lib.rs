@@ -21,6 +21,7 @@
 //! model artifacts and the `current` pointer the edge follows.
 
 pub mod catalogue;
+mod compact;
 pub mod events;
 mod models;
 
@@ -31,6 +32,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
 pub use catalogue::CatalogueItem;
+pub use compact::CompactionReport;
 pub use events::{DeadLetter, StoredEvent};
 pub use models::ModelStore;
 
@@ -80,12 +82,35 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Opens an object store at a URL (`s3://bucket/prefix`, `file:///dir`) or a
 /// local directory path (created if missing). Local writes are fsynced.
+///
+/// S3 settings come from the usual `AWS_*` environment variables
+/// (credentials, `AWS_REGION`, `AWS_ENDPOINT` for S3-compatible services).
 pub fn open_store(location: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
+    open_store_with(location, &[])
+}
+
+/// Like [`open_store`], with S3 settings given explicitly (keys such as
+/// `aws_endpoint`, `aws_region`, `aws_access_key_id`, `aws_allow_http`),
+/// which win over the environment.
+pub fn open_store_with(location: &str, options: &[(&str, &str)]) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let err = |reason: String| Error::Location { url: location.to_owned(), reason };
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(err("no bucket name".into()));
+        }
+        let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (k, v) in options {
+            let key: object_store::aws::AmazonS3ConfigKey =
+                k.parse().map_err(|e: object_store::Error| err(e.to_string()))?;
+            b = b.with_config(key, *v);
+        }
+        let store = b.build().map_err(|e| err(e.to_string()))?;
+        let prefix = Path::parse(prefix.trim_end_matches('/')).map_err(|e| err(e.to_string()))?;
+        return Ok((Arc::new(store), prefix));
+    }
     if location.contains("://") && !location.starts_with("file://") {
-        let url = url::Url::parse(location).map_err(|e| err(e.to_string()))?;
-        let (store, prefix) = object_store::parse_url_opts(&url, std::env::vars()).map_err(|e| err(e.to_string()))?;
-        return Ok((Arc::from(store), prefix));
+        return Err(err("supported locations are directories, file:// and s3:// URLs".into()));
     }
     let dir = location.strip_prefix("file://").unwrap_or(location);
     std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
@@ -104,6 +129,12 @@ impl Lake {
     /// Opens the lake at `location` (see [`open_store`]).
     pub fn open(location: &str) -> Result<Self> {
         let (store, prefix) = open_store(location)?;
+        Ok(Self { store, prefix })
+    }
+
+    /// Opens the lake with explicit S3 settings (see [`open_store_with`]).
+    pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
+        let (store, prefix) = open_store_with(location, options)?;
         Ok(Self { store, prefix })
     }
 

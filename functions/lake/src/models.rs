@@ -5,7 +5,7 @@ use knowedge_shared::store;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::{Error, Result, open_store};
+use crate::{Error, Result, open_store, open_store_with};
 
 /// Where signed model artifacts are published (`<version>.kwm` plus the
 /// `current` pointer, see [`knowedge_shared::store`]).
@@ -19,6 +19,12 @@ impl ModelStore {
     /// Opens a model store (a local directory or an object store URL).
     pub fn open(location: &str) -> Result<Self> {
         let (store, prefix) = open_store(location)?;
+        Ok(Self { store, prefix })
+    }
+
+    /// Opens a model store with explicit S3 settings (see [`open_store_with`]).
+    pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
+        let (store, prefix) = open_store_with(location, options)?;
         Ok(Self { store, prefix })
     }
 
