@@ -7,7 +7,6 @@
 
 pub mod demo;
 pub mod dev;
-pub mod eval;
 pub mod keys;
 pub mod serve;
 

@@ -107,30 +107,6 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
-    /// Evaluate every recipe offline on a data set split (full ranking) and print a table.
-    Eval {
-        /// Data set folder in RecBole atomic format (`<name>.inter`, `<name>.item`).
-        #[arg(long, default_value = "../shared/data/ml-100k")]
-        data: PathBuf,
-        /// Split folder with train.inter, valid.inter and test.inter.
-        #[arg(long, conflicts_with = "resplit")]
-        split: Option<PathBuf>,
-        /// Instead of --split: a fresh seeded per-user 80/10/10 split of `<name>.inter`.
-        #[arg(long)]
-        resplit: Option<u64>,
-        /// Cut-off of the metrics.
-        #[arg(long, default_value_t = 10)]
-        k: usize,
-        /// Also write the results as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Comma-separated recipes (default: all).
-        #[arg(long, value_delimiter = ',')]
-        recipes: Vec<String>,
-        /// Recipe configuration (JSON); the built-in defaults otherwise.
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
 }
 
 #[derive(Subcommand)]
@@ -331,10 +307,6 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { command } => demo_command(command).await,
-        Command::Eval { data, split, resplit, k, json, recipes, config } => {
-            let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config };
-            tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
-        }
         Command::Lake { command: LakeCommand::Compact { lake } } => {
             let report = Lake::open(&lake)?.compact().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
