@@ -104,6 +104,17 @@ pub struct BatchResult {
     pub results: Vec<EventResult>,
 }
 
+/// A batch after validation, before storage.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Events to store (pseudonymised, redacted).
+    pub accepted: Vec<StoredEvent>,
+    /// Rejected events with their reasons.
+    pub dead: Vec<DeadLetter>,
+    /// The answer for the client.
+    pub result: BatchResult,
+}
+
 /// The ingestion service.
 #[derive(Clone, Debug)]
 pub struct Ingest {
@@ -168,6 +179,17 @@ impl Ingest {
     /// Validates, pseudonymises, redacts and stores a decoded batch. Returns
     /// after the accepted events and the dead letters are durable.
     pub async fn ingest(&self, raw: Vec<RawEvent>, now: DateTime<Utc>) -> Result<BatchResult> {
+        let prepared = self.prepare(raw, now);
+        if !prepared.accepted.is_empty() {
+            self.lake.write_events(&prepared.accepted).await?;
+        }
+        self.lake.write_dead_letters(&prepared.dead).await?;
+        Ok(prepared.result)
+    }
+
+    /// The pure part of [`Ingest::ingest`]: validation, pseudonymisation and
+    /// redaction, without storage.
+    pub fn prepare(&self, raw: Vec<RawEvent>, now: DateTime<Utc>) -> Prepared {
         let mut validator = Validator::new(now);
         validator.max_age = self.max_age;
         let mut seen = HashSet::new();
@@ -234,17 +256,14 @@ impl Ingest {
                 }
             }
         }
-        if !accepted.is_empty() {
-            self.lake.write_events(&accepted).await?;
-        }
-        self.lake.write_dead_letters(&dead).await?;
-        Ok(BatchResult {
+        let result = BatchResult {
             accepted: accepted.len(),
             duplicates: results.len() - accepted.len() - dead.len(),
             rejected: dead.len(),
             redactions: total,
             results,
-        })
+        };
+        Prepared { accepted, dead, result }
     }
 
     fn pseudonym(&self, cache: &mut HashMap<String, String>, user: &str) -> String {

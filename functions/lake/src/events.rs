@@ -196,6 +196,21 @@ pub fn decode_parquet(bytes: Bytes, event_type: EventType, path: &str) -> Result
     Ok(out)
 }
 
+/// Encodes events into their partition files: (path relative to the lake, Parquet bytes).
+pub fn partition_files(events: &[StoredEvent]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut parts: BTreeMap<(String, EventType), Vec<&StoredEvent>> = BTreeMap::new();
+    for e in events {
+        parts.entry((e.event.ts.format("%Y-%m-%d").to_string(), e.event.event_type)).or_default().push(e);
+    }
+    let received = events.iter().map(|e| e.received_at).max().unwrap_or_else(Utc::now);
+    parts
+        .into_iter()
+        .map(|((dt, t), group)| {
+            Ok((format!("events/dt={dt}/type={t}/{}", part_name(received, "parquet")), encode_parquet(&group)?))
+        })
+        .collect()
+}
+
 fn part_name(received_at: DateTime<Utc>, ext: &str) -> String {
     format!("part-{}-{}.{ext}", received_at.timestamp_millis(), uuid::Uuid::new_v4().simple())
 }
@@ -204,15 +219,8 @@ impl Lake {
     /// Writes accepted events, one Parquet file per (`dt`, `type`) partition.
     /// Returns when every file is durable; returns the paths written.
     pub async fn write_events(&self, events: &[StoredEvent]) -> Result<Vec<String>> {
-        let mut parts: BTreeMap<(String, EventType), Vec<&StoredEvent>> = BTreeMap::new();
-        for e in events {
-            parts.entry((e.event.ts.format("%Y-%m-%d").to_string(), e.event.event_type)).or_default().push(e);
-        }
-        let received = events.iter().map(|e| e.received_at).max().unwrap_or_else(Utc::now);
-        let mut written = Vec::with_capacity(parts.len());
-        for ((dt, t), group) in parts {
-            let bytes = encode_parquet(&group)?;
-            let rel = format!("events/dt={dt}/type={t}/{}", part_name(received, "parquet"));
+        let mut written = Vec::new();
+        for (rel, bytes) in partition_files(events)? {
             let path = self.path(&rel);
             self.store().put(&path, PutPayload::from(bytes)).await?;
             written.push(path.to_string());

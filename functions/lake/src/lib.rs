@@ -7,6 +7,7 @@
 //! ```text
 //! events/dt=YYYY-MM-DD/type=<event type>/part-<received ms>-<uuid>.parquet
 //! dead-letter/dt=YYYY-MM-DD/part-<received ms>-<uuid>.ndjson
+//! review-sentiment/dt=YYYY-MM-DD/part-<scored ms>-<uuid>.parquet   (see [`sentiment`])
 //! catalogue/items.json
 //! ```
 //!
@@ -24,6 +25,7 @@ pub mod catalogue;
 mod compact;
 pub mod events;
 mod models;
+pub mod sentiment;
 
 use std::sync::Arc;
 
@@ -35,6 +37,7 @@ pub use catalogue::CatalogueItem;
 pub use compact::CompactionReport;
 pub use events::{DeadLetter, StoredEvent};
 pub use models::ModelStore;
+pub use sentiment::ReviewSentiment;
 
 /// Errors of the lake.
 #[derive(Debug, thiserror::Error)]

@@ -48,6 +48,33 @@ impl ModelStore {
         Ok(())
     }
 
+    /// Points the sentiment pointer ([`store::CURRENT_SENTIMENT`]) at `version` (which must have been stored).
+    pub async fn promote_sentiment(&self, version: &str) -> Result<()> {
+        self.store.head(&self.path(&store::artifact_name(version))).await?;
+        let body = PutPayload::from(format!("{version}\n").into_bytes());
+        self.store.put(&self.path(store::CURRENT_SENTIMENT), body).await?;
+        Ok(())
+    }
+
+    /// Stores a sentiment artifact and points [`store::CURRENT_SENTIMENT`] at it
+    /// (`current`, the recommendation model, is left alone).
+    pub async fn publish_sentiment(&self, version: &str, artifact: Vec<u8>) -> Result<()> {
+        self.put(version, artifact).await?;
+        self.promote_sentiment(version).await
+    }
+
+    /// The version the sentiment pointer names, if any.
+    pub async fn current_sentiment_version(&self) -> Result<Option<String>> {
+        match self.store.get(&self.path(store::CURRENT_SENTIMENT)).await {
+            Ok(r) => {
+                let bytes = r.bytes().await?;
+                Ok(store::parse_current(&bytes).map(str::to_owned))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Stores an artifact and makes it current.
     pub async fn publish(&self, version: &str, artifact: Vec<u8>) -> Result<()> {
         self.put(version, artifact).await?;
