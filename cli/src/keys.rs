@@ -36,13 +36,16 @@ impl Keys {
     pub fn generate() -> Result<Self> {
         let mut seed = [0u8; 32];
         let mut pk = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        getrandom::fill(&mut pk).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let mut ik = [0u8; 24];
+        for buf in [&mut seed[..], &mut pk[..], &mut ik[..]] {
+            getrandom::fill(buf).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        }
         let signing = SigningKey::from_seed(seed);
         Ok(Self {
             signing_hex: hex::encode(seed),
             public_hex: signing.public_key().to_hex(),
             pseudonym_hex: hex::encode(pk),
+            ingest_key: format!("kn_{}", hex::encode(ik)),
         })
     }
 
@@ -86,6 +89,7 @@ impl Keys {
             ("signing.key", &self.signing_hex, true),
             ("signing.pub", &self.public_hex, false),
             ("pseudonym.key", &self.pseudonym_hex, true),
+            ("ingest.key", &self.ingest_key, true),
         ] {
             let p = dir.join(file);
             std::fs::write(&p, format!("{value}\n")).with_context(|| format!("writing {}", p.display()))?;

@@ -15,10 +15,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// Sends raw events to an ingestion endpoint in batches of at most `batch`,
+/// Sends raw events to an ingestion endpoint (with the ingest API `key`) in batches of at most `batch`,
 /// calling `progress(sent, total)` after each. Fails on any non-2xx answer.
 pub async fn send_events(
     endpoint: &str,
+    key: &str,
     events: &[Value],
     batch: usize,
     mut progress: impl FnMut(usize, usize),
