@@ -113,6 +113,10 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
     assert_eq!(read.len(), acked.len());
     assert_eq!(read.iter().cloned().collect::<HashSet<_>>(), acked);
 
+    let stored_rows = lake.scan_events().await.unwrap().len();
+    eprintln!("{stored_rows} rows stored for {} events before compaction", acked.len());
+    assert!(stored_rows >= acked.len());
+
     // After compaction the files themselves hold each event once.
     let out = Command::new(env!("CARGO_BIN_EXE_knowedge"))
         .args(["lake", "compact", "--lake", lake_dir.to_str().unwrap()])
