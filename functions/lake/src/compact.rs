@@ -8,7 +8,7 @@
 //!
 //! Per partition with more than one file or any duplicate, it reads the files
 //! it listed, keeps the earliest received copy of each `event_id`, writes one
-//! `compacted-…` file (durable before the next step), then deletes exactly
+//! `compacted-…` file (zstd; durable before the next step), then deletes exactly
 //! the files it read. Files written meanwhile are left for the next run. A
 //! crash between the write and the deletes leaves duplicates that readers
 //! still count once and the next run removes. Concurrent compactions of the
@@ -20,7 +20,7 @@ use chrono::Utc;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
 
-use crate::events::{StoredEvent, encode_parquet};
+use crate::events::{Codec, StoredEvent, encode_parquet};
 use crate::{Lake, Result};
 
 /// What a compaction run did.
@@ -64,7 +64,7 @@ impl Lake {
                     .then_with(|| rows[a].event.event_id.cmp(&rows[b].event.event_id))
             });
             let kept: Vec<&StoredEvent> = keep.iter().map(|&i| &rows[i]).collect();
-            let bytes = encode_parquet(&kept)?;
+            let bytes = encode_parquet(&kept, Codec::Zstd)?;
             let name = format!("compacted-{}-{}.parquet", Utc::now().timestamp_millis(), uuid::Uuid::new_v4().simple());
             let path = self.path(&format!("events/dt={dt}/type={t}/{name}"));
             self.store().put(&path, PutPayload::from(bytes)).await?;

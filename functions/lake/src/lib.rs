@@ -11,7 +11,7 @@
 //! catalogue/items.json
 //! ```
 //!
-//! Event files are Parquet (zstd) with the Arrow schema from
+//! Event files are Parquet (Snappy as ingestion writes them, zstd once compacted) with the Arrow schema from
 //! [`events::schema`]; `dt` (UTC day of `ts`) and `type` are Hive partition
 //! columns and are not repeated inside the files. User ids in the lake are
 //! always pseudonyms.
