@@ -5,6 +5,7 @@
 //! ```text
 //! <store>/<version>.kwm   one signed artifact per published version
 //! <store>/current         UTF-8 text: the version the edge should serve
+//! <store>/current-sentiment  UTF-8 text: the sentiment model version the edge should serve
 //! ```
 //!
 //! Publishing writes the artifact first and then replaces `current`, so a
@@ -12,6 +13,8 @@
 
 /// Name of the pointer object.
 pub const CURRENT: &str = "current";
+/// Name of the pointer to the sentiment model (a separate artifact).
+pub const CURRENT_SENTIMENT: &str = "current-sentiment";
 /// File extension of artifacts.
 pub const EXTENSION: &str = "kwm";
 
