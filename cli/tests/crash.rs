@@ -3,7 +3,7 @@
 //! whatever was not acknowledged. Afterwards every acknowledged event is in
 //! the lake exactly once, as plain Parquet readers see it after compaction
 //! and as the training reader sees it at any time.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::net::TcpListener;

@@ -57,16 +57,16 @@ pub fn redact(text: &str, counts: &mut Redactions) -> Option<String> {
     while i < b.len() {
         let c = b[i];
         if c == b'@' {
-            if let Some((s, e)) = email_at(b, i) {
-                if s >= last {
-                    out.push_str(&text[last..s]);
-                    out.push_str("[EMAIL]");
-                    counts.email += 1;
-                    last = e;
-                    i = e;
-                    changed = true;
-                    continue;
-                }
+            if let Some((s, e)) = email_at(b, i)
+                && s >= last
+            {
+                out.push_str(&text[last..s]);
+                out.push_str("[EMAIL]");
+                counts.email += 1;
+                last = e;
+                i = e;
+                changed = true;
+                continue;
             }
         } else if (c.is_ascii_digit() || c == b'+') && (i == 0 || !is_word(b[i - 1])) && i >= last {
             if let Some((e, kind)) = number_at(b, i) {
@@ -253,7 +253,7 @@ fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The ingestion handler driven by real Lambda payloads (API Gateway HTTP API
 //! v2, function URL with a base64 body) and by a suite of bad batches.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 

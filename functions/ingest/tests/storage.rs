@@ -3,7 +3,7 @@
 //!
 //! Both need Python packages that `cargo xtask test` installs
 //! (`moto[server]`, `duckdb`); without them these tests fail with a message.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
