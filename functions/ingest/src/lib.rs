@@ -240,9 +240,10 @@ impl Ingest {
                     let mut ignored = Redactions::default();
                     for field in ["text", "query"] {
                         if let Some(Value::String(t)) = value.get_mut(field)
-                            && let Some(clean) = redact::redact(t, &mut ignored) {
-                                *t = clean;
-                            }
+                            && let Some(clean) = redact::redact(t, &mut ignored)
+                        {
+                            *t = clean;
+                        }
                     }
                     dead.push(DeadLetter {
                         received_at: now,
@@ -284,10 +285,11 @@ impl Ingest {
         let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
         let mut resp = self.route(req, now).await;
         if let Some(o) = origin.filter(|o| self.origin_allowed(o))
-            && let Ok(v) = HeaderValue::from_str(&o) {
-                resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-                resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
-            }
+            && let Ok(v) = HeaderValue::from_str(&o)
+        {
+            resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
         resp
     }
 
