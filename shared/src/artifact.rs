@@ -325,6 +325,25 @@ impl ArtifactBuilder {
     }
 }
 
+/// Assembles and signs an artifact from already serialised sections: the
+/// manifest JSON and the safetensors bytes. For tools that produce the
+/// sections themselves and for fuzzing the readers behind the signature;
+/// [`ArtifactBuilder::sign`] is the usual way.
+pub fn assemble(manifest_json: &[u8], tensors: &[u8], key: &SigningKey) -> Result<Vec<u8>> {
+    let manifest_len =
+        u32::try_from(manifest_json.len()).map_err(|_| Error::Manifest("manifest exceeds 4 GiB".into()))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + manifest_json.len() + tensors.len() + SIGNATURE_LEN);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&manifest_len.to_le_bytes());
+    out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    out.extend_from_slice(manifest_json);
+    out.extend_from_slice(tensors);
+    let signature = key.0.sign(&out);
+    out.extend_from_slice(&signature.to_bytes());
+    Ok(out)
+}
+
 /// A verified artifact: its manifest and its tensors.
 #[derive(Clone, Debug)]
 pub struct Artifact {
