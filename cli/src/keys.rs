@@ -74,6 +74,20 @@ impl Keys {
         Ok(keys)
     }
 
+    /// Only the signing key (`KNOWEDGE_SIGNING_KEY`, else `dir/signing.key`),
+    /// for commands that sign artifacts and need no other key.
+    pub fn load_signing(dir: &Path) -> Result<SigningKey> {
+        let hex = read_one(dir, "KNOWEDGE_SIGNING_KEY", "signing.key")?;
+        SigningKey::from_hex(&hex).context("signing key (KNOWEDGE_SIGNING_KEY / signing.key)")
+    }
+
+    /// Only the public key (`KNOWEDGE_SIGNING_PUBLIC_KEY`, else `dir/signing.pub`),
+    /// for commands that verify artifacts and need no other key.
+    pub fn load_public(dir: &Path) -> Result<PublicKey> {
+        let hex = read_one(dir, "KNOWEDGE_SIGNING_PUBLIC_KEY", "signing.pub")?;
+        PublicKey::from_hex(&hex).context("public key (KNOWEDGE_SIGNING_PUBLIC_KEY / signing.pub)")
+    }
+
     /// Loads keys from `dir`, generating and saving them first if the directory has none.
     pub fn load_or_generate(dir: &Path) -> Result<Self> {
         if !dir.join("signing.pub").exists() || !dir.join("ingest.key").exists() {
@@ -133,4 +147,16 @@ impl Keys {
     pub fn pseudonymizer(&self) -> Result<Pseudonymizer> {
         Pseudonymizer::from_hex(&self.pseudonym_hex).context("pseudonym key (KNOWEDGE_PSEUDONYM_KEY / pseudonym.key)")
     }
+}
+
+/// One key: the environment variable `env` if set, else the file `dir/file`.
+fn read_one(dir: &Path, env: &str, file: &str) -> Result<String> {
+    if let Ok(v) = std::env::var(env) {
+        return Ok(v.trim().to_owned());
+    }
+    let p = dir.join(file);
+    Ok(std::fs::read_to_string(&p)
+        .with_context(|| format!("{env} is not set and {} cannot be read (run `knowedge keys generate`)", p.display()))?
+        .trim()
+        .to_owned())
 }

@@ -7,7 +7,9 @@
 
 pub mod demo;
 pub mod dev;
+pub mod eval;
 pub mod keys;
+pub mod sentiment;
 pub mod serve;
 
 use std::time::Duration;

@@ -71,7 +71,7 @@ enum Command {
         /// Model store location (directory or s3:// URL).
         #[arg(long)]
         models: String,
-        /// Recipe: mf or popularity.
+        /// Recipe: mf, popularity, trending, itemknn, rp3beta, timeknn, ease, multvae, content or hybrid.
         #[arg(long, default_value = "mf")]
         recipe: String,
         /// Key directory.
@@ -106,6 +106,38 @@ enum Command {
     Demo {
         #[command(subcommand)]
         command: DemoCommand,
+    },
+    /// Review sentiment: train, eval, cv, publish, score the lake, report, bench.
+    Sentiment {
+        #[command(subcommand)]
+        command: knowedge::sentiment::SentimentCommand,
+    },
+    /// Evaluate every recipe offline on a data set split (full ranking) and print a table.
+    Eval {
+        /// Data set folder in RecBole atomic format (`<name>.inter`, `<name>.item`).
+        #[arg(long, default_value = "../shared/data/ml-100k")]
+        data: PathBuf,
+        /// Split folder with train.inter, valid.inter and test.inter.
+        #[arg(long, conflicts_with = "resplit")]
+        split: Option<PathBuf>,
+        /// Instead of --split: a fresh seeded per-user 80/10/10 split of `<name>.inter`.
+        #[arg(long)]
+        resplit: Option<u64>,
+        /// Cut-off of the metrics.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Comma-separated recipes (default: all).
+        #[arg(long, value_delimiter = ',')]
+        recipes: Vec<String>,
+        /// Recipe configuration (JSON); the built-in defaults otherwise.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Search hyper-parameters on validation (never test) and write the best configuration here.
+        #[arg(long)]
+        search: Option<PathBuf>,
     },
 }
 
@@ -307,6 +339,11 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Demo { command } => demo_command(command).await,
+        Command::Sentiment { command } => knowedge::sentiment::run(command).await,
+        Command::Eval { data, split, resplit, k, json, recipes, config, search } => {
+            let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config, search };
+            tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
+        }
         Command::Lake { command: LakeCommand::Compact { lake } } => {
             let report = Lake::open(&lake)?.compact().await?;
             println!("{}", serde_json::to_string_pretty(&report)?);

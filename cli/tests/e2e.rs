@@ -140,10 +140,17 @@ async fn events_in_recommendations_out_at_the_edge() {
     let mf_hits = hit_rate(&edge, &held, &owned).await;
     eprintln!("hit-rate@10 on {} held-out purchases: mf {mf_hits:.3}, popularity {pop_hits:.3}", held.len());
     assert!(mf_hits >= 2.0 * pop_hits && mf_hits > 0.2, "mf {mf_hits:.3} vs popularity {pop_hits:.3}");
+    assert!(mf.promoted && mf.champion.is_some(), "{}", mf.decision);
+
+    // A scheduled run whose model does not beat the current one on the latest window is stored, not promoted.
+    let again = knowedge_train::run(&lake, &models, &signing, Recipe::Popularity, &bpr, true).await.unwrap();
+    assert!(!again.promoted, "{}", again.decision);
+    assert_eq!(models.current_version().await.unwrap().as_deref(), Some(mf.version.as_str()));
 
     // 4. The edge answers exactly what the native core answers.
     let artifact = models.get(&mf.version).await.unwrap();
     let native = Model::from_artifact(&artifact, &keys.public().unwrap()).unwrap();
+    assert!(native.info().metrics.contains_key("valid_ndcg@10"), "{:?}", native.info().metrics);
     let pseudo = keys.pseudonymizer().unwrap();
     for user in data.learners.iter().take(20) {
         let expected: Vec<String> = native

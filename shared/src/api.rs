@@ -11,15 +11,28 @@
 //! | `GET /v1/similar` | `item` (required), `k` | `{"model_id", "item", "items": [...]}` |
 //! | `GET /v1/model` | | the model's [`ModelInfo`] |
 //! | `GET /healthz` | | `{"status": "ok", "model_id"}` |
+//! | `POST /v1/sentiment` | JSON body `{"texts": ["…", …]}`: at most [`MAX_SENTIMENT_TEXTS`] texts of at most [`MAX_TEXT_BYTES`] bytes each, body at most [`MAX_BODY_BYTES`] | `{"model_id", "results": [{"label", "score"}]}`, one result per text, in order |
 //!
 //! Errors are JSON too: `{"error": {"code": "...", "message": "..."}}` with a
 //! 4xx status for bad requests and 503 when no valid model is loaded.
+//!
+//! Requests with a body (`POST /v1/sentiment`) go through
+//! [`handle_with_body`], which takes the body bytes next to the [`Request`]
+//! and both models in [`Models`]; [`model_needed`] tells an adapter which one
+//! model a path needs, so it loads only that one. [`handle`] (no body, one
+//! model) keeps answering the `GET` routes as before. Sentiment answers: a
+//! `label` (`positive`, `negative`, or `neutral` for a text with nothing to
+//! score, such as an empty one) and a `score`, the probability that the text
+//! is positive (see [`crate::sentiment`]). A body that is not UTF-8 or not
+//! the JSON above is answered `400`; too many texts `400`; a text over
+//! [`MAX_TEXT_BYTES`] or a body over [`MAX_BODY_BYTES`] `413`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::model::{Filters, Model, ModelInfo, Scored};
 use crate::pseudonym::Pseudonymizer;
+use crate::sentiment::{Sentiment, SentimentModel};
 
 /// Most items one request may ask for.
 pub const MAX_K: usize = 100;
@@ -29,6 +42,39 @@ pub const DEFAULT_K: usize = 10;
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 /// Most ids in `exclude`.
 pub const MAX_EXCLUDE: usize = 200;
+/// Path of the sentiment route.
+pub const SENTIMENT_PATH: &str = "/v1/sentiment";
+/// Most texts one sentiment request may carry.
+pub const MAX_SENTIMENT_TEXTS: usize = 100;
+/// Longest accepted text, in UTF-8 bytes (any review event text fits: 5,000 characters of at most 4 bytes).
+pub const MAX_TEXT_BYTES: usize = 20_000;
+/// Largest accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The models an adapter hands to [`handle_with_body`]: each one loaded, or
+/// the reason it is not.
+#[derive(Clone, Copy, Debug)]
+pub struct Models<'a> {
+    /// The recommendation model (`/v1/recommend`, `/v1/similar`, `/v1/model`, `/healthz`).
+    pub recommender: Result<&'a Model, &'a str>,
+    /// The sentiment model (`/v1/sentiment`).
+    pub sentiment: Result<&'a SentimentModel, &'a str>,
+}
+
+/// Which model answering a path needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelNeeded {
+    /// The recommendation model.
+    Recommender,
+    /// The sentiment model.
+    Sentiment,
+}
+
+/// Which model answering `path` needs, so an adapter loads only that one
+/// (and passes an `Err` for the other).
+pub fn model_needed(path: &str) -> ModelNeeded {
+    if path == SENTIMENT_PATH { ModelNeeded::Sentiment } else { ModelNeeded::Recommender }
+}
 
 /// An HTTP request as the adapters see it.
 #[derive(Clone, Copy, Debug)]
@@ -86,8 +132,21 @@ struct SimilarAnswer<'a> {
     items: Vec<Scored>,
 }
 
-/// Answers one request with the current model, or with the reason there is none.
+/// Answers one request, body included, with the models given.
+pub fn handle_with_body(req: &Request<'_>, body: &[u8], models: Models<'_>, config: &EdgeConfig) -> Response {
+    if req.path == SENTIMENT_PATH {
+        return sentiment(req, body, models.sentiment);
+    }
+    handle(req, models.recommender, config)
+}
+
+/// Answers one request without a body with the current recommendation
+/// model, or with the reason there is none (`POST /v1/sentiment` needs
+/// [`handle_with_body`] and is answered `503` here).
 pub fn handle(req: &Request<'_>, model: Result<&Model, &str>, config: &EdgeConfig) -> Response {
+    if req.path == SENTIMENT_PATH {
+        return sentiment(req, &[], Err("this adapter passes no sentiment model (see api::handle_with_body)"));
+    }
     if req.query.len() > MAX_QUERY_BYTES {
         return Response::error(
             414,
@@ -165,6 +224,61 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
             items,
         },
     )
+}
+
+#[derive(Deserialize)]
+struct SentimentRequest {
+    texts: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SentimentAnswer<'a> {
+    model_id: &'a str,
+    results: Vec<Sentiment>,
+}
+
+fn sentiment(req: &Request<'_>, body: &[u8], model: Result<&SentimentModel, &str>) -> Response {
+    if req.method != "POST" {
+        return Response::error(405, "method_not_allowed", format!("{SENTIMENT_PATH} answers POST only"));
+    }
+    let model = match model {
+        Ok(m) => m,
+        Err(reason) => {
+            return Response::error(503, "no_model", format!("no valid sentiment model is loaded: {reason}"));
+        }
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Response::error(
+            413,
+            "payload_too_large",
+            format!("the body is {} bytes; at most {MAX_BODY_BYTES} are accepted", body.len()),
+        );
+    }
+    let text = match std::str::from_utf8(body) {
+        Ok(t) => t,
+        Err(e) => return Response::error(400, "invalid_body", format!("the body is not valid UTF-8: {e}")),
+    };
+    let request: SentimentRequest = match serde_json::from_str(text) {
+        Ok(r) => r,
+        Err(e) => {
+            return Response::error(400, "invalid_body", format!("expected JSON {{\"texts\": [strings]}}: {e}"));
+        }
+    };
+    if request.texts.len() > MAX_SENTIMENT_TEXTS {
+        return Response::error(
+            400,
+            "invalid_parameter",
+            format!("{} texts given; at most {MAX_SENTIMENT_TEXTS} per request", request.texts.len()),
+        );
+    }
+    if let Some((i, t)) = request.texts.iter().enumerate().find(|(_, t)| t.len() > MAX_TEXT_BYTES) {
+        return Response::error(
+            413,
+            "text_too_long",
+            format!("text {i} is {} bytes; at most {MAX_TEXT_BYTES} are accepted", t.len()),
+        );
+    }
+    Response::json(200, &SentimentAnswer { model_id: &model.info().model_id, results: model.score_all(&request.texts) })
 }
 
 fn similar(p: &Params, model: &Model) -> Response {
@@ -286,5 +400,83 @@ mod tests {
         assert_eq!(b["model_id"], "m-1");
         assert_eq!(b["kind"], "popularity");
         assert_eq!(b["format_version"], 1);
+    }
+    fn sentiment_model() -> SentimentModel {
+        let mut f = crate::sentiment::Featurizer::new(12);
+        let mut w = vec![0.0; 1 << 12];
+        for &i in f.features("好 喜欢 good") {
+            w[i as usize] = 3.0;
+        }
+        for &i in f.features("差 失望 bad") {
+            w[i as usize] = -3.0;
+        }
+        SentimentModel::from_weights(w, 0.0, "s-1").unwrap()
+    }
+
+    fn post(body: &[u8]) -> Response {
+        let (m, c) = setup();
+        let s = sentiment_model();
+        let models = Models { recommender: Ok(&m), sentiment: Ok(&s) };
+        handle_with_body(&Request { method: "POST", path: SENTIMENT_PATH, query: "" }, body, models, &c)
+    }
+
+    #[test]
+    fn sentiment_scores_texts_in_order() {
+        let r = post(
+            r#"{"texts": ["很好，喜欢", "太差了", "", "😀👍", "\u0000\u0007", "this book is good 推荐"]}"#.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let b = body(&r);
+        assert_eq!(b["model_id"], "s-1");
+        let labels: Vec<&str> = b["results"].as_array().unwrap().iter().map(|x| x["label"].as_str().unwrap()).collect();
+        assert_eq!(labels[..3], ["positive", "negative", "neutral"]);
+        assert_eq!(labels[4], "neutral", "control characters only");
+        assert_eq!(labels[5], "positive");
+        assert_ne!(labels[3], "neutral", "emoji are scored");
+        assert_eq!(b["results"][2]["score"], 0.5);
+        let empty = post(br#"{"texts": []}"#);
+        assert_eq!((empty.status, body(&empty)["results"].as_array().unwrap().len()), (200, 0));
+        // Unknown fields are ignored, so clients may send more later.
+        assert_eq!(post(br#"{"texts": ["ok"], "lang": "zh"}"#).status, 200);
+    }
+
+    #[test]
+    fn sentiment_bad_requests_get_json_4xx() {
+        let many = serde_json::to_vec(&json!({"texts": vec!["好"; MAX_SENTIMENT_TEXTS + 1]})).unwrap();
+        let long = serde_json::to_vec(&json!({"texts": ["ok", "好".repeat(350_000)]})).unwrap();
+        let huge = serde_json::to_vec(&json!({"texts": ["x".repeat(MAX_BODY_BYTES)]})).unwrap();
+        let limit = serde_json::to_vec(&json!({"texts": vec!["好".repeat(MAX_TEXT_BYTES / 3); 100]})).unwrap();
+        assert_eq!(post(&limit).status, 200, "100 texts at the limit are fine");
+        for (what, bytes, status, code) in [
+            ("invalid UTF-8", &b"{\"texts\": [\"\xff\xfe\"]}"[..], 400, "invalid_body"),
+            ("lone surrogate", br#"{"texts": ["\ud800"]}"#, 400, "invalid_body"),
+            ("not JSON", b"texts=a", 400, "invalid_body"),
+            ("empty body", b"", 400, "invalid_body"),
+            ("no texts", br#"{"text": "a"}"#, 400, "invalid_body"),
+            ("not strings", br#"{"texts": [1, null]}"#, 400, "invalid_body"),
+            ("texts not a list", br#"{"texts": "a"}"#, 400, "invalid_body"),
+            ("too many texts", &many, 400, "invalid_parameter"),
+            ("1 MB text", &long, 413, "text_too_long"),
+            ("body too large", &huge, 413, "payload_too_large"),
+        ] {
+            let r = post(bytes);
+            assert_eq!(r.status, status, "{what}: {}", r.body);
+            assert_eq!(body(&r)["error"]["code"], code, "{what}");
+        }
+        let (m, c) = setup();
+        let s = sentiment_model();
+        let get = Request { method: "GET", path: SENTIMENT_PATH, query: "" };
+        let models = Models { recommender: Ok(&m), sentiment: Ok(&s) };
+        assert_eq!(handle_with_body(&get, b"", models, &c).status, 405);
+        let post_req = Request { method: "POST", path: SENTIMENT_PATH, query: "" };
+        let none = Models { recommender: Ok(&m), sentiment: Err("not published") };
+        let r = handle_with_body(&post_req, br#"{"texts": ["a"]}"#, none, &c);
+        assert_eq!((r.status, body(&r)["error"]["code"].as_str()), (503, Some("no_model")));
+        // The body-less entry point answers the route with a 503, and other routes as before.
+        assert_eq!(handle(&post_req, Ok(&m), &c).status, 503);
+        let info = Request { method: "GET", path: "/v1/model", query: "" };
+        assert_eq!(body(&handle_with_body(&info, b"", models, &c))["model_id"], "m-1");
+        assert_eq!(model_needed(SENTIMENT_PATH), ModelNeeded::Sentiment);
+        assert_eq!(model_needed("/v1/recommend"), ModelNeeded::Recommender);
     }
 }

@@ -32,6 +32,22 @@
 //! | `user_seen_items` | U32 | `[nnz]` | CSR item indices (sorted per user) |
 //! | `item_factors` | F32 | `[items, dims]` | item embeddings (kind `mf`) |
 //! | `user_factors` | F32 | `[users, dims]` | user embeddings (kind `mf`) |
+//! | `item_neighbour_offsets` | U32 | `[rows + 1]` | CSR offsets of each row's neighbours: rows are the items, then optional user features (kind `itemitem`) |
+//! | `item_neighbour_items` | U32 | `[nnz]` | neighbour item indices, in summation order (kind `itemitem`) |
+//! | `item_neighbour_weights` | F32 | `[nnz]` | neighbour weights (kind `itemitem`) |
+//! | `item_bias` | F32 | `[items]` | score every item starts from (kind `itemitem`, optional, zero if absent) |
+//! | `user_history_offsets` | U32 | `[users + 1]` | CSR offsets of each user's history (kind `itemitem`) |
+//! | `user_history_items` | U32 | `[nnz]` | rows of each user: items engaged with, then user features, sorted (kind `itemitem`) |
+//!
+//! Kind `itemitem` (feature `item-item` in `requires`) scores item `i` for a
+//! user as `item_bias[i] + sum over h in history(user) of w(h, i)`, where
+//! `w(h, i)` is the weight of `i` among the stored neighbours of row `h` (zero
+//! if absent); see [`crate::model::ItemItemWeights::scores`] for the exact
+//! summation order.
+//!
+//! Kind `sentiment` (feature `sentiment-features-v1` in `requires`) has no
+//! items or users and two tensors, `sentiment_weights` (F32 `[2^bits]`) and
+//! `sentiment_bias` (F32 `[1]`); see [`crate::sentiment`].
 
 use std::collections::BTreeMap;
 
@@ -48,7 +64,7 @@ pub const MAGIC: &[u8; 8] = b"KNWMODEL";
 /// The artifact format version this crate reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 /// Features (names in a manifest's `requires`) this reader implements.
-pub const SUPPORTED_FEATURES: &[&str] = &["dot-product"];
+pub const SUPPORTED_FEATURES: &[&str] = &["dot-product", "item-item", "sentiment-features-v1"];
 const HEADER_LEN: usize = 24;
 const SIGNATURE_LEN: usize = 64;
 
@@ -60,6 +76,11 @@ pub enum ModelKind {
     Popularity,
     /// Matrix factorisation: score = user factors · item factors.
     Mf,
+    /// Item-item: score = item bias + sum of sparse neighbour weights over the user's history.
+    #[serde(rename = "itemitem")]
+    ItemItem,
+    /// Review sentiment: a linear model on hashed text features (see [`crate::sentiment`]).
+    Sentiment,
 }
 
 impl ModelKind {
@@ -68,6 +89,8 @@ impl ModelKind {
         match self {
             ModelKind::Popularity => "popularity",
             ModelKind::Mf => "mf",
+            ModelKind::ItemItem => "itemitem",
+            ModelKind::Sentiment => "sentiment",
         }
     }
 }
@@ -209,7 +232,11 @@ impl ArtifactBuilder {
         Self {
             manifest: Manifest {
                 format_version: FORMAT_VERSION,
-                requires: if kind == ModelKind::Mf { vec!["dot-product".into()] } else { Vec::new() },
+                requires: match kind {
+                    ModelKind::Mf => vec!["dot-product".into()],
+                    ModelKind::ItemItem => vec!["item-item".into()],
+                    _ => Vec::new(),
+                },
                 kind,
                 model_id: String::new(),
                 created_at,
@@ -282,6 +309,50 @@ impl ArtifactBuilder {
         let (u, i) = (user_factors.len() / d, item_factors.len() / d);
         self.tensor("user_factors", vec![u, self.manifest.dims], TensorData::F32(user_factors));
         self.tensor("item_factors", vec![i, self.manifest.dims], TensorData::F32(item_factors))
+    }
+
+    /// Sets the sparse item-item weights (kind `itemitem`): for each item, its
+    /// neighbours and their weights, in the order scoring sums them.
+    pub fn neighbours(&mut self, per_item: &[Vec<(u32, f32)>]) -> &mut Self {
+        let mut offsets = Vec::with_capacity(per_item.len() + 1);
+        let (mut items, mut weights) = (Vec::new(), Vec::new());
+        offsets.push(0u32);
+        for row in per_item {
+            for &(j, w) in row {
+                items.push(j);
+                weights.push(w);
+            }
+            offsets.push(items.len() as u32);
+        }
+        let n = offsets.len();
+        self.tensor("item_neighbour_offsets", vec![n], TensorData::U32(offsets));
+        let n = items.len();
+        self.tensor("item_neighbour_items", vec![n], TensorData::U32(items));
+        self.tensor("item_neighbour_weights", vec![n], TensorData::F32(weights))
+    }
+
+    /// Sets the per-item score offset of an item-item model.
+    pub fn item_bias(&mut self, bias: Vec<f32>) -> &mut Self {
+        let n = bias.len();
+        self.tensor("item_bias", vec![n], TensorData::F32(bias))
+    }
+
+    /// Sets the items each user engaged with (the history item-item models score from).
+    pub fn history(&mut self, per_user: &[Vec<u32>]) -> &mut Self {
+        let mut offsets = Vec::with_capacity(per_user.len() + 1);
+        let mut items = Vec::new();
+        offsets.push(0u32);
+        for list in per_user {
+            let mut l = list.clone();
+            l.sort_unstable();
+            l.dedup();
+            items.extend(l);
+            offsets.push(items.len() as u32);
+        }
+        let n = offsets.len();
+        self.tensor("user_history_offsets", vec![n], TensorData::U32(offsets));
+        let n = items.len();
+        self.tensor("user_history_items", vec![n], TensorData::U32(items))
     }
 
     /// Adds any tensor.

@@ -11,6 +11,8 @@
 //!   [`artifact::FORMAT_VERSION`]): safetensors tensors plus a JSON manifest,
 //!   signed with ed25519;
 //! * [`model`]: the scoring core (top-k by dot product with business filters);
+//! * [`sentiment`]: review sentiment (hashed text features and a linear
+//!   model), scored the same in training and at the edge;
 //! * [`api`]: the edge HTTP API (routing, parameters, JSON answers) that every
 //!   edge adapter calls, so Spin and Workers modules share one behaviour.
 //!
@@ -42,6 +44,7 @@ pub mod event;
 pub mod model;
 pub mod pseudonym;
 pub mod redact;
+pub mod sentiment;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -75,6 +75,7 @@ pub struct Model {
     item_factors: Vec<f32>,
     user_factors: Vec<f32>,
     item_norms: Vec<f32>,
+    item_item: Option<ItemItemWeights>,
 }
 
 /// No category.
@@ -132,8 +133,12 @@ impl Model {
                 }
                 (a.take_f32("user_factors", &[m, dims])?, a.take_f32("item_factors", &[n, dims])?)
             }
-            ModelKind::Popularity => (Vec::new(), Vec::new()),
+            ModelKind::Popularity | ModelKind::ItemItem => (Vec::new(), Vec::new()),
+            ModelKind::Sentiment => {
+                return Err(Error::Manifest("a sentiment model cannot recommend; load it as a SentimentModel".into()));
+            }
         };
+        let item_item = if kind == ModelKind::ItemItem { Some(ItemItemWeights::take(&mut a, n, m)?) } else { None };
         let item_norms = if dims > 0 && !item_factors.is_empty() {
             item_factors.chunks_exact(dims).map(|r| dot(r, r).sqrt()).collect()
         } else {
@@ -173,6 +178,7 @@ impl Model {
             item_factors,
             user_factors,
             item_norms,
+            item_item,
         })
     }
 
@@ -230,6 +236,11 @@ impl Model {
                 let uv = &self.user_factors[u * self.dims..(u + 1) * self.dims];
                 top_k(self.items.len(), k, |i| dot(uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]), keep)
             }
+            (ModelKind::ItemItem, Some(u)) if let Some(ii) = &self.item_item => {
+                let mut scores = Vec::new();
+                ii.scores(ii.history(u), &mut scores);
+                top_k(self.items.len(), k, |i| scores[i], keep)
+            }
             _ => top_k(self.items.len(), k, |i| self.popularity[i], keep),
         };
         self.named(top)
@@ -241,7 +252,14 @@ impl Model {
     pub fn similar(&self, item: &str, k: usize) -> Option<Vec<Scored>> {
         let &q = self.item_index.get(item)?;
         let q = q as usize;
-        let top = if self.item_factors.is_empty() {
+        let top = if let Some(ii) = &self.item_item {
+            let (items, weights) = ii.neighbours(q);
+            let mut scores = vec![f32::NEG_INFINITY; self.items.len()];
+            for (&j, &w) in items.iter().zip(weights) {
+                scores[j as usize] = w;
+            }
+            top_k(self.items.len(), k.min(items.len()), |i| scores[i], |i| i != q && scores[i] > f32::NEG_INFINITY)
+        } else if self.item_factors.is_empty() {
             let c = self.item_category[q];
             top_k(
                 self.items.len(),
@@ -265,6 +283,124 @@ impl Model {
 
     fn named(&self, top: Vec<(u32, f32)>) -> Vec<Scored> {
         top.into_iter().map(|(i, s)| Scored { item: self.items[i as usize].clone(), score: s }).collect()
+    }
+}
+
+/// The weights of an item-item model (kind `itemitem`): per row its sparse
+/// neighbours, an optional per-item bias, and each user's history.
+///
+/// Rows `0..n_items` are items; further rows are user features (for example
+/// an activity period or a demographic group) that a user's history may list
+/// after their items and that add weights the same way.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ItemItemWeights {
+    /// Number of items (scored columns); rows beyond it are user features.
+    pub n_items: usize,
+    /// CSR offsets into `items` / `weights`, one per row plus one.
+    pub offsets: Vec<u32>,
+    /// Neighbour item indices, in summation order.
+    pub items: Vec<u32>,
+    /// Neighbour weights.
+    pub weights: Vec<f32>,
+    /// Score every item starts from (empty = zeros).
+    pub bias: Vec<f32>,
+    /// CSR offsets of each user's history.
+    pub history_offsets: Vec<u32>,
+    /// History items, sorted per user.
+    pub history_items: Vec<u32>,
+}
+
+impl ItemItemWeights {
+    /// Builds the weights from per-row neighbour lists (kept in the given
+    /// order; rows beyond `n_items` are user features) and per-user histories
+    /// (row indices, sorted and de-duplicated here).
+    pub fn new(n_items: usize, per_item: &[Vec<(u32, f32)>], bias: Vec<f32>, per_user: &[Vec<u32>]) -> Self {
+        let mut w = Self { n_items, bias, ..Self::default() };
+        w.offsets.push(0);
+        for row in per_item {
+            for &(j, x) in row {
+                w.items.push(j);
+                w.weights.push(x);
+            }
+            w.offsets.push(w.items.len() as u32);
+        }
+        w.history_offsets.push(0);
+        for list in per_user {
+            let mut l = list.clone();
+            l.sort_unstable();
+            l.dedup();
+            w.history_items.extend(l);
+            w.history_offsets.push(w.history_items.len() as u32);
+        }
+        w
+    }
+
+    fn take(a: &mut Artifact, n: usize, m: usize) -> Result<Self> {
+        let offsets = a.take_u32("item_neighbour_offsets", None)?;
+        if offsets.len() < n + 1 {
+            return Err(Error::Tensors("item_neighbour_offsets: fewer rows than items".into()));
+        }
+        let rows = offsets.len() - 1;
+        let items = a.take_u32("item_neighbour_items", None)?;
+        let weights = a.take_f32("item_neighbour_weights", &[items.len()])?;
+        let bias = if a.tensors.contains_key("item_bias") { a.take_f32("item_bias", &[n])? } else { Vec::new() };
+        let history_offsets = a.take_u32("user_history_offsets", Some(m + 1))?;
+        let history_items = a.take_u32("user_history_items", None)?;
+        for (name, off, idx, limit) in
+            [("item_neighbour", &offsets, &items, n), ("user_history", &history_offsets, &history_items, rows)]
+        {
+            if off.first() != Some(&0)
+                || off.windows(2).any(|w| w[0] > w[1])
+                || off.last().copied() != Some(idx.len() as u32)
+            {
+                return Err(Error::Tensors(format!("{name}_offsets: not a valid CSR offset list")));
+            }
+            if idx.iter().any(|i| *i as usize >= limit) {
+                return Err(Error::Tensors(format!("{name}_items: index out of range")));
+            }
+        }
+        Ok(Self { n_items: n, offsets, items, weights, bias, history_offsets, history_items })
+    }
+
+    /// Number of items.
+    pub fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    /// Number of rows (items, then user features).
+    pub fn n_rows(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// The history of user `u` (sorted item indices).
+    pub fn history(&self, u: usize) -> &[u32] {
+        &self.history_items[self.history_offsets[u] as usize..self.history_offsets[u + 1] as usize]
+    }
+
+    /// The stored neighbours of row `i` (an item, or a user feature) and their weights.
+    pub fn neighbours(&self, i: usize) -> (&[u32], &[f32]) {
+        let r = self.offsets[i] as usize..self.offsets[i + 1] as usize;
+        (&self.items[r.clone()], &self.weights[r])
+    }
+
+    /// Scores every item for a history into `out` (resized to the item count):
+    /// `out[i]` starts at the bias (or zero) and adds, history item by history
+    /// item in the given order, each neighbour weight in stored order. This one
+    /// order is used natively and in WebAssembly, so scores agree bit for bit.
+    pub fn scores(&self, history: &[u32], out: &mut Vec<f32>) {
+        let n = self.n_items();
+        out.clear();
+        if self.bias.len() == n {
+            out.extend_from_slice(&self.bias);
+        } else {
+            out.resize(n, 0.0);
+        }
+        for &h in history {
+            let (items, weights) = self.neighbours(h as usize);
+            for (&j, &w) in items.iter().zip(weights) {
+                out[j as usize] += w;
+            }
+        }
     }
 }
 
@@ -391,6 +527,28 @@ mod tests {
         let m = model();
         assert_eq!(ids(&m.similar("a", 1).unwrap()), ["b"]);
         assert!(m.similar("nope", 3).is_none());
+    }
+
+    #[test]
+    fn item_item_scores_sum_neighbours_over_history() {
+        let key = SigningKey::from_seed([3; 32]);
+        let mut b = ArtifactBuilder::new(ModelKind::ItemItem, 0);
+        b.items(vec!["a".into(), "b".into(), "c".into(), "d".into()]).users(vec!["u1".into(), "u2".into()]);
+        b.popularity(vec![1.0, 4.0, 3.0, 2.0]);
+        // a -> b 0.5, c 0.25; b -> d 1.0; c -> a 0.1
+        b.neighbours(&[vec![(1, 0.5), (2, 0.25)], vec![(3, 1.0)], vec![(0, 0.1)], vec![]]);
+        b.item_bias(vec![0.0, 0.0, 0.3, 0.0]);
+        b.history(&[vec![0], vec![0, 1]]);
+        b.seen(&[vec![0], vec![0, 1]]);
+        let bytes = b.sign(&key).unwrap();
+        assert_eq!(crate::artifact::verify(&bytes, &key.public_key()).unwrap().requires, ["item-item"]);
+        let m = Model::from_artifact(&bytes, &key.public_key()).unwrap();
+        let top = m.recommend(Some("u1"), 10, &Filters::default());
+        assert_eq!(ids(&top), ["c", "b", "d"]);
+        assert_eq!(top[0].score, 0.55);
+        assert_eq!(ids(&m.recommend(Some("u2"), 10, &Filters::default())), ["d", "c"]);
+        assert_eq!(ids(&m.recommend(Some("nobody"), 2, &Filters::default())), ["b", "c"]);
+        assert_eq!(ids(&m.similar("a", 5).unwrap()), ["b", "c"]);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 /// Name of the pointer object.
 pub const CURRENT: &str = "current";
-/// Name of the pointer to the sentiment model (a separate artifact).
+/// Name of the pointer to the sentiment model (a separate artifact, see [`crate::sentiment`]).
 pub const CURRENT_SENTIMENT: &str = "current-sentiment";
 /// File extension of artifacts.
 pub const EXTENSION: &str = "kwm";

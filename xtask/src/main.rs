@@ -2,6 +2,10 @@
 //!
 //! * `cargo xtask build`: installs missing rustup targets and builds the edge component.
 //! * `cargo xtask dev [ARGS]`: builds, then runs `knowedge dev ARGS` (the whole platform with demo data).
+//! * `cargo xtask sentiment-bench [ARGS]`: builds the wasm scoring program and the release
+//!   command line, then runs `knowedge sentiment bench ARGS` (native and wasmtime in one run).
+//! * `cargo xtask worker`: installs the Worker tools when missing (wasm-bindgen-cli, worker-build,
+//!   wrangler and binaryen from npm) and builds the Cloudflare Worker with worker-build.
 //! * `cargo xtask test`: formatting, portable-core checks for both wasm targets, clippy, the edge
 //!   component, and every test; prints the time of each step.
 
@@ -12,6 +16,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 const WASM_TARGETS: [&str; 2] = ["wasm32-wasip2", "wasm32-unknown-unknown"];
+/// wasm-bindgen-cli version the Worker build needs (the `worker` crate's wasm-bindgen).
+const WASM_BINDGEN_VERSION: &str = "0.2.130";
+/// worker-build version matching the `worker` crate.
+const WORKER_BUILD_VERSION: &str = "0.8.7";
+/// wrangler version pinned in edge/worker/package.json (newer ones need Node 22).
+const WRANGLER_VERSION: &str = "4.86.0";
+/// The Worker crate, its npm tools and its built Worker live here.
+const WORKER_DIR: &str = "edge/worker";
 /// Python packages the tests use as independent peers: an S3 API server and a Parquet reader.
 const PYTHON_TEST_PACKAGES: [&str; 2] = ["moto[server]==5.2.1", "duckdb==2.0.1"];
 
@@ -28,8 +40,28 @@ fn main() -> Result<()> {
             run("knowedge dev", &mut cmd)
         }
         Some("test") => test(),
+        Some("worker") => build_worker(),
+        Some("sentiment-bench") => {
+            ensure_targets()?;
+            run(
+                "build the sentiment scoring program (wasm32-wasip2, release)",
+                cargo().args([
+                    "build",
+                    "-p",
+                    "knowedge-shared",
+                    "--example",
+                    "sentiment_bench",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--release",
+                ]),
+            )?;
+            let mut cmd = cargo();
+            cmd.args(["run", "--quiet", "--release", "-p", "knowedge", "--", "sentiment", "bench"]).args(&args[1..]);
+            run("knowedge sentiment bench", &mut cmd)
+        }
         _ => {
-            eprintln!("usage: cargo xtask <build | dev [ARGS] | test>");
+            eprintln!("usage: cargo xtask <build | dev [ARGS] | sentiment-bench [ARGS] | worker | test>");
             std::process::exit(2);
         }
     }
@@ -81,6 +113,74 @@ fn build() -> Result<()> {
     Ok(())
 }
 
+/// A cargo-installed binary: in `$CARGO_HOME/bin` when there, else found on `PATH`.
+fn cargo_bin(name: &str) -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    home.map(|h| h.join("bin").join(name)).filter(|p| p.is_file()).unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// Whether `program --version` runs and prints `version`.
+fn has_version(program: &Path, version: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(version))
+}
+
+/// `cargo install`s `krate` at `version` unless `bin --version` already says it.
+fn ensure_cargo_tool(bin: &str, krate: &str, version: &str, locked: bool) -> Result<()> {
+    if has_version(&cargo_bin(bin), version) {
+        return Ok(());
+    }
+    let mut cmd = cargo();
+    cmd.args(["install", krate, "--version", version]);
+    if locked {
+        cmd.arg("--locked");
+    }
+    run(&format!("cargo install {krate} {version}"), &mut cmd)
+}
+
+/// Installs what building and testing the Worker needs, skipping what is there:
+/// wasm-bindgen-cli and worker-build (cargo), wrangler and binaryen (`npm ci` in edge/worker).
+fn ensure_worker_tools() -> Result<()> {
+    // Without --locked: one of its locked dependencies is missing from the registry mirror.
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", WASM_BINDGEN_VERSION, false)?;
+    ensure_cargo_tool("worker-build", "worker-build", WORKER_BUILD_VERSION, true)?;
+    let bin = Path::new(WORKER_DIR).join("node_modules/.bin");
+    if !has_version(&bin.join("wrangler"), WRANGLER_VERSION) || !bin.join("wasm-opt").is_file() {
+        run(
+            "npm ci in edge/worker (wrangler, binaryen)",
+            Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(WORKER_DIR),
+        )?;
+    }
+    Ok(())
+}
+
+/// Builds the Cloudflare Worker into edge/worker/build with worker-build,
+/// pointed at the installed wasm-bindgen, npm's esbuild and binaryen's wasm-opt
+/// (its own downloads of them need GitHub).
+fn build_worker() -> Result<()> {
+    ensure_targets()?;
+    ensure_worker_tools()?;
+    let bin = Path::new(WORKER_DIR).join("node_modules/.bin").canonicalize()?;
+    run(
+        "build the Cloudflare Worker (worker-build, wasm32-unknown-unknown)",
+        Command::new(cargo_bin("worker-build"))
+            .arg("--release")
+            .current_dir(WORKER_DIR)
+            .env("WASM_BINDGEN_BIN", cargo_bin("wasm-bindgen"))
+            .env("ESBUILD_BIN", bin.join("esbuild"))
+            .env("WASM_OPT_BIN", bin.join("wasm-opt")),
+    )?;
+    for wasm in ["target/wasm32-unknown-unknown/release/knowedge_edge_worker.wasm", "edge/worker/build/index_bg.wasm"] {
+        let size = std::fs::metadata(wasm).with_context(|| format!("{wasm} was not produced"))?.len();
+        eprintln!("    {wasm} ({} KiB)", size / 1024);
+    }
+    Ok(())
+}
+
 /// Installs the Python test peers (moto's S3 server, DuckDB) when they are missing.
 fn ensure_python_packages() -> Result<()> {
     let have = Command::new("python3").args(["-c", "import duckdb, moto.server"]).output();
@@ -101,6 +201,7 @@ fn test() -> Result<()> {
     ensure_python_packages()?;
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     build()?;
+    build_worker()?;
     for target in WASM_TARGETS {
         run(
             &format!("portable core for {target}"),
@@ -114,6 +215,8 @@ fn test() -> Result<()> {
             "--workspace",
             "--exclude",
             "knowedge-edge-spin",
+            "--exclude",
+            "knowedge-edge-worker",
             "--all-targets",
             "--",
             "-D",
@@ -124,7 +227,23 @@ fn test() -> Result<()> {
         "clippy (edge component, wasm32-wasip2)",
         cargo().args(["clippy", "-p", "knowedge-edge-spin", "--target", "wasm32-wasip2", "--", "-D", "warnings"]),
     )?;
-    run("tests", cargo().args(["test", "--workspace", "--exclude", "knowedge-edge-spin"]))?;
+    run(
+        "clippy (Cloudflare Worker, wasm32-unknown-unknown)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "knowedge-edge-worker",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "tests",
+        cargo().args(["test", "--workspace", "--exclude", "knowedge-edge-spin", "--exclude", "knowedge-edge-worker"]),
+    )?;
     eprintln!("all checks passed in {:.1} min", t.elapsed().as_secs_f32() / 60.0);
     Ok(())
 }

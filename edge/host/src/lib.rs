@@ -8,16 +8,20 @@
 //! * the component is compiled once at start; every request gets a fresh
 //!   [`wasmtime::Store`] with a memory limit and a deadline (a trapping or
 //!   runaway guest answers `500` JSON, the host keeps running);
-//! * the guest sees the live model read-only at `/models/model.kwm` and the
-//!   keys in `KNOWEDGE_SIGNING_PUBLIC_KEY` and `KNOWEDGE_PSEUDONYM_KEY`; it has
-//!   no network access;
+//! * the guest sees the live model read-only at `/models/model.kwm`, the
+//!   live sentiment model at `/models/sentiment.kwm`, and the keys in
+//!   `KNOWEDGE_SIGNING_PUBLIC_KEY` and `KNOWEDGE_PSEUDONYM_KEY`; it has no
+//!   network access;
 //! * a watcher polls the model store (`<models_dir>/current` naming
 //!   `<models_dir>/<version>.kwm`, see [`knowedge_shared::store`]), verifies a
 //!   newly named artifact with the same code as the guest and, only if it is
 //!   valid, swaps it in atomically without a restart; an invalid artifact is
-//!   refused and the model already served stays;
+//!   refused and the model already served stays; a second watcher does the
+//!   same for the sentiment model (`<models_dir>/current-sentiment`, verified
+//!   as a sentiment model, live as `sentiment.kwm`);
 //! * `GET /_host/status` is answered by the host itself with the
-//!   [`ModelStatus`] as JSON; every other request goes to the component.
+//!   [`ModelStatus`] as JSON (the sentiment model's under `sentiment`);
+//!   every other request goes to the component.
 //!
 //! ```no_run
 //! # async fn run() -> knowedge_edge_host::Result<()> {
@@ -40,6 +44,7 @@
 //! # }
 //! ```
 
+pub mod command;
 mod guest;
 mod server;
 mod watcher;
@@ -58,11 +63,11 @@ use tracing::{info, warn};
 
 use crate::guest::{EpochTicker, Guests};
 use crate::server::App;
-use crate::watcher::ModelWatcher;
+use crate::watcher::{ModelWatcher, RECOMMENDER, SENTIMENT};
 
 pub use crate::guest::{MEMORY_LIMIT_BYTES, REQUEST_DEADLINE};
-pub use crate::server::STATUS_PATH;
-pub use crate::watcher::{LIVE_DIR, LIVE_MODEL, ModelStatus};
+pub use crate::server::{MAX_REQUEST_BODY_BYTES, STATUS_PATH};
+pub use crate::watcher::{LIVE_DIR, LIVE_MODEL, LIVE_SENTIMENT_MODEL, ModelStatus};
 
 /// Everything that can stop the host from starting.
 #[derive(Debug, thiserror::Error)]
@@ -149,8 +154,10 @@ impl EdgeHost {
         Pseudonymizer::from_hex(&config.pseudonym_key_hex)
             .map_err(|source| Error::Key { what: "pseudonym key", source })?;
 
-        let watcher = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key)?);
+        let watcher = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key.clone(), RECOMMENDER)?);
+        let sentiment = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key, SENTIMENT)?);
         watcher.refresh().await;
+        sentiment.refresh().await;
 
         let env = vec![
             ("KNOWEDGE_SIGNING_PUBLIC_KEY".to_owned(), config.public_key_hex.trim().to_owned()),
@@ -164,11 +171,20 @@ impl EdgeHost {
         let local_addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen, source })?;
         let (stop, stopped) = watch::channel(false);
 
-        let app = Arc::new(App { guests, watcher: watcher.clone(), local_addr });
+        let app = Arc::new(App { guests, watcher: watcher.clone(), sentiment: sentiment.clone(), local_addr });
         let server = tokio::spawn(server::serve(listener, app, stopped.clone()));
-        let polling = tokio::spawn(watcher.clone().poll(config.poll_interval, stopped));
+        let polling = tokio::spawn(watcher.clone().poll(config.poll_interval, stopped.clone()));
+        let polling_sentiment = tokio::spawn(sentiment.clone().poll(config.poll_interval, stopped));
         info!(addr = %local_addr, wasm = %config.wasm.display(), "edge host listening");
-        Ok(RunningHost { local_addr, watcher, stop: Stop { stop, ticker }, server, polling })
+        Ok(RunningHost {
+            local_addr,
+            watcher,
+            sentiment,
+            stop: Stop { stop, ticker },
+            server,
+            polling,
+            polling_sentiment,
+        })
     }
 }
 
@@ -177,9 +193,11 @@ impl EdgeHost {
 pub struct RunningHost {
     local_addr: SocketAddr,
     watcher: Arc<ModelWatcher>,
+    sentiment: Arc<ModelWatcher>,
     stop: Stop,
     server: JoinHandle<()>,
     polling: JoinHandle<()>,
+    polling_sentiment: JoinHandle<()>,
 }
 
 impl RunningHost {
@@ -193,25 +211,32 @@ impl RunningHost {
         self.watcher.status()
     }
 
-    /// Checks the model store now instead of waiting for the next poll, and
-    /// returns once the check (and any swap) is done.
+    /// Which sentiment model is served and what was refused last.
+    pub fn sentiment_status(&self) -> ModelStatus {
+        self.sentiment.status()
+    }
+
+    /// Checks the model store (both pointers) now instead of waiting for the
+    /// next poll, and returns once the checks (and any swaps) are done.
     pub async fn refresh(&self) {
         self.watcher.refresh().await;
+        self.sentiment.refresh().await;
     }
 
     /// Stops accepting connections, drops open ones and waits for the
     /// server and watcher tasks to end.
     pub async fn shutdown(self) {
-        let RunningHost { stop, server, polling, .. } = self;
+        let RunningHost { stop, server, polling, polling_sentiment, .. } = self;
         drop(stop);
         join("server", server).await;
         join("model watcher", polling).await;
+        join("sentiment model watcher", polling_sentiment).await;
         info!("edge host stopped");
     }
 
     /// Runs until ctrl-c (or until the server task ends), then shuts down.
     pub async fn wait(self) {
-        let RunningHost { stop, mut server, polling, .. } = self;
+        let RunningHost { stop, mut server, polling, polling_sentiment, .. } = self;
         let server_ended = tokio::select! {
             () = ctrl_c() => false,
             ended = &mut server => {
@@ -224,6 +249,7 @@ impl RunningHost {
             join("server", server).await;
         }
         join("model watcher", polling).await;
+        join("sentiment model watcher", polling_sentiment).await;
         info!("edge host stopped");
     }
 }

@@ -25,6 +25,10 @@ use crate::watcher::ModelWatcher;
 
 /// Path answered by the host itself with the [`ModelStatus`](crate::ModelStatus) as JSON.
 pub const STATUS_PATH: &str = "/_host/status";
+/// Requests announcing a larger body (`content-length`) are answered `413` by
+/// the host without running the guest (the edge API accepts at most
+/// [`api::MAX_BODY_BYTES`]; this leaves room for the guest to say so itself).
+pub const MAX_REQUEST_BODY_BYTES: u64 = 2 * api::MAX_BODY_BYTES as u64;
 
 type Response = hyper::Response<HyperOutgoingBody>;
 
@@ -32,6 +36,7 @@ type Response = hyper::Response<HyperOutgoingBody>;
 pub(crate) struct App {
     pub(crate) guests: Guests,
     pub(crate) watcher: Arc<ModelWatcher>,
+    pub(crate) sentiment: Arc<ModelWatcher>,
     pub(crate) local_addr: SocketAddr,
 }
 
@@ -72,6 +77,14 @@ async fn route(app: &App, mut req: hyper::Request<Incoming>) -> Response {
     if req.uri().path() == STATUS_PATH {
         return status(app, req.method());
     }
+    let announced = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_REQUEST_BODY_BYTES) {
+        return json(api::Response::error(
+            413,
+            "payload_too_large",
+            format!("the body is larger than {MAX_REQUEST_BODY_BYTES} bytes"),
+        ));
+    }
     if !req.headers().contains_key(HOST) {
         // wasi:http needs an authority; HTTP/1.0 clients may not send one.
         if let Ok(host) = HeaderValue::from_str(&app.local_addr.to_string()) {
@@ -92,7 +105,13 @@ fn status(app: &App, method: &Method) -> Response {
     if method != Method::GET {
         return json(api::Response::error(405, "method_not_allowed", format!("{STATUS_PATH} answers GET only")));
     }
-    match serde_json::to_string(&app.watcher.status()) {
+    #[derive(serde::Serialize)]
+    struct HostStatus {
+        #[serde(flatten)]
+        recommender: crate::ModelStatus,
+        sentiment: crate::ModelStatus,
+    }
+    match serde_json::to_string(&HostStatus { recommender: app.watcher.status(), sentiment: app.sentiment.status() }) {
         Ok(body) => json(api::Response { status: 200, body }),
         Err(e) => json(api::Response::error(500, "internal", e)),
     }

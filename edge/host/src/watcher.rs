@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use knowedge_shared::artifact::PublicKey;
 use knowedge_shared::model::Model;
-use knowedge_shared::store::{CURRENT, artifact_name, parse_current};
+use knowedge_shared::sentiment::SentimentModel;
+use knowedge_shared::store::{CURRENT, CURRENT_SENTIMENT, artifact_name, parse_current};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -20,8 +21,38 @@ use crate::{Error, Result};
 pub const LIVE_DIR: &str = "live";
 /// File name of the live model in [`LIVE_DIR`].
 pub const LIVE_MODEL: &str = "model.kwm";
-/// Temporary file (in the state directory) the next live model is written to.
-const STAGING: &str = "model.kwm.tmp";
+/// File name of the live sentiment model in [`LIVE_DIR`] (the guest's `/models/sentiment.kwm`).
+pub const LIVE_SENTIMENT_MODEL: &str = "sentiment.kwm";
+
+/// One model the host keeps live: the store pointer it follows, the live
+/// file it maintains, and how an artifact is verified before it is swapped in.
+#[derive(Clone, Copy)]
+pub(crate) struct Channel {
+    /// Pointer object in the model store.
+    pointer: &'static str,
+    /// File name in the live directory.
+    live_file: &'static str,
+    /// Temporary file (in the state directory) the next live model is written to.
+    staging: &'static str,
+    /// Verifies an artifact with the code the guest uses; returns its model id.
+    verify: fn(&[u8], &PublicKey) -> knowedge_shared::Result<String>,
+}
+
+/// The recommendation model: `current` -> `live/model.kwm`.
+pub(crate) const RECOMMENDER: Channel = Channel {
+    pointer: CURRENT,
+    live_file: LIVE_MODEL,
+    staging: "model.kwm.tmp",
+    verify: |bytes, key| Model::from_artifact(bytes, key).map(|m| m.info().model_id.clone()),
+};
+
+/// The sentiment model: `current-sentiment` -> `live/sentiment.kwm`.
+pub(crate) const SENTIMENT: Channel = Channel {
+    pointer: CURRENT_SENTIMENT,
+    live_file: LIVE_SENTIMENT_MODEL,
+    staging: "sentiment.kwm.tmp",
+    verify: |bytes, key| SentimentModel::from_artifact(bytes, key).map(|m| m.info().model_id.clone()),
+};
 
 /// Which model the host serves, and what it refused last.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -41,8 +72,10 @@ struct Refusal {
     digest: [u8; 32],
 }
 
-/// Polls `<models_dir>/current` and installs valid new versions as the live model.
+/// Polls a pointer of the store (`<models_dir>/current` or
+/// `<models_dir>/current-sentiment`) and installs valid new versions as the live model.
 pub(crate) struct ModelWatcher {
+    channel: Channel,
     models_dir: PathBuf,
     state_dir: PathBuf,
     live_dir: PathBuf,
@@ -55,6 +88,7 @@ pub(crate) struct ModelWatcher {
 impl std::fmt::Debug for ModelWatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelWatcher")
+            .field("pointer", &self.channel.pointer)
             .field("models_dir", &self.models_dir)
             .field("live_dir", &self.live_dir)
             .field("status", &self.status())
@@ -64,10 +98,11 @@ impl std::fmt::Debug for ModelWatcher {
 
 impl ModelWatcher {
     /// Creates the live directory and takes over a live model left by a previous run, if it is valid.
-    pub(crate) fn new(models_dir: &Path, state_dir: &Path, key: PublicKey) -> Result<Self> {
+    pub(crate) fn new(models_dir: &Path, state_dir: &Path, key: PublicKey, channel: Channel) -> Result<Self> {
         let live_dir = state_dir.join(LIVE_DIR);
         fs::create_dir_all(&live_dir).map_err(|source| Error::Io { path: live_dir.clone(), source })?;
         let watcher = Self {
+            channel,
             models_dir: models_dir.to_owned(),
             state_dir: state_dir.to_owned(),
             live_dir,
@@ -109,12 +144,11 @@ impl ModelWatcher {
 
     /// Serves the live model of a previous run until the store says otherwise.
     fn adopt_live_model(&self) {
-        let path = self.live_dir.join(LIVE_MODEL);
+        let path = self.live_dir.join(self.channel.live_file);
         let Ok(bytes) = fs::read(&path) else { return };
-        match Model::from_artifact(&bytes, &self.key) {
-            Ok(model) => {
-                let version = model.info().model_id.clone();
-                info!(version, "serving the live model left by a previous run");
+        match (self.channel.verify)(&bytes, &self.key) {
+            Ok(version) => {
+                info!(version, file = self.channel.live_file, "serving the live model left by a previous run");
                 self.update(|s| s.serving = Some(version));
             }
             Err(e) => self.note_failure(format!("live model {} is not valid: {e}", path.display())),
@@ -137,10 +171,10 @@ impl ModelWatcher {
         if refusal.as_ref().is_some_and(|r| r.version == version && r.digest == digest) {
             return;
         }
-        match Model::from_artifact(&bytes, &self.key) {
+        match (self.channel.verify)(&bytes, &self.key) {
             Ok(_) => match self.install(&bytes) {
                 Ok(()) => {
-                    info!(version, "model swapped in");
+                    info!(version, file = self.channel.live_file, "model swapped in");
                     *refusal = None;
                     self.update(|s| s.serving = Some(version));
                 }
@@ -159,7 +193,7 @@ impl ModelWatcher {
 
     /// The version `current` names; `None` (noting why) when there is none.
     fn current_version(&self) -> Option<String> {
-        let path = self.models_dir.join(CURRENT);
+        let path = self.models_dir.join(self.channel.pointer);
         match fs::read(&path) {
             Ok(content) => match parse_current(&content) {
                 Some(version) => Some(version.to_owned()),
@@ -181,12 +215,12 @@ impl ModelWatcher {
 
     /// Replaces the live model atomically: write a temporary file, fsync, rename.
     fn install(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let staging = self.state_dir.join(STAGING);
+        let staging = self.state_dir.join(self.channel.staging);
         let mut file = File::create(&staging)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&staging, self.live_dir.join(LIVE_MODEL))?;
+        fs::rename(&staging, self.live_dir.join(self.channel.live_file))?;
         // Make the rename itself durable where directories can be synced.
         if let Ok(dir) = File::open(&self.live_dir) {
             let _ = dir.sync_all();

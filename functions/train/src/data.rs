@@ -22,6 +22,12 @@ pub struct Dataset {
     pub item_price: Vec<f32>,
     /// Per user, the sorted items they engaged with positively.
     pub positives: Vec<Vec<u32>>,
+    /// Per user, aligned with `positives`: the latest time (Unix seconds) of each engagement.
+    pub times: Vec<Vec<i64>>,
+    /// Per item, text and attributes for content-based recipes (title, format, category, …).
+    pub item_text: Vec<String>,
+    /// Per user, attribute tokens `field:value` (age group, gender, …); may be empty.
+    pub user_attributes: Vec<Vec<String>>,
     /// Per user, the sorted items they bought or subscribed to.
     pub owned: Vec<Vec<u32>>,
     /// The events' time span.
@@ -48,8 +54,10 @@ impl Dataset {
             });
             ds.item_category.push(ci);
             ds.item_price.push(c.price as f32);
+            ds.item_text.push(format!("{} format:{} category:{}", c.title, c.format, c.category));
         }
         let mut user_index: HashMap<&str, u32> = HashMap::new();
+        let mut pairs: Vec<Vec<(u32, i64)>> = Vec::new();
         for e in events {
             let ev = &e.event;
             let Some(item) = &ev.item_id else { continue };
@@ -59,6 +67,7 @@ impl Dataset {
             let u = *user_index.entry(ev.user_id.as_str()).or_insert_with(|| {
                 ds.users.push(ev.user_id.clone());
                 ds.positives.push(Vec::new());
+                pairs.push(Vec::new());
                 ds.owned.push(Vec::new());
                 (ds.users.len() - 1) as u32
             });
@@ -66,9 +75,10 @@ impl Dataset {
                 ds.items.push(item.clone());
                 ds.item_category.push(NO_CATEGORY);
                 ds.item_price.push(f32::NAN);
+                ds.item_text.push(String::new());
                 (ds.items.len() - 1) as u32
             });
-            ds.positives[u as usize].push(i);
+            pairs[u as usize].push((i, ev.ts.timestamp()));
             if ev.event_type.is_conversion() {
                 ds.owned[u as usize].push(i);
             }
@@ -76,11 +86,40 @@ impl Dataset {
             ds.window.from = Some(ds.window.from.map_or(ev.ts, |f| f.min(ev.ts)));
             ds.window.to = Some(ds.window.to.map_or(ev.ts, |t| t.max(ev.ts)));
         }
-        for v in ds.positives.iter_mut().chain(ds.owned.iter_mut()) {
+        for v in ds.owned.iter_mut() {
             v.sort_unstable();
             v.dedup();
         }
+        ds.set_interactions(pairs);
         ds
+    }
+
+    /// Sets `positives` and `times` from per-user (item, time) pairs: sorted by
+    /// item, one entry per item with its latest time.
+    pub fn set_interactions(&mut self, per_user: Vec<Vec<(u32, i64)>>) {
+        self.positives.clear();
+        self.times.clear();
+        for mut list in per_user {
+            list.sort_unstable();
+            let (mut items, mut times): (Vec<u32>, Vec<i64>) = (Vec::with_capacity(list.len()), Vec::new());
+            for (i, t) in list {
+                if items.last() == Some(&i) {
+                    if let Some(last) = times.last_mut() {
+                        *last = (*last).max(t);
+                    }
+                } else {
+                    items.push(i);
+                    times.push(t);
+                }
+            }
+            self.positives.push(items);
+            self.times.push(times);
+        }
+    }
+
+    /// The latest interaction time in the data (Unix seconds), 0 if none.
+    pub fn latest_time(&self) -> i64 {
+        self.times.iter().flatten().copied().max().unwrap_or(0)
     }
 
     /// Number of (user, item) positive pairs.

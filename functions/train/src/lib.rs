@@ -7,7 +7,14 @@
 //!   conversions weighted higher (also the fallback inside every model);
 //! * `mf`: matrix factorisation learned with Bayesian personalised ranking
 //!   (BPR) on [candle](https://github.com/huggingface/candle) (CPU by
-//!   default; the `cuda` feature for training instances with a GPU).
+//!   default; the `cuda` feature for training instances with a GPU);
+//! * every other recipe of [`recipes`] (`trending`, `itemknn`, `rp3beta`,
+//!   `ease`, `multvae`, `content`, `hybrid`).
+//!
+//! A scheduled run promotes the new model to `current` only if it beats the
+//! current one on the latest validation window ([`schedule`]); the window
+//! metrics go into the manifest. [`recbole`], [`eval`] and [`offline`]
+//! evaluate the same recipes on public data sets (`knowedge eval`).
 //!
 //! It runs as a scheduled AWS Lambda function (`knowedge-train` binary, an
 //! EventBridge rule invokes it) and locally as `knowedge train`.
@@ -19,16 +26,25 @@
 //! | `KNOWEDGE_LAKE` | lake location (directory or `s3://...`) |
 //! | `KNOWEDGE_MODELS` | model store location (directory or `s3://...`) |
 //! | `KNOWEDGE_SIGNING_KEY` | hex ed25519 seed that signs artifacts |
-//! | `KNOWEDGE_RECIPE` | `mf` (default) or `popularity` |
+//! | `KNOWEDGE_RECIPE` | `mf` (default), `popularity`, or any recipe of [`recipes::ALL`] |
 
 pub mod bpr;
 pub mod data;
+pub mod eval;
+pub mod linalg;
+pub mod offline;
+pub mod recbole;
+pub mod recipes;
+pub mod reviews;
+pub mod schedule;
+pub mod search;
+pub mod sentiment;
 
 use std::collections::BTreeMap;
 
 use chrono::Utc;
 use knowedge_lake::{Lake, ModelStore};
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, SigningKey};
+use knowedge_shared::artifact::SigningKey;
 use serde::Serialize;
 
 pub use bpr::BprConfig;
@@ -53,6 +69,18 @@ pub enum Error {
     /// The artifact could not be built.
     #[error("artifact: {0}")]
     Artifact(#[from] knowedge_shared::Error),
+    /// A data file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Input data is malformed or unusable.
+    #[error("data: {0}")]
+    Data(String),
 }
 
 impl Error {
@@ -73,16 +101,71 @@ pub enum Recipe {
     Popularity,
     /// BPR matrix factorisation.
     Mf,
+    /// Time-decayed popularity.
+    Trending,
+    /// Cosine item-kNN.
+    ItemKnn,
+    /// RP3beta item-item.
+    Rp3Beta,
+    /// EASE.
+    Ease,
+    /// Mult-VAE.
+    MultVae,
+    /// TF-IDF content-based.
+    Content,
+    /// Hybrid of item-item recipes and popularity.
+    Hybrid,
+}
+
+impl Recipe {
+    /// The recipe's name in [`recipes`] (`mf` is `bpr` there).
+    pub fn recipe_name(self) -> &'static str {
+        match self {
+            Recipe::Popularity => "popularity",
+            Recipe::Mf => "bpr",
+            Recipe::Trending => "trending",
+            Recipe::ItemKnn => "itemknn",
+            Recipe::Rp3Beta => "rp3beta",
+            Recipe::Ease => "ease",
+            Recipe::MultVae => "multvae",
+            Recipe::Content => "content",
+            Recipe::Hybrid => "hybrid",
+        }
+    }
 }
 
 impl std::str::FromStr for Recipe {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "popularity" => Ok(Recipe::Popularity),
-            "mf" => Ok(Recipe::Mf),
-            other => Err(Error::Config(format!("unknown recipe `{other}`; expected `mf` or `popularity`"))),
-        }
+        Ok(match s {
+            "popularity" => Recipe::Popularity,
+            "mf" | "bpr" => Recipe::Mf,
+            "trending" => Recipe::Trending,
+            "itemknn" => Recipe::ItemKnn,
+            "rp3beta" => Recipe::Rp3Beta,
+            "ease" => Recipe::Ease,
+            "multvae" => Recipe::MultVae,
+            "content" => Recipe::Content,
+            "hybrid" => Recipe::Hybrid,
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown recipe `{other}`; expected `mf` or one of {}",
+                    recipes::ALL.join(", ")
+                )));
+            }
+        })
+    }
+}
+
+/// The recipe configuration for lake runs: the defaults, with BPR's settings from `bpr`.
+pub fn lake_config(bpr: &BprConfig) -> recipes::Config {
+    recipes::Config {
+        bpr_dims: bpr.dims,
+        bpr_epochs: bpr.epochs,
+        bpr_lr: bpr.lr,
+        bpr_reg: bpr.reg,
+        seed: bpr.seed,
+        ..recipes::Config::default()
     }
 }
 
@@ -107,32 +190,33 @@ pub fn train_artifact(
     key: &SigningKey,
     version: &str,
 ) -> Result<Vec<u8>> {
+    train_artifact_with(ds, recipe, &lake_config(bpr), key, version, BTreeMap::new())
+}
+
+/// Builds the signed artifact of `recipe` trained on `ds` with `cfg`, with
+/// `metrics` in the manifest. Learners' owned items are never recommended.
+pub fn train_artifact_with(
+    ds: &Dataset,
+    recipe: Recipe,
+    cfg: &recipes::Config,
+    key: &SigningKey,
+    version: &str,
+    metrics: BTreeMap<String, f64>,
+) -> Result<Vec<u8>> {
     if ds.users.is_empty() || ds.items.is_empty() {
         return Err(Error::NoData("the lake holds no events with users and items".into()));
     }
-    let kind = match recipe {
-        Recipe::Popularity => ModelKind::Popularity,
-        Recipe::Mf => ModelKind::Mf,
+    let name = recipe.recipe_name();
+    let fitted = match recipe {
+        Recipe::Popularity => recipes::Fitted::Scores(popularity(ds)),
+        _ => recipes::fit(name, ds, cfg, None)?,
     };
-    let dims = if recipe == Recipe::Mf { bpr.dims } else { 0 };
-    let mut b = ArtifactBuilder::new(kind, dims);
-    b.items(ds.items.clone()).users(ds.users.clone());
-    b.popularity(popularity(ds));
-    b.catalogue(ds.categories.clone(), ds.item_category.clone(), ds.item_price.clone());
-    b.seen(&ds.owned);
-    let mut params = BTreeMap::new();
+    let mut params = cfg.params(name);
     if recipe == Recipe::Mf {
-        let (user_f, item_f, loss) = bpr::train(ds, bpr)?;
-        b.factors(user_f, item_f);
-        b.manifest_mut().metrics.insert("final_bpr_loss".into(), f64::from(loss));
-        params = bpr.to_params();
+        params.extend(cfg.bpr().to_params());
     }
-    let m = b.manifest_mut();
-    m.model_id = version.to_owned();
-    m.created_at = Utc::now();
-    m.training = ds.window.clone();
-    m.params = params;
-    Ok(b.sign(key)?)
+    // The fallback for unknown learners keeps conversions weighted higher.
+    offline::export(&fitted, ds, &ds.owned, None, Some(popularity(ds)), key, version, metrics, params)
 }
 
 /// A new model version name: UTC time and recipe.
@@ -142,8 +226,8 @@ pub fn new_version(recipe: Recipe) -> String {
         "{}-{}",
         now.format("%Y%m%dT%H%M%S%3fZ"),
         match recipe {
-            Recipe::Popularity => "popularity",
             Recipe::Mf => "mf",
+            other => other.recipe_name(),
         }
     )
 }
@@ -165,6 +249,12 @@ pub struct Report {
     pub artifact_bytes: usize,
     /// Whether `current` now points at it.
     pub promoted: bool,
+    /// The new model's NDCG@10 on the latest validation window (trained before it).
+    pub valid_ndcg: Option<f64>,
+    /// The current model's NDCG@10 on the same window, and what was measured.
+    pub champion: Option<(String, f64)>,
+    /// Why it was or was not promoted.
+    pub decision: String,
 }
 
 /// Reads the lake, trains, signs and publishes (and promotes, if asked).
@@ -179,13 +269,55 @@ pub async fn run(
     let events = lake.read_events().await?;
     let catalogue = lake.catalogue().await?;
     let ds = Dataset::from_events(&events, &catalogue);
+    if ds.users.is_empty() || ds.items.is_empty() {
+        return Err(Error::NoData("the lake holds no events with users and items".into()));
+    }
+    let cfg = lake_config(bpr);
     let version = new_version(recipe);
-    let artifact = train_artifact(&ds, recipe, bpr, key, &version)?;
+    let current = match models.current_version().await? {
+        Some(v) => Some((models.get(&v).await?, v)),
+        None => None,
+    };
+    // The gate: challenger and champion on the latest validation window.
+    let mut metrics = BTreeMap::new();
+    let (mut valid_ndcg, mut champion) = (None, None);
+    let window = schedule::latest_window(&ds, schedule::WINDOW_FRACTION);
+    let beats = match &window {
+        Some(w) => {
+            let fitted = recipes::fit(recipe.recipe_name(), &w.train, &cfg, Some(&w.valid))?;
+            let m = eval::evaluate(&fitted, w.train.items.len(), &w.train.positives, None, &w.valid, schedule::K);
+            metrics.extend(schedule::metric_entries(&m, "valid_"));
+            metrics.insert("valid_users".into(), m.users as f64);
+            valid_ndcg = Some(m.ndcg);
+            match &current {
+                Some((bytes, v)) => {
+                    let (what, cm) = schedule::champion_metrics(bytes, &key.public_key(), w, &cfg)?;
+                    metrics.insert("champion_ndcg@10".into(), cm.ndcg);
+                    champion = Some((format!("{v}: {what}"), cm.ndcg));
+                    m.ndcg > cm.ndcg
+                }
+                None => true,
+            }
+        }
+        None => current.is_none(),
+    };
+    let decision = match (&champion, beats, promote) {
+        (_, _, false) => "not promoted: promotion disabled".to_owned(),
+        (None, true, true) => "promoted: no current model".to_owned(),
+        (Some((c, n)), true, true) => format!("promoted: NDCG@10 {:.4} > {n:.4} of {c}", valid_ndcg.unwrap_or(0.0)),
+        (Some((c, n)), false, true) => {
+            format!("kept current: NDCG@10 {:.4} ≤ {n:.4} of {c}", valid_ndcg.unwrap_or(0.0))
+        }
+        (None, false, true) => "kept current: no validation window to compare on".to_owned(),
+    };
+    let artifact = train_artifact_with(&ds, recipe, &cfg, key, &version, metrics)?;
     let artifact_bytes = artifact.len();
     models.put(&version, artifact).await?;
-    if promote {
+    let promoted = promote && beats;
+    if promoted {
         models.promote(&version).await?;
     }
+    tracing::info!(%version, %decision, "training run");
     Ok(Report {
         version,
         recipe,
@@ -193,6 +325,9 @@ pub async fn run(
         users: ds.users.len(),
         items: ds.items.len(),
         artifact_bytes,
-        promoted: promote,
+        promoted,
+        valid_ndcg,
+        champion,
+        decision,
     })
 }

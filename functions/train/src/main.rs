@@ -1,6 +1,10 @@
 //! AWS Lambda entry point of the training function, invoked on a schedule
 //! (EventBridge). Configuration comes from the environment; see the
 //! `knowedge_train` crate docs. The answer is the run's JSON report.
+//!
+//! After training, review events not yet scored by the model store's
+//! `current-sentiment` model (if there is one) are scored into the lake's
+//! `review-sentiment/` table; the report's `review_sentiment` says how many.
 
 use knowedge_lake::{Lake, ModelStore};
 use knowedge_shared::artifact::SigningKey;
@@ -34,7 +38,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 let error_type = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
                 Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
             })?;
-        Ok::<_, Diagnostic>(serde_json::to_value(report).unwrap_or_default())
+        let mut answer = serde_json::to_value(report).unwrap_or_default();
+        // Sentiment scoring never fails the training run: the model is published already.
+        match knowedge_train::reviews::score_with_current(lake, models, &key.public_key()).await {
+            Ok(scored) => answer["review_sentiment"] = serde_json::to_value(scored).unwrap_or_default(),
+            Err(e) => tracing::error!(error = %e, "scoring review sentiment failed"),
+        }
+        Ok::<_, Diagnostic>(answer)
     }))
     .await
 }

@@ -1,0 +1,307 @@
+//! Recommendation recipes: each learns from a [`Dataset`] and yields a
+//! [`Fitted`] model in one of the three forms the shared artifact format
+//! serves (the same scores for everyone, user and item factors, or sparse
+//! item-item weights over the user's history).
+//!
+//! | recipe | what it learns | served as |
+//! |---|---|---|
+//! | `popularity` | users per item | `popularity` |
+//! | `trending` | users per item, each weighted by `2^(-age / half_life)` | `popularity` |
+//! | `itemknn` | cosine similarity with shrinkage, top-N neighbours | `itemitem` |
+//! | `rp3beta` | random-walk item-item weights with popularity penalty | `itemitem` |
+//! | `timeknn` | item-kNN over time-local co-occurrence (same-session engagement) | `itemitem` |
+//! | `ease` | closed-form linear item-item autoencoder (EASE), top-N neighbours | `itemitem` |
+//! | `bpr` | BPR matrix factorisation on candle | `mf` |
+//! | `multvae` | Mult-VAE (variational autoencoder, multinomial likelihood) on candle | `mf` |
+//! | `content` | TF-IDF over item text and attributes, cosine neighbours | `itemitem` |
+//! | `hybrid` | EASE + RP3beta + content + popularity, weights tuned on validation | `itemitem` |
+
+pub mod content;
+pub mod ease;
+pub mod hybrid;
+pub mod knn;
+pub mod popularity;
+pub mod vae;
+
+use std::collections::BTreeMap;
+
+use knowedge_shared::artifact::{ArtifactBuilder, ModelKind};
+use knowedge_shared::model::{ItemItemWeights, dot};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::eval::Scorer;
+use crate::{BprConfig, Dataset, Error, Result};
+
+/// A trained model, ready to score and to export.
+#[derive(Clone, Debug)]
+pub enum Fitted {
+    /// One score per item, the same for every user.
+    Scores(Vec<f32>),
+    /// User and item factors (row major, `dims` columns): score = dot product.
+    Factors {
+        /// Columns.
+        dims: usize,
+        /// `users × dims`.
+        users: Vec<f32>,
+        /// `items × dims`.
+        items: Vec<f32>,
+    },
+    /// Sparse item-item weights over each user's history.
+    ItemItem(ItemItemWeights),
+}
+
+impl Fitted {
+    /// The artifact kind this model is served as.
+    pub fn kind(&self) -> ModelKind {
+        match self {
+            Fitted::Scores(_) => ModelKind::Popularity,
+            Fitted::Factors { .. } => ModelKind::Mf,
+            Fitted::ItemItem(_) => ModelKind::ItemItem,
+        }
+    }
+
+    /// Embedding dimensions (0 unless factors).
+    pub fn dims(&self) -> usize {
+        match self {
+            Fitted::Factors { dims, .. } => *dims,
+            _ => 0,
+        }
+    }
+
+    /// Adds the model's tensors to an artifact (`popularity` is the fallback
+    /// for unknown users and is set by the caller).
+    pub fn export(&self, b: &mut ArtifactBuilder) {
+        match self {
+            Fitted::Scores(s) => {
+                b.popularity(s.clone());
+            }
+            Fitted::Factors { users, items, .. } => {
+                b.factors(users.clone(), items.clone());
+            }
+            Fitted::ItemItem(w) => {
+                let per_item: Vec<Vec<(u32, f32)>> = (0..w.n_rows())
+                    .map(|i| {
+                        let (j, x) = w.neighbours(i);
+                        j.iter().copied().zip(x.iter().copied()).collect()
+                    })
+                    .collect();
+                let per_user: Vec<Vec<u32>> =
+                    (0..w.history_offsets.len().saturating_sub(1)).map(|u| w.history(u).to_vec()).collect();
+                b.neighbours(&per_item).history(&per_user);
+                if !w.bias.is_empty() {
+                    b.item_bias(w.bias.clone());
+                }
+            }
+        }
+    }
+
+    /// Stored parameters (floats) of the model: its size at the edge.
+    pub fn size(&self) -> usize {
+        match self {
+            Fitted::Scores(s) => s.len(),
+            Fitted::Factors { users, items, .. } => users.len() + items.len(),
+            Fitted::ItemItem(w) => w.items.len() * 2 + w.bias.len() + w.history_items.len(),
+        }
+    }
+}
+
+impl Scorer for Fitted {
+    /// Scores exactly as the shared scoring core does at the edge.
+    fn scores(&self, u: usize, out: &mut Vec<f32>) {
+        out.clear();
+        match self {
+            Fitted::Scores(s) => out.extend_from_slice(s),
+            Fitted::Factors { dims, users, items } => {
+                let uv = &users[u * dims..(u + 1) * dims];
+                out.extend(items.chunks_exact(*dims).map(|iv| dot(uv, iv)));
+            }
+            Fitted::ItemItem(w) => w.scores(w.history(u), out),
+        }
+    }
+}
+
+/// The recipes, in the order `knowedge eval` runs them.
+pub const ALL: &[&str] =
+    &["popularity", "trending", "itemknn", "rp3beta", "timeknn", "ease", "bpr", "multvae", "content", "hybrid"];
+
+/// Hyper-parameters of every recipe. The defaults are the configuration
+/// chosen on the validation part of `ml-100k/split-2026` (see
+/// docs/EVALUATION.md for the search and its budget).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Trending half-life in days.
+    pub trending_half_life_days: f64,
+    /// item-kNN neighbours per item.
+    pub knn_neighbours: usize,
+    /// item-kNN shrinkage.
+    pub knn_shrink: f64,
+    /// RP3beta neighbours per item.
+    pub rp3_neighbours: usize,
+    /// RP3beta exponent on transition probabilities.
+    pub rp3_alpha: f64,
+    /// RP3beta popularity penalty exponent.
+    pub rp3_beta: f64,
+    /// Time-kNN neighbours per item.
+    pub time_neighbours: usize,
+    /// Time-kNN shrinkage.
+    pub time_shrink: f64,
+    /// Time-kNN time scale in hours.
+    pub time_tau_hours: f64,
+    /// EASE L2 regularisation.
+    pub ease_lambda: f64,
+    /// EASE neighbours kept per item (0 = all).
+    pub ease_neighbours: usize,
+    /// EASE input features: each user's activity periods of this many days
+    /// (0 = none), as extra rows the model learns weights for.
+    pub ease_period_days: f64,
+    /// EASE input features: the user attributes of the data set (age group, gender, occupation…).
+    pub ease_user_attributes: bool,
+    /// EASE emphasised-dropout strength `p`: adds `p / (1 - p) · (XᵀX)_ii` to
+    /// the diagonal (Steck, 2020); 0 = plain EASE.
+    pub ease_dropout: f64,
+    /// BPR settings.
+    pub bpr_dims: usize,
+    /// BPR epochs.
+    pub bpr_epochs: usize,
+    /// BPR learning rate.
+    pub bpr_lr: f64,
+    /// BPR L2 weight.
+    pub bpr_reg: f64,
+    /// BPR triples per step.
+    pub bpr_batch: usize,
+    /// Mult-VAE settings.
+    pub vae: vae::VaeConfig,
+    /// Content-based neighbours per item.
+    pub content_neighbours: usize,
+    /// Hybrid neighbours kept per item.
+    pub hybrid_neighbours: usize,
+    /// Hybrid weights used when no validation data is given (EASE, RP3beta,
+    /// item-kNN, time-kNN, content, popularity).
+    pub hybrid_weights: Vec<f64>,
+    /// Random seed of the stochastic recipes.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            trending_half_life_days: 60.0,
+            knn_neighbours: 400,
+            knn_shrink: 0.0,
+            rp3_neighbours: 200,
+            rp3_alpha: 0.75,
+            rp3_beta: 0.5,
+            time_neighbours: 400,
+            time_shrink: 10.0,
+            time_tau_hours: 1.0,
+            ease_lambda: 300.0,
+            ease_neighbours: 0,
+            ease_dropout: 0.1,
+            ease_period_days: 7.0,
+            ease_user_attributes: false,
+            bpr_dims: 64,
+            bpr_epochs: 50,
+            bpr_lr: 0.005,
+            bpr_reg: 0.01,
+            bpr_batch: 4096,
+            vae: vae::VaeConfig::default(),
+            content_neighbours: 100,
+            hybrid_neighbours: 800,
+            hybrid_weights: vec![1.0, 0.05, 0.05, 0.0, 0.1, 0.0],
+            seed: 42,
+        }
+    }
+}
+
+impl Config {
+    /// The BPR part as [`BprConfig`].
+    pub fn bpr(&self) -> BprConfig {
+        BprConfig {
+            dims: self.bpr_dims,
+            epochs: self.bpr_epochs,
+            lr: self.bpr_lr,
+            reg: self.bpr_reg,
+            batch: self.bpr_batch,
+            seed: self.seed,
+        }
+    }
+
+    /// The hyper-parameters a recipe uses, for manifests and reports.
+    pub fn params(&self, recipe: &str) -> BTreeMap<String, Value> {
+        let v = serde_json::to_value(self).unwrap_or_default();
+        let keep = |k: &str| match recipe {
+            "trending" => k.starts_with("trending"),
+            "itemknn" => k.starts_with("knn"),
+            "rp3beta" => k.starts_with("rp3"),
+            "timeknn" => k.starts_with("time_"),
+            "ease" => k.starts_with("ease"),
+            "bpr" => k.starts_with("bpr") || k == "seed",
+            "multvae" => k == "vae" || k == "seed",
+            "content" => k.starts_with("content"),
+            "hybrid" => !k.starts_with("bpr") && k != "vae" && !k.starts_with("trending"),
+            _ => false,
+        };
+        let mut out: BTreeMap<String, Value> = v
+            .as_object()
+            .map(|o| o.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        out.insert("recipe".into(), json!(recipe));
+        out
+    }
+}
+
+/// Per-user validation items a recipe may tune on (only `hybrid` does).
+pub type Tuning<'a> = Option<&'a [Vec<u32>]>;
+
+/// Fits `recipe` on `ds`. `tuning` gives validation items for recipes tuned
+/// on them (the hybrid's weights); without it they use their defaults.
+pub fn fit(recipe: &str, ds: &Dataset, cfg: &Config, tuning: Tuning<'_>) -> Result<Fitted> {
+    fit_cached(recipe, ds, cfg, tuning, &mut hybrid::Cache::new())
+}
+
+/// [`fit`], reusing recipes already fitted on the same data (the hybrid's components).
+pub fn fit_cached(
+    recipe: &str,
+    ds: &Dataset,
+    cfg: &Config,
+    tuning: Tuning<'_>,
+    cache: &mut hybrid::Cache,
+) -> Result<Fitted> {
+    Ok(match recipe {
+        "popularity" => Fitted::Scores(popularity::counts(ds)),
+        "trending" => Fitted::Scores(popularity::trending(ds, cfg.trending_half_life_days)),
+        "itemknn" => item_item(ds, knn::cosine(ds, cfg.knn_neighbours, cfg.knn_shrink)),
+        "rp3beta" => item_item(ds, knn::rp3beta(ds, cfg.rp3_neighbours, cfg.rp3_alpha, cfg.rp3_beta)),
+        "timeknn" => item_item(ds, knn::temporal(ds, cfg.time_neighbours, cfg.time_shrink, cfg.time_tau_hours)),
+        "ease" => ease::fit_with_features(ds, cfg)?,
+        "bpr" => {
+            let (users, items, _) = crate::bpr::train(ds, &cfg.bpr())?;
+            Fitted::Factors { dims: cfg.bpr_dims, users, items }
+        }
+        "multvae" => vae::fit(ds, &cfg.vae, cfg.seed)?,
+        "content" => item_item(ds, content::fit(ds, cfg.content_neighbours)),
+        "hybrid" => hybrid::fit(ds, cfg, tuning, cache)?,
+        other => return Err(Error::Config(format!("unknown recipe `{other}`; expected one of {}", ALL.join(", ")))),
+    })
+}
+
+/// Wraps per-item neighbour lists with the users' training histories.
+pub fn item_item(ds: &Dataset, per_item: Vec<Vec<(u32, f32)>>) -> Fitted {
+    Fitted::ItemItem(ItemItemWeights::new(ds.items.len(), &per_item, Vec::new(), &ds.positives))
+}
+
+/// Keeps the `n` entries of largest magnitude of a dense row (all if `n` is
+/// 0; negative weights matter to EASE), skipping `skip` and zeros, sorted by
+/// item index (the summation order).
+pub fn sparsify(row: &[f32], n: usize, skip: usize) -> Vec<(u32, f32)> {
+    let mut v: Vec<(u32, f32)> =
+        row.iter().enumerate().filter(|&(j, &x)| j != skip && x != 0.0).map(|(j, &x)| (j as u32, x)).collect();
+    if n > 0 && v.len() > n {
+        v.select_nth_unstable_by(n - 1, |a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+    }
+    v.sort_unstable_by_key(|e| e.0);
+    v
+}

@@ -1,0 +1,517 @@
+//! Review sentiment: the features and the scoring of the `sentiment` model kind.
+//!
+//! One function, [`Featurizer::features`], turns a review into hashed
+//! features; the training function and every edge module call the same code,
+//! so a model scores identically wherever it runs. The model is linear:
+//!
+//! ```text
+//! logit = bias + (Σ weight[f] for each distinct feature f) / sqrt(number of distinct features)
+//! score = 1 / (1 + exp(-logit))        probability that the review is positive
+//! label = positive if score ≥ 0.5, negative otherwise
+//! ```
+//!
+//! A text with no features at all (empty, only whitespace, control or
+//! invisible format characters) is not scored: it gets label
+//! [`Label::Neutral`] and score 0.5. Every other text, in any language or
+//! script, gets a positive or negative answer; nothing panics, however long
+//! or odd the text is.
+//!
+//! # Features, version 1 ([`FEATURES`])
+//!
+//! 1. Each character is normalised: full-width ASCII forms (U+FF01–U+FF5E)
+//!    become ASCII, the ideographic space becomes a space, ASCII letters are
+//!    lower-cased.
+//! 2. The text becomes a sequence of units: a run of ASCII letters and digits
+//!    is one unit (a word; every digit counts as `0`), whitespace and control
+//!    characters are boundaries (runs of them collapse to one), invisible
+//!    format characters (zero-width joiners and spaces, variation selectors,
+//!    byte order marks) are dropped, emoji and pictographs are all the same
+//!    unit, and every other character (Chinese characters, punctuation, other
+//!    scripts) is a unit of its own. The text starts with a boundary.
+//! 3. Features are the unit n-grams of orders 1 to 3 that contain no boundary
+//!    except possibly as their first unit (so clause starts are features of
+//!    their own), and the skip bigrams (unit *i*, unit *i* + 2) of non-boundary
+//!    units.
+//! 4. Each feature is hashed (64-bit mixing) into one of `2^bits` buckets; the
+//!    distinct buckets are the features. `bits` is fixed by the length of the
+//!    model's weight tensor (a power of two from 2^10 to 2^24).
+//!
+//! # Artifact
+//!
+//! Kind `sentiment`, `requires` = `["sentiment-features-v1"]`, no items or
+//! users, and two tensors: [`WEIGHTS_TENSOR`] (F32 `[2^bits]`) and
+//! [`BIAS_TENSOR`] (F32 `[1]`). Build one with [`builder`].
+//!
+//! ```
+//! use knowedge_shared::artifact::SigningKey;
+//! use knowedge_shared::sentiment::{self, Featurizer, Label, SentimentModel};
+//!
+//! // A toy model: "好" (good) pushes towards positive.
+//! let bits = 10;
+//! let mut weights = vec![0.0; 1 << bits];
+//! for f in Featurizer::new(bits).features("好") {
+//!     weights[*f as usize] = 4.0;
+//! }
+//! let key = SigningKey::from_seed([1; 32]);
+//! let bytes = sentiment::builder(weights, 0.0, "toy").sign(&key).unwrap();
+//! let model = SentimentModel::from_artifact(&bytes, &key.public_key()).unwrap();
+//! assert_eq!(model.score("好").label, Label::Positive);
+//! assert_eq!(model.score("").label, Label::Neutral);
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::{Artifact, ArtifactBuilder, ModelKind, PublicKey, TensorData, TrainingWindow};
+use crate::{Error, Result};
+
+/// The feature extraction this module implements (listed in `requires`).
+pub const FEATURES: &str = "sentiment-features-v1";
+/// Tensor with one weight per hash bucket.
+pub const WEIGHTS_TENSOR: &str = "sentiment_weights";
+/// Tensor with the bias (one value).
+pub const BIAS_TENSOR: &str = "sentiment_bias";
+/// Fewest hash bits a model may use.
+pub const MIN_BITS: u32 = 10;
+/// Most hash bits a model may use (64 MiB of weights).
+pub const MAX_BITS: u32 = 24;
+/// Highest n-gram order.
+pub const MAX_ORDER: usize = 3;
+
+/// Unit value of a boundary (whitespace, control characters, text start).
+const BOUNDARY: u64 = 0;
+/// Unit value shared by every emoji and pictograph.
+const PICTOGRAPH: u64 = 0x1_0000_0000;
+/// Marks word units (ASCII runs) apart from code points.
+const WORD_FLAG: u64 = 1 << 63;
+const WORD_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+const NGRAM_SEED: u64 = 0x517c_c1b7_2722_0a95;
+const ORDER_STEP: u64 = 0x0123_4567;
+const SKIP_SEED: u64 = 0x00ab_cdef;
+
+/// The polarity of a text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Label {
+    /// The text praises.
+    Positive,
+    /// The text complains.
+    Negative,
+    /// The text holds nothing to score (empty, whitespace, control characters).
+    Neutral,
+}
+
+impl Label {
+    /// The label's name (`positive`, `negative`, `neutral`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Positive => "positive",
+            Label::Negative => "negative",
+            Label::Neutral => "neutral",
+        }
+    }
+
+    /// Parses a label name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "positive" => Some(Label::Positive),
+            "negative" => Some(Label::Negative),
+            "neutral" => Some(Label::Neutral),
+            _ => None,
+        }
+    }
+}
+
+/// The answer for one text.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sentiment {
+    /// Positive, negative, or neutral when there was nothing to score.
+    pub label: Label,
+    /// Probability that the text is positive, in [0, 1] (0.5 for neutral).
+    pub score: f32,
+}
+
+/// The 64-bit finaliser of MurmurHash3: cheap, and mixes every input bit.
+#[inline]
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^ (x >> 33)
+}
+
+/// What a normalised character contributes.
+enum Unit {
+    /// Part of an ASCII word (already lower-cased, digits as `0`).
+    Word(u8),
+    /// A boundary.
+    Boundary,
+    /// Nothing (invisible format characters).
+    Skip,
+    /// A unit of its own.
+    Char(u64),
+}
+
+#[inline]
+fn classify(c: char) -> Unit {
+    let cp = c as u32;
+    let c = match cp {
+        0xFF01..=0xFF5E => char::from_u32(cp - 0xFEE0).unwrap_or(c),
+        0x3000 => ' ',
+        _ => c,
+    };
+    if c.is_ascii_alphanumeric() {
+        return Unit::Word(if c.is_ascii_digit() { b'0' } else { c.to_ascii_lowercase() as u8 });
+    }
+    if c.is_whitespace() || c.is_control() {
+        return Unit::Boundary;
+    }
+    match c as u32 {
+        0x200B..=0x200F | 0x2060..=0x2064 | 0xFE00..=0xFE0F | 0xFEFF | 0xE0000..=0xE007F => Unit::Skip,
+        0x2600..=0x27BF | 0x1F000..=0x1FAFF => Unit::Char(PICTOGRAPH),
+        other => Unit::Char(u64::from(other)),
+    }
+}
+
+/// Turns texts into feature buckets, reusing its buffers between calls.
+#[derive(Clone, Debug)]
+pub struct Featurizer {
+    bits: u32,
+    units: Vec<u64>,
+    features: Vec<u32>,
+}
+
+impl Featurizer {
+    /// A featurizer for `2^bits` buckets (`bits` is clamped to [`MIN_BITS`]..=[`MAX_BITS`]).
+    pub fn new(bits: u32) -> Self {
+        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), units: Vec::new(), features: Vec::new() }
+    }
+
+    /// Number of hash buckets.
+    pub fn buckets(&self) -> usize {
+        1 << self.bits
+    }
+
+    /// The distinct feature buckets of `text`, sorted.
+    pub fn features(&mut self, text: &str) -> &[u32] {
+        self.units.clear();
+        self.units.push(BOUNDARY);
+        let mut word: Option<u64> = None;
+        for c in text.chars() {
+            let unit = classify(c);
+            if let Unit::Word(b) = unit {
+                word = Some(mix(word.unwrap_or(WORD_SEED) ^ u64::from(b)));
+                continue;
+            }
+            if let Some(w) = word.take() {
+                self.units.push(w | WORD_FLAG);
+            }
+            match unit {
+                Unit::Boundary => {
+                    if self.units.last() != Some(&BOUNDARY) {
+                        self.units.push(BOUNDARY);
+                    }
+                }
+                Unit::Char(u) => self.units.push(u),
+                Unit::Skip | Unit::Word(_) => {}
+            }
+        }
+        if let Some(w) = word.take() {
+            self.units.push(w | WORD_FLAG);
+        }
+
+        let shift = 64 - self.bits;
+        let u = &self.units;
+        self.features.clear();
+        for i in 0..u.len() {
+            let mut h = NGRAM_SEED;
+            for n in 0..MAX_ORDER.min(u.len() - i) {
+                if n > 0 && u[i + n] == BOUNDARY {
+                    break;
+                }
+                h = mix(h ^ u[i + n].wrapping_add(n as u64 * ORDER_STEP));
+                if n > 0 || u[i] != BOUNDARY {
+                    self.features.push((h >> shift) as u32);
+                }
+            }
+            if i + 2 < u.len() && u[i] != BOUNDARY && u[i + 2] != BOUNDARY {
+                let h = mix(mix(SKIP_SEED ^ u[i]) ^ u[i + 2]);
+                self.features.push((h >> shift) as u32);
+            }
+        }
+        self.features.sort_unstable();
+        self.features.dedup();
+        &self.features
+    }
+}
+
+/// What a sentiment model is, for `GET`-style info answers and logs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SentimentInfo {
+    /// Model id / version.
+    pub model_id: String,
+    /// Always `sentiment`.
+    pub kind: ModelKind,
+    /// Export time.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Artifact format version.
+    pub format_version: u32,
+    /// Signing key id.
+    pub key_id: String,
+    /// Hash bits (the model has `2^bits` weights).
+    pub bits: u32,
+    /// The training data.
+    pub training: TrainingWindow,
+    /// Offline metrics measured at training time.
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// A verified sentiment model, ready to score.
+#[derive(Clone, Debug)]
+pub struct SentimentModel {
+    info: SentimentInfo,
+    weights: Vec<f32>,
+    bias: f32,
+}
+
+impl SentimentModel {
+    /// Verifies an artifact with `key` and loads it.
+    pub fn from_artifact(bytes: &[u8], key: &PublicKey) -> Result<Self> {
+        Self::from_verified(Artifact::read(bytes, key)?)
+    }
+
+    /// Loads an already verified artifact, checking kind, requirements and tensors.
+    pub fn from_verified(mut a: Artifact) -> Result<Self> {
+        if a.manifest.kind != ModelKind::Sentiment {
+            return Err(Error::Manifest(format!("a {} model is not a sentiment model", a.manifest.kind.as_str())));
+        }
+        if !a.manifest.requires.iter().any(|r| r == FEATURES) {
+            return Err(Error::Manifest(format!("a sentiment model must require `{FEATURES}`")));
+        }
+        let n = match a.tensors.get(WEIGHTS_TENSOR) {
+            Some((shape, _)) if shape.len() == 1 => shape[0],
+            Some((shape, _)) => return Err(Error::Tensors(format!("{WEIGHTS_TENSOR}: shape {shape:?} is not 1-D"))),
+            None => return Err(Error::Tensors(format!("{WEIGHTS_TENSOR}: missing"))),
+        };
+        let bits = n.trailing_zeros();
+        if !n.is_power_of_two() || !(MIN_BITS..=MAX_BITS).contains(&bits) {
+            return Err(Error::Tensors(format!(
+                "{WEIGHTS_TENSOR}: {n} weights; expected a power of two from 2^{MIN_BITS} to 2^{MAX_BITS}"
+            )));
+        }
+        let weights = a.take_f32(WEIGHTS_TENSOR, &[n])?;
+        let bias = a.take_f32(BIAS_TENSOR, &[1])?[0];
+        if !bias.is_finite() || weights.iter().any(|w| !w.is_finite()) {
+            return Err(Error::Tensors("sentiment weights must be finite".into()));
+        }
+        let m = a.manifest;
+        Ok(Self {
+            info: SentimentInfo {
+                model_id: m.model_id,
+                kind: m.kind,
+                created_at: m.created_at,
+                format_version: m.format_version,
+                key_id: m.key_id,
+                bits,
+                training: m.training,
+                metrics: m.metrics,
+            },
+            weights,
+            bias,
+        })
+    }
+
+    /// A model straight from trained weights (no artifact; for evaluation at training time).
+    ///
+    /// Fails unless the weights are finite and their number is a power of two
+    /// from 2^[`MIN_BITS`] to 2^[`MAX_BITS`].
+    pub fn from_weights(weights: Vec<f32>, bias: f32, model_id: &str) -> Result<Self> {
+        let manifest = builder(Vec::new(), bias, model_id).manifest_mut().clone();
+        let n = weights.len();
+        let tensors = [
+            (WEIGHTS_TENSOR.to_owned(), (vec![n], TensorData::F32(weights))),
+            (BIAS_TENSOR.to_owned(), (vec![1], TensorData::F32(vec![bias]))),
+        ]
+        .into_iter()
+        .collect();
+        Self::from_verified(Artifact { manifest, tensors })
+    }
+
+    /// What the model is.
+    pub fn info(&self) -> &SentimentInfo {
+        &self.info
+    }
+
+    /// Hash bits of the model.
+    pub fn bits(&self) -> u32 {
+        self.info.bits
+    }
+
+    /// A featurizer matching this model (reuse it across calls of [`SentimentModel::score_with`]).
+    pub fn featurizer(&self) -> Featurizer {
+        Featurizer::new(self.info.bits)
+    }
+
+    /// The logit of `text`; `None` when the text has no features.
+    pub fn logit_with(&self, featurizer: &mut Featurizer, text: &str) -> Option<f32> {
+        let features = featurizer.features(text);
+        if features.is_empty() {
+            return None;
+        }
+        // Features come from a featurizer of the same bits in normal use; a
+        // mismatched one is masked instead of indexing out of bounds.
+        let mask = self.weights.len() - 1;
+        let sum: f32 = features.iter().map(|&f| self.weights[f as usize & mask]).sum();
+        Some(self.bias + sum / (features.len() as f32).sqrt())
+    }
+
+    /// Scores one text with a reusable featurizer.
+    pub fn score_with(&self, featurizer: &mut Featurizer, text: &str) -> Sentiment {
+        match self.logit_with(featurizer, text) {
+            None => Sentiment { label: Label::Neutral, score: 0.5 },
+            Some(z) => {
+                let score = 1.0 / (1.0 + (-z).exp());
+                Sentiment { label: if score >= 0.5 { Label::Positive } else { Label::Negative }, score }
+            }
+        }
+    }
+
+    /// Scores one text.
+    pub fn score(&self, text: &str) -> Sentiment {
+        self.score_with(&mut self.featurizer(), text)
+    }
+
+    /// Scores many texts, in order.
+    pub fn score_all<S: AsRef<str>>(&self, texts: &[S]) -> Vec<Sentiment> {
+        let mut f = self.featurizer();
+        texts.iter().map(|t| self.score_with(&mut f, t.as_ref())).collect()
+    }
+}
+
+/// An unsigned sentiment artifact with `weights` (one per bucket) and `bias`;
+/// set training window, metrics and params through
+/// [`ArtifactBuilder::manifest_mut`], then sign.
+pub fn builder(weights: Vec<f32>, bias: f32, model_id: &str) -> ArtifactBuilder {
+    let mut b = ArtifactBuilder::new(ModelKind::Sentiment, 0);
+    let n = weights.len();
+    b.tensor(WEIGHTS_TENSOR, vec![n], TensorData::F32(weights));
+    b.tensor(BIAS_TENSOR, vec![1], TensorData::F32(vec![bias]));
+    let m = b.manifest_mut();
+    m.model_id = model_id.to_owned();
+    m.requires = vec![FEATURES.to_owned()];
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::SigningKey;
+
+    fn toy() -> SentimentModel {
+        let bits = 12;
+        let mut f = Featurizer::new(bits);
+        let mut w = vec![0.0; 1 << bits];
+        for &i in f.features("好 喜欢 great") {
+            w[i as usize] += 2.0;
+        }
+        for &i in f.features("差 失望 bad") {
+            w[i as usize] -= 2.0;
+        }
+        let key = SigningKey::from_seed([4; 32]);
+        let bytes = builder(w, 0.1, "toy-1").sign(&key).unwrap();
+        SentimentModel::from_artifact(&bytes, &key.public_key()).unwrap()
+    }
+
+    #[test]
+    fn features_are_stable_and_normalised() {
+        let mut f = Featurizer::new(16);
+        let a = f.features("ＧＲＥＡＴ 好书！").to_vec();
+        let b = f.features("great 好书!").to_vec();
+        assert_eq!(a, b, "full-width and case fold to the same features");
+        assert_eq!(f.features("价格 12 元").to_vec(), f.features("价格 99 元").to_vec(), "digits are one class");
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert!(a.iter().all(|&x| (x as usize) < f.buckets()));
+        assert_eq!(f.features("好").len(), 2, "the unigram and the clause-start bigram");
+        assert_eq!(f.features("好书").len(), 5, "2 unigrams, 2 bigrams, 1 trigram (with the start)");
+        assert_eq!(f.features("很好书").len(), 9, "3 unigrams, 3 bigrams, 2 trigrams, 1 skip bigram");
+    }
+
+    #[test]
+    fn pins_the_features_of_version_1() {
+        // Trained models depend on these exact values: a change here needs a new `FEATURES` version.
+        let mut f = Featurizer::new(20);
+        assert_eq!(f.features("好书 ok"), PINNED);
+    }
+    const PINNED: &[u32] = &[11547, 55983, 190694, 259028, 396628, 646797, 658711, 785114];
+
+    #[test]
+    fn scores_and_labels() {
+        let m = toy();
+        assert_eq!(m.info().model_id, "toy-1");
+        assert_eq!(m.bits(), 12);
+        assert_eq!(m.score("这本书很好，我喜欢").label, Label::Positive);
+        assert_eq!(m.score("太差了，失望").label, Label::Negative);
+        let s = m.score("好");
+        assert!(s.score > 0.5 && s.score <= 1.0);
+        assert_eq!(
+            m.score_all(&["好", "差"]).iter().map(|s| s.label).collect::<Vec<_>>(),
+            [Label::Positive, Label::Negative]
+        );
+    }
+
+    #[test]
+    fn odd_input_gets_a_defined_answer() {
+        let m = toy();
+        let neutral = Sentiment { label: Label::Neutral, score: 0.5 };
+        for text in ["", "   ", "\n\t\r", "\u{0}\u{1}\u{7f}\u{9f}", "\u{200b}\u{feff}\u{fe0f}"] {
+            assert_eq!(m.score(text), neutral, "{text:?}");
+        }
+        // Emoji only: scored (one shared unit), deterministic, in range.
+        let e1 = m.score("😀😀👍");
+        let e2 = m.score("😡🔥");
+        assert_ne!(e1.label, Label::Neutral);
+        assert!((0.0..=1.0).contains(&e1.score));
+        assert_eq!(Featurizer::new(12).features("😀").to_vec(), Featurizer::new(12).features("👍").to_vec());
+        assert!((0.0..=1.0).contains(&e2.score));
+        // Mixed Chinese and English, other scripts, lone combining marks.
+        for text in ["这本书 great, 推荐!", "Книга хорошая", "\u{301}\u{301}", "ｇｏｏｄ！！", "a", "1"]
+        {
+            let s = m.score(text);
+            assert_ne!(s.label, Label::Neutral, "{text:?}");
+            assert!(s.score.is_finite() && (0.0..=1.0).contains(&s.score), "{text:?}");
+        }
+        assert_eq!(m.score("great").label, Label::Positive);
+        // A megabyte of text scores without trouble.
+        let big = "好".repeat(350_000);
+        assert!(big.len() > 1_000_000);
+        assert_eq!(m.score(&big).label, Label::Positive);
+        let big_mixed: String = (0..200_000).map(|i| char::from_u32(0x4e00 + (i * 7919) % 20000).unwrap()).collect();
+        assert!(m.score(&big_mixed).score.is_finite());
+        // Invalid UTF-8 never reaches the model: callers decode, lossy or strictly.
+        let lossy = String::from_utf8_lossy(b"\xff\xfe\xe5\xa5\xbd");
+        assert!(m.score(&lossy).score.is_finite());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_sentiment_model() {
+        let key = SigningKey::from_seed([4; 32]);
+        let pk = key.public_key();
+        let mut pop = ArtifactBuilder::new(ModelKind::Popularity, 0);
+        pop.items(vec!["a".into()]);
+        let err = SentimentModel::from_artifact(&pop.sign(&key).unwrap(), &pk).unwrap_err();
+        assert!(matches!(err, Error::Manifest(_)), "{err:?}");
+        let bad_len = builder(vec![0.0; 1000], 0.0, "x").sign(&key).unwrap();
+        assert!(matches!(SentimentModel::from_artifact(&bad_len, &pk), Err(Error::Tensors(_))));
+        let nan = builder(vec![f32::NAN; 1024], 0.0, "x").sign(&key).unwrap();
+        assert!(matches!(SentimentModel::from_artifact(&nan, &pk), Err(Error::Tensors(_))));
+        let mut no_bias = ArtifactBuilder::new(ModelKind::Sentiment, 0);
+        no_bias.manifest_mut().requires = vec![FEATURES.into()];
+        no_bias.tensor(WEIGHTS_TENSOR, vec![1024], TensorData::F32(vec![0.0; 1024]));
+        assert!(matches!(SentimentModel::from_artifact(&no_bias.sign(&key).unwrap(), &pk), Err(Error::Tensors(_))));
+        // A sentiment artifact is no recommendation model either.
+        let ok = builder(vec![0.0; 1024], 0.0, "x").sign(&key).unwrap();
+        assert!(crate::model::Model::from_artifact(&ok, &pk).is_err());
+        assert!(SentimentModel::from_weights(vec![0.0; 1024], 0.0, "w").is_ok());
+        assert!(SentimentModel::from_weights(vec![0.0; 1000], 0.0, "w").is_err());
+    }
+}
