@@ -380,19 +380,7 @@ impl ArtifactBuilder {
             .collect::<Result<Vec<_>>>()?;
         let tensor_bytes = safetensors::serialize(views, None).map_err(|e| Error::Tensors(e.to_string()))?;
         let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Manifest(e.to_string()))?;
-        let manifest_len =
-            u32::try_from(manifest_bytes.len()).map_err(|_| Error::Manifest("manifest exceeds 4 GiB".into()))?;
-
-        let mut out = Vec::with_capacity(HEADER_LEN + manifest_bytes.len() + tensor_bytes.len() + SIGNATURE_LEN);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&manifest_len.to_le_bytes());
-        out.extend_from_slice(&(tensor_bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(&manifest_bytes);
-        out.extend_from_slice(&tensor_bytes);
-        let signature = key.0.sign(&out);
-        out.extend_from_slice(&signature.to_bytes());
-        Ok(out)
+        assemble(&manifest_bytes, &tensor_bytes, key)
     }
 }
 
