@@ -287,20 +287,7 @@ impl ArtifactBuilder {
 
     /// Sets the items each user owns (excluded from recommendations).
     pub fn seen(&mut self, per_user: &[Vec<u32>]) -> &mut Self {
-        let mut offsets = Vec::with_capacity(per_user.len() + 1);
-        let mut items = Vec::new();
-        offsets.push(0u32);
-        for list in per_user {
-            let mut l = list.clone();
-            l.sort_unstable();
-            l.dedup();
-            items.extend(l);
-            offsets.push(items.len() as u32);
-        }
-        let n = offsets.len();
-        self.tensor("user_seen_offsets", vec![n], TensorData::U32(offsets));
-        let n = items.len();
-        self.tensor("user_seen_items", vec![n], TensorData::U32(items))
+        self.user_lists("user_seen", per_user)
     }
 
     /// Sets the factor matrices of a matrix factorisation model (row major).
@@ -339,6 +326,12 @@ impl ArtifactBuilder {
 
     /// Sets the items each user engaged with (the history item-item models score from).
     pub fn history(&mut self, per_user: &[Vec<u32>]) -> &mut Self {
+        self.user_lists("user_history", per_user)
+    }
+
+    /// Stores per-user item lists as CSR tensors `<prefix>_offsets` and
+    /// `<prefix>_items` (each list sorted, without repeats).
+    fn user_lists(&mut self, prefix: &str, per_user: &[Vec<u32>]) -> &mut Self {
         let mut offsets = Vec::with_capacity(per_user.len() + 1);
         let mut items = Vec::new();
         offsets.push(0u32);
@@ -350,9 +343,9 @@ impl ArtifactBuilder {
             offsets.push(items.len() as u32);
         }
         let n = offsets.len();
-        self.tensor("user_history_offsets", vec![n], TensorData::U32(offsets));
+        self.tensor(&format!("{prefix}_offsets"), vec![n], TensorData::U32(offsets));
         let n = items.len();
-        self.tensor("user_history_items", vec![n], TensorData::U32(items))
+        self.tensor(&format!("{prefix}_items"), vec![n], TensorData::U32(items))
     }
 
     /// Adds any tensor.
