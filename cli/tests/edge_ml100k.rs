@@ -12,7 +12,7 @@ use knowedge_edge_host::{EdgeHost, HostConfig, RunningHost};
 use knowedge_lake::ModelStore;
 use knowedge_train::eval::{Scorer, rank};
 use knowedge_train::recbole;
-use knowedge_train::recipes::{self, Config, Fitted};
+use knowedge_train::recipes::{Config, Fitted};
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -38,10 +38,11 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
     let data = root().join("../shared/data/ml-100k");
     assert!(data.join("ml-100k.inter").exists(), "{} is missing: the shared data sets are required", data.display());
     let split = recbole::load_split(&data, &data.join("split-2026")).unwrap();
-    let ds = &split.train;
-    // Test-time mask: training and validation items.
-    let seen: Vec<Vec<u32>> =
-        ds.positives.iter().zip(&split.valid).map(|(t, v)| t.iter().chain(v).copied().collect()).collect();
+    // The final models are refitted on training + validation, and at test
+    // time both are masked: exactly the data set's positives.
+    let full = split.train_and_valid();
+    let ds = &full;
+    let seen = ds.positives.clone();
 
     let dir = tempfile::tempdir().unwrap();
     let keys = Keys::generate().unwrap();
@@ -66,8 +67,11 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
     cfg.vae.epochs = 3;
     let mut rng = StdRng::seed_from_u64(2026);
     let users: Vec<usize> = (0..ds.users.len()).collect();
+    let mut caches = knowedge_train::offline::Caches::default();
     for recipe in ["hybrid", "multvae"] {
-        let fitted = recipes::fit(recipe, ds, &cfg, Some(&split.valid)).unwrap();
+        // As `knowedge eval` does: tuned on validation, refitted on training + validation.
+        let r = knowedge_train::offline::run_recipe(&split, &full, recipe, &cfg, &mut caches, 10).unwrap();
+        let fitted = r.fitted;
         assert_eq!(matches!(fitted, Fitted::ItemItem(_)), recipe == "hybrid");
         let version = format!("ml100k-{recipe}");
         let bytes = knowedge_train::offline::export(
@@ -79,7 +83,7 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
             &keys.signing().unwrap(),
             &version,
             Default::default(),
-            cfg.params(recipe),
+            r.config.params(recipe),
         )
         .unwrap();
         models.publish(&version, bytes).await.unwrap();
@@ -87,10 +91,8 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
         let mut buf = Vec::new();
         for &u in users.choose_multiple(&mut rng, 30) {
             fitted.scores(u, &mut buf);
-            let native: Vec<String> = rank(&buf, &[&ds.positives[u], &split.valid[u]], 10)
-                .into_iter()
-                .map(|i| ds.items[i as usize].clone())
-                .collect();
+            let native: Vec<String> =
+                rank(&buf, &[&ds.positives[u]], 10).into_iter().map(|i| ds.items[i as usize].clone()).collect();
             let (status, v) =
                 knowedge::get_json(&format!("http://{edge}/v1/recommend?user={}&k=10", ds.users[u])).await.unwrap();
             assert_eq!(status, 200, "{v}");

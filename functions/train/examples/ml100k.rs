@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use knowedge_train::offline;
 use knowedge_train::recbole;
-use knowedge_train::recipes::{self, Config, hybrid::Cache};
+use knowedge_train::recipes::{self, Config};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ml-100k");
@@ -32,17 +32,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(seed) => recbole::random_split(&data, seed)?,
         None => recbole::load_split(&data, &data.join("split-2026"))?,
     };
-    if let Some(p) = args.iter().position(|a| a == "--refit") {
-        args.remove(p);
-        // Protocol variant: fit on training + validation, measure on test.
-        let full = split.train_and_valid();
-        for name in &args {
-            let f = recipes::fit(name, &full, &cfg, Some(&split.valid))?;
-            let m = knowedge_train::eval::evaluate(&f, full.items.len(), &full.positives, None, &split.test, 10);
-            println!("{name}\trefit test NDCG@10 {:.4} recall {:.4}", m.ndcg, m.recall);
-        }
-        return Ok(());
-    }
     let search = args.iter().position(|a| a == "--search").map(|p| args.remove(p)).is_some();
     let names: Vec<String> = if args.is_empty() { recipes::ALL.iter().map(|s| s.to_string()).collect() } else { args };
     if search {
@@ -54,18 +43,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("total {:.1}s", t.elapsed().as_secs_f64());
         return Ok(());
     }
-    let mut cache = Cache::new();
-    println!("recipe\tvalid_ndcg\ttest_ndcg\ttest_recall\tq1_ndcg\tcoverage\tfit_s\tscore_s");
+    let mut caches = offline::Caches::default();
+    let full = split.train_and_valid();
+    println!("recipe\tvalid_ndcg\ttrain_only_test_ndcg\ttest_ndcg\ttest_recall\tq1_ndcg\tcoverage\tfit_s\tscore_s");
     for name in &names {
-        let r = offline::run_recipe(&split, name, &cfg, &mut cache, 10)?;
+        let r = offline::run_recipe(&split, &full, name, &cfg, &mut caches, 10)?;
         println!(
-            "{name}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.3}\t{:.2}\t{:.2}",
+            "{name}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.3}\t{:.2}\t{:.2}",
             r.valid.ndcg,
+            r.test_train_only.ndcg,
             r.test.ndcg,
             r.test.recall,
             r.test.q1.as_ref().map_or(0.0, |q| q.ndcg),
             r.test.coverage,
-            r.fit_s,
+            r.fit_s + r.refit_s,
             r.score_s
         );
     }

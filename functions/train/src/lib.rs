@@ -273,6 +273,7 @@ pub async fn run(
         return Err(Error::NoData("the lake holds no events with users and items".into()));
     }
     let cfg = lake_config(bpr);
+    let mut final_cfg = cfg.clone();
     let version = new_version(recipe);
     let current = match models.current_version().await? {
         Some(v) => Some((models.get(&v).await?, v)),
@@ -284,7 +285,11 @@ pub async fn run(
     let window = schedule::latest_window(&ds, schedule::WINDOW_FRACTION);
     let beats = match &window {
         Some(w) => {
-            let fitted = recipes::fit(recipe.recipe_name(), &w.train, &cfg, Some(&w.valid))?;
+            // Tuned on the window (the hybrid's weights); the artifact below is
+            // refitted on all data with the same configuration.
+            let (fitted, tuned) =
+                offline::fit_for_refit(recipe.recipe_name(), &w.train, &cfg, Some(&w.valid), &mut Default::default())?;
+            final_cfg = tuned;
             let m = eval::evaluate(&fitted, w.train.items.len(), &w.train.positives, None, &w.valid, schedule::K);
             metrics.extend(schedule::metric_entries(&m, "valid_"));
             metrics.insert("valid_users".into(), m.users as f64);
@@ -310,7 +315,7 @@ pub async fn run(
         }
         (None, false, true) => "kept current: no validation window to compare on".to_owned(),
     };
-    let artifact = train_artifact_with(&ds, recipe, &cfg, key, &version, metrics)?;
+    let artifact = train_artifact_with(&ds, recipe, &final_cfg, key, &version, metrics)?;
     let artifact_bytes = artifact.len();
     models.put(&version, artifact).await?;
     let promoted = promote && beats;

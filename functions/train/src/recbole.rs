@@ -115,13 +115,15 @@ pub struct Split {
     pub train: Dataset,
     /// Per user, validation items.
     pub valid: Vec<Vec<u32>>,
+    /// Per user, aligned with `valid`: the time (Unix seconds) of each validation interaction.
+    pub valid_times: Vec<Vec<i64>>,
     /// Per user, test items.
     pub test: Vec<Vec<u32>>,
 }
 
 impl Split {
-    /// The training data with the validation interactions added (for a
-    /// refit before the test; not used by the standard protocol).
+    /// The training data with the validation interactions (at their own
+    /// times) added: what the final model is refitted on before the test.
     pub fn train_and_valid(&self) -> Dataset {
         let mut ds = self.train.clone();
         let t = ds.latest_time();
@@ -129,10 +131,16 @@ impl Split {
             .positives
             .iter()
             .zip(&ds.times)
-            .zip(&self.valid)
-            .map(|((p, ts), v)| p.iter().copied().zip(ts.iter().copied()).chain(v.iter().map(|&i| (i, t))).collect())
+            .enumerate()
+            .map(|(u, (p, ts))| {
+                let v = self.valid.get(u).map_or(&[][..], Vec::as_slice);
+                let vt = self.valid_times.get(u).map_or(&[][..], Vec::as_slice);
+                let held = v.iter().enumerate().map(|(k, &i)| (i, vt.get(k).copied().unwrap_or(t)));
+                p.iter().copied().zip(ts.iter().copied()).chain(held).collect()
+            })
             .collect();
         ds.set_interactions(per_user);
+        ds.window.events += self.valid.iter().map(Vec::len).sum::<usize>() as u64;
         ds
     }
 }
@@ -262,25 +270,28 @@ fn build(items: Vec<(String, String)>, users: HashMap<String, Vec<String>>, part
     ds.window.from = from.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
     ds.window.to = to.and_then(|t| chrono::DateTime::from_timestamp(t, 0));
     ds.set_interactions(pairs);
+    // Per user, held-out (item, latest time), sorted by item.
     let held = |part: &[Interaction]| {
-        let mut out = vec![Vec::new(); nu];
+        let mut out: Vec<Vec<(u32, i64)>> = vec![Vec::new(); nu];
         for x in part {
-            out[user_index[&x.user] as usize].push(item_index[&x.item]);
+            out[user_index[&x.user] as usize].push((item_index[&x.item], x.time));
         }
         for (u, v) in out.iter_mut().enumerate() {
-            v.sort_unstable();
-            v.dedup();
+            v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+            v.dedup_by_key(|e| e.0);
             // An item is held out only if it is not in the user's training data.
-            v.retain(|i| ds.positives[u].binary_search(i).is_err());
+            v.retain(|(i, _)| ds.positives[u].binary_search(i).is_err());
         }
         out
     };
-    let valid = held(&valid);
-    let mut test = held(&test);
+    let valid_pairs = held(&valid);
+    let valid: Vec<Vec<u32>> = valid_pairs.iter().map(|v| v.iter().map(|e| e.0).collect()).collect();
+    let valid_times: Vec<Vec<i64>> = valid_pairs.iter().map(|v| v.iter().map(|e| e.1).collect()).collect();
+    let mut test: Vec<Vec<u32>> = held(&test).into_iter().map(|v| v.into_iter().map(|e| e.0).collect()).collect();
     for (t, v) in test.iter_mut().zip(&valid) {
         t.retain(|i| v.binary_search(i).is_err());
     }
-    Split { train: ds, valid, test }
+    Split { train: ds, valid, valid_times, test }
 }
 
 /// Loads a data set folder (for item texts) and a split folder
@@ -363,7 +374,12 @@ mod tests {
         assert_eq!(s.valid, vec![vec![2], vec![]]);
         assert_eq!(s.test, vec![vec![3], vec![0]]);
         assert_eq!(s.train.item_text[0], "A movie:title");
-        assert_eq!(s.train_and_valid().positives[0], vec![0, 1, 2]);
+        assert_eq!(s.valid_times, vec![vec![2], vec![]]);
+        let full = s.train_and_valid();
+        assert_eq!(full.positives[0], vec![0, 1, 2]);
+        // Validation interactions keep their own times.
+        assert_eq!(full.times[0], vec![9, 3, 2]);
+        assert_eq!(full.window.events, s.train.window.events + 1);
         assert_eq!(s.train.user_attributes, vec![vec![], vec!["age:20".to_owned()]]);
     }
 }

@@ -39,6 +39,12 @@ fn mean_best(scorer: &dyn Scorer, users: usize) -> f32 {
 
 /// Fits the hybrid (components from `cache` when present, else fitted and cached).
 pub fn fit(ds: &Dataset, cfg: &Config, tuning: Tuning<'_>, cache: &mut Cache) -> Result<Fitted> {
+    Ok(fit_tuned(ds, cfg, tuning, cache)?.0)
+}
+
+/// [`fit`], also returning the weights used (tuned on `tuning` when given,
+/// else `cfg.hybrid_weights`), so a refit on more data can reuse them.
+pub fn fit_tuned(ds: &Dataset, cfg: &Config, tuning: Tuning<'_>, cache: &mut Cache) -> Result<(Fitted, Vec<f64>)> {
     let mut parts: Vec<ItemItemWeights> = Vec::new();
     for name in COMPONENTS {
         if !cache.contains_key(name) {
@@ -58,7 +64,7 @@ pub fn fit(ds: &Dataset, cfg: &Config, tuning: Tuning<'_>, cache: &mut Cache) ->
         Some(valid) => tune(ds, &parts, &pop, &scales, valid),
         None => cfg.hybrid_weights.clone(),
     };
-    Ok(combine(ds, &parts, &pop, &scales, &weights, cfg.hybrid_neighbours))
+    Ok((combine(ds, &parts, &pop, &scales, &weights, cfg.hybrid_neighbours), weights))
 }
 
 /// The weighted sum of the parts as one sparse item-item model.
