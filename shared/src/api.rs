@@ -7,7 +7,8 @@
 //!
 //! | route | parameters | answer |
 //! |---|---|---|
-//! | `GET /v1/recommend` | `user` (required), `k` (1-100, default 10), `category`, `max_price`, `exclude` (comma separated) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}]}` |
+//! | `GET /v1/recommend` | `user` (required), `k` (1-100, default 10), `category`, `max_price`, `exclude` (comma separated), `session` (comma separated items of this session, newest last) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}]}` |
+//! | `POST /v1/rank` | JSON body `{"user", "candidates": ["…"], "session": ["…"]}` (`session` optional; at most [`MAX_RANK_CANDIDATES`] candidates) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "unknown": ["…"]}`: known candidates best first, unknown ids apart |
 //! | `GET /v1/similar` | `item` (required), `k` | `{"model_id", "item", "items": [...]}` |
 //! | `GET /v1/model` | | the model's [`ModelInfo`] |
 //! | `GET /healthz` | | `{"status": "ok", "model_id"}` |
@@ -44,6 +45,12 @@ pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 pub const MAX_EXCLUDE: usize = 200;
 /// Path of the sentiment route.
 pub const SENTIMENT_PATH: &str = "/v1/sentiment";
+/// Path of the rank route.
+pub const RANK_PATH: &str = "/v1/rank";
+/// Most candidates one rank request may carry.
+pub const MAX_RANK_CANDIDATES: usize = 1_000;
+/// Most ids in `session`.
+pub const MAX_SESSION_PARAM: usize = 200;
 /// Most texts one sentiment request may carry.
 pub const MAX_SENTIMENT_TEXTS: usize = 100;
 /// Longest accepted text, in UTF-8 bytes (any review event text fits: 5,000 characters of at most 4 bytes).
@@ -137,6 +144,9 @@ pub fn handle_with_body(req: &Request<'_>, body: &[u8], models: Models<'_>, conf
     if req.path == SENTIMENT_PATH {
         return sentiment(req, body, models.sentiment);
     }
+    if req.path == RANK_PATH {
+        return rank(req, body, models.recommender, config);
+    }
     handle(req, models.recommender, config)
 }
 
@@ -146,6 +156,9 @@ pub fn handle_with_body(req: &Request<'_>, body: &[u8], models: Models<'_>, conf
 pub fn handle(req: &Request<'_>, model: Result<&Model, &str>, config: &EdgeConfig) -> Response {
     if req.path == SENTIMENT_PATH {
         return sentiment(req, &[], Err("this adapter passes no sentiment model (see api::handle_with_body)"));
+    }
+    if req.path == RANK_PATH {
+        return rank(req, &[], model, config);
     }
     if req.query.len() > MAX_QUERY_BYTES {
         return Response::error(
@@ -200,19 +213,27 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
             _ => return Response::error(400, "invalid_parameter", "`max_price` must be a number ≥ 0"),
         },
     };
-    let exclude: Vec<String> = p
-        .get("exclude")
-        .map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect())
-        .unwrap_or_default();
+    let list = |name: &str| -> Vec<String> {
+        p.get(name).map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
+    };
+    let exclude = list("exclude");
     if exclude.len() > MAX_EXCLUDE {
         return Response::error(400, "invalid_parameter", format!("`exclude` lists more than {MAX_EXCLUDE} items"));
+    }
+    let session = list("session");
+    if session.len() > MAX_SESSION_PARAM {
+        return Response::error(
+            400,
+            "invalid_parameter",
+            format!("`session` lists more than {MAX_SESSION_PARAM} items"),
+        );
     }
     let Some(pseudonymizer) = &config.pseudonymizer else {
         return Response::error(503, "not_configured", "the edge has no pseudonym key");
     };
     let pseudonym = pseudonymizer.pseudonymize(user);
     let filters = Filters { category: p.get("category").map(str::to_owned), max_price, exclude };
-    let items = model.recommend(Some(&pseudonym), k, &filters);
+    let items = model.recommend_in_session(Some(&pseudonym), &session, k, &filters);
     let info = model.info();
     Response::json(
         200,
@@ -224,6 +245,88 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
             items,
         },
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RankRequest {
+    user: String,
+    candidates: Vec<String>,
+    #[serde(default)]
+    session: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RankAnswer<'a> {
+    model_id: &'a str,
+    kind: &'a str,
+    user: &'a str,
+    known_user: bool,
+    items: Vec<Scored>,
+    unknown: Vec<String>,
+}
+
+fn rank(req: &Request<'_>, body: &[u8], model: Result<&Model, &str>, config: &EdgeConfig) -> Response {
+    if req.method != "POST" {
+        return Response::error(405, "method_not_allowed", format!("{RANK_PATH} answers POST only"));
+    }
+    let model = match model {
+        Ok(m) => m,
+        Err(reason) => return Response::error(503, "no_model", format!("no valid model is loaded: {reason}")),
+    };
+    let request: RankRequest =
+        match json_body(body, "{\"user\": string, \"candidates\": [strings], \"session\": [strings]}") {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+    if request.user.is_empty() || request.user.chars().count() > crate::event::MAX_ID_CHARS {
+        return Response::error(400, "invalid_parameter", "`user` must be 1-128 characters");
+    }
+    if request.candidates.len() > MAX_RANK_CANDIDATES {
+        return Response::error(
+            400,
+            "invalid_parameter",
+            format!("{} candidates given; at most {MAX_RANK_CANDIDATES} per request", request.candidates.len()),
+        );
+    }
+    if request.session.len() > MAX_SESSION_PARAM {
+        return Response::error(
+            400,
+            "invalid_parameter",
+            format!("`session` lists more than {MAX_SESSION_PARAM} items"),
+        );
+    }
+    let Some(pseudonymizer) = &config.pseudonymizer else {
+        return Response::error(503, "not_configured", "the edge has no pseudonym key");
+    };
+    let pseudonym = pseudonymizer.pseudonymize(&request.user);
+    let ranked = model.rank(Some(&pseudonym), &request.session, &request.candidates);
+    let info = model.info();
+    Response::json(
+        200,
+        &RankAnswer {
+            model_id: &info.model_id,
+            kind: info.kind.as_str(),
+            user: &request.user,
+            known_user: model.knows_user(&pseudonym),
+            items: ranked.items,
+            unknown: ranked.unknown,
+        },
+    )
+}
+
+/// Decodes a JSON request body of the `shape` described, or the 4xx answer.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result<T, Response> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Response::error(
+            413,
+            "payload_too_large",
+            format!("the body is {} bytes; at most {MAX_BODY_BYTES} are accepted", body.len()),
+        ));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| Response::error(400, "invalid_body", format!("the body is not valid UTF-8: {e}")))?;
+    serde_json::from_str(text).map_err(|e| Response::error(400, "invalid_body", format!("expected JSON {shape}: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -365,6 +468,64 @@ mod tests {
         let items: Vec<&str> = b["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap()).collect();
         assert_eq!(items, ["b", "c"]);
         assert_eq!(body(&get("/v1/recommend", "user=bob&k=1"))["items"][0]["item"], "a");
+    }
+
+    fn rank_post(body: &[u8]) -> Response {
+        let (m, c) = setup();
+        let models = Models { recommender: Ok(&m), sentiment: Err("not needed") };
+        handle_with_body(&Request { method: "POST", path: RANK_PATH, query: "" }, body, models, &c)
+    }
+
+    #[test]
+    fn ranks_candidates_and_reports_unknown_ones() {
+        let r = rank_post(br#"{"user": "alice", "candidates": ["c", "x", "a", "b"]}"#);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let b = body(&r);
+        let items: Vec<&str> = b["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap()).collect();
+        assert_eq!(items, ["a", "b", "c"]);
+        assert_eq!(b["unknown"], serde_json::json!(["x"]));
+        assert_eq!(b["known_user"], true);
+        assert_eq!(b["model_id"], "m-1");
+    }
+
+    #[test]
+    fn bad_rank_requests_get_json_4xx() {
+        let many = format!(r#"{{"user": "a", "candidates": [{}]}}"#, vec!["\"i\""; 100_000].join(","));
+        let huge = vec![b' '; MAX_BODY_BYTES + 1];
+        for (body, status) in [
+            (&b"{"[..], 400),
+            (&b"\xff\xfe"[..], 400),
+            (&br#"{"user": "a"}"#[..], 400),
+            (&br#"{"user": "", "candidates": []}"#[..], 400),
+            (&br#"{"user": "a", "candidates": [], "k": 1}"#[..], 400),
+            (&br#"{"user": "a", "candidates": [1]}"#[..], 400),
+            (many.as_bytes(), 400),
+            (&huge[..], 413),
+        ] {
+            let r = rank_post(body);
+            assert_eq!(r.status, status, "{}", r.body);
+            assert!(body_has_error(&r), "{}", r.body);
+        }
+        let (m, c) = setup();
+        assert_eq!(handle(&Request { method: "GET", path: RANK_PATH, query: "" }, Ok(&m), &c).status, 405);
+        assert_eq!(handle(&Request { method: "POST", path: RANK_PATH, query: "" }, Ok(&m), &c).status, 400);
+        let none = Models { recommender: Err("none yet"), sentiment: Err("none") };
+        let r = handle_with_body(&Request { method: "POST", path: RANK_PATH, query: "" }, b"{}", none, &c);
+        assert_eq!(r.status, 503);
+    }
+
+    fn body_has_error(r: &Response) -> bool {
+        body(r)["error"]["code"].is_string()
+    }
+
+    #[test]
+    fn session_parameter_is_checked() {
+        assert_eq!(get("/v1/recommend", "user=alice&session=b,zz").status, 200);
+        let long = format!("user=alice&session={}", vec!["x"; MAX_SESSION_PARAM + 1].join(","));
+        assert_eq!(get("/v1/recommend", &long).status, 400);
+        // The session item is not recommended again.
+        let b = body(&get("/v1/recommend", "user=bob&session=a"));
+        assert_eq!(b["items"][0]["item"], "b");
     }
 
     #[test]

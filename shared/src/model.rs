@@ -33,6 +33,66 @@ pub struct Scored {
     pub score: f32,
 }
 
+/// Most session items a request may use (the newest are kept).
+pub const MAX_SESSION_ITEMS: usize = 50;
+
+/// Candidates ordered by [`Model::rank`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Ranked {
+    /// Known candidates, best first.
+    pub items: Vec<Scored>,
+    /// Candidate ids the model does not know, in request order.
+    pub unknown: Vec<String>,
+}
+
+/// How a request's items are scored.
+enum Scorer {
+    /// A user vector against the item factors.
+    Factors(Vec<f32>),
+    /// One precomputed score per item.
+    Dense(Vec<f32>),
+    /// The popularity fallback.
+    Popularity,
+}
+
+/// Solves `A x = b` in place for a symmetric positive definite `A` (`d × d`,
+/// lower triangle used), leaving `x` in `b`. False if `A` is not positive definite.
+fn cholesky_solve(a: &mut [f64], b: &mut [f64], d: usize) -> bool {
+    for j in 0..d {
+        let mut diag = a[j * d + j];
+        for k in 0..j {
+            diag -= a[j * d + k] * a[j * d + k];
+        }
+        if diag.is_nan() || diag <= 0.0 || !diag.is_finite() {
+            return false;
+        }
+        let l = diag.sqrt();
+        a[j * d + j] = l;
+        for i in j + 1..d {
+            let mut x = a[i * d + j];
+            for k in 0..j {
+                x -= a[i * d + k] * a[j * d + k];
+            }
+            a[i * d + j] = x / l;
+        }
+    }
+    for i in 0..d {
+        let mut x = b[i];
+        for k in 0..i {
+            x -= a[i * d + k] * b[k];
+        }
+        b[i] = x / a[i * d + i];
+    }
+    for i in (0..d).rev() {
+        let mut x = b[i];
+        for k in i + 1..d {
+            x -= a[k * d + i] * b[k];
+        }
+        b[i] = x / a[i * d + i];
+    }
+    true
+}
+
 /// What a model is, for `GET /v1/model` and logs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelInfo {
@@ -213,9 +273,35 @@ impl Model {
     /// never returning items the user owns, nor items the filters rule out.
     /// Unknown users get the most popular items.
     pub fn recommend(&self, user: Option<&str>, k: usize, filters: &Filters) -> Vec<Scored> {
+        self.recommend_in_session(user, &[], k, filters)
+    }
+
+    /// [`recommend`](Self::recommend), taking into account the items the
+    /// learner engaged with in this session (newest last; unknown ids are
+    /// ignored, at most [`MAX_SESSION_ITEMS`] are used), without retraining:
+    ///
+    /// * item-item models add the session items to the user's history (an
+    ///   unknown user's history is the session: items similar to those);
+    /// * factor models fold the session into the user vector: the ridge
+    ///   solution `u' = (VₛᵀVₛ + λI)⁻¹ (Vₛᵀ1 + λu)` over the session items'
+    ///   factors `Vₛ`, starting from the trained vector `u` (zero for an
+    ///   unknown user), with `λ` the mean squared norm of the item factors;
+    /// * popularity models and users with an empty session are answered as
+    ///   by [`recommend`](Self::recommend).
+    ///
+    /// Session items are not recommended again.
+    pub fn recommend_in_session(
+        &self,
+        user: Option<&str>,
+        session: &[String],
+        k: usize,
+        filters: &Filters,
+    ) -> Vec<Scored> {
         let u = user.and_then(|u| self.user_index.get(u)).map(|&u| u as usize);
         let seen = u.map(|u| self.seen(u)).unwrap_or(&[]);
+        let session = self.session_indices(session);
         let mut exclude: Vec<u32> = filters.exclude.iter().filter_map(|e| self.item_index.get(e).copied()).collect();
+        exclude.extend_from_slice(&session);
         exclude.sort_unstable();
         let category = match &filters.category {
             Some(c) => match self.categories.iter().position(|x| x == c) {
@@ -231,19 +317,120 @@ impl Model {
                 && category.is_none_or(|c| self.item_category[i] == c)
                 && filters.max_price.is_none_or(|p| self.item_price[i] <= p)
         };
-        let top = match (self.info.kind, u) {
-            (ModelKind::Mf, Some(u)) => {
-                let uv = &self.user_factors[u * self.dims..(u + 1) * self.dims];
-                top_k(self.items.len(), k, |i| dot(uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]), keep)
+        let top = match self.scorer(u, &session) {
+            Scorer::Factors(uv) => {
+                top_k(self.items.len(), k, |i| dot(&uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]), keep)
             }
-            (ModelKind::ItemItem, Some(u)) if let Some(ii) = &self.item_item => {
-                let mut scores = Vec::new();
-                ii.scores(ii.history(u), &mut scores);
-                top_k(self.items.len(), k, |i| scores[i], keep)
-            }
-            _ => top_k(self.items.len(), k, |i| self.popularity[i], keep),
+            Scorer::Dense(scores) => top_k(self.items.len(), k, |i| scores[i], keep),
+            Scorer::Popularity => top_k(self.items.len(), k, |i| self.popularity[i], keep),
         };
         self.named(top)
+    }
+
+    /// Orders `candidates` for a pseudonymous user (session as in
+    /// [`recommend_in_session`](Self::recommend_in_session)), best first, ties
+    /// by model item order. No filter applies: the caller chose the
+    /// candidates. Ids the model does not know come back in
+    /// [`Ranked::unknown`], in request order; a repeated id is ranked once.
+    pub fn rank(&self, user: Option<&str>, session: &[String], candidates: &[String]) -> Ranked {
+        let u = user.and_then(|u| self.user_index.get(u)).map(|&u| u as usize);
+        let session = self.session_indices(session);
+        let mut wanted: Vec<u32> = Vec::with_capacity(candidates.len());
+        let mut unknown = Vec::new();
+        for c in candidates {
+            match self.item_index.get(c) {
+                Some(&i) => wanted.push(i),
+                None => unknown.push(c.clone()),
+            }
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let scorer = self.scorer(u, &session);
+        let score = |i: usize| match &scorer {
+            Scorer::Factors(uv) => dot(uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]),
+            Scorer::Dense(scores) => scores[i],
+            Scorer::Popularity => self.popularity[i],
+        };
+        let mut scored: Vec<Entry> = wanted
+            .iter()
+            .map(|&i| {
+                let s = score(i as usize);
+                Entry(if s.is_nan() { f32::NEG_INFINITY } else { s }, i)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.cmp(a));
+        Ranked { items: self.named(scored.into_iter().map(|e| (e.1, e.0)).collect()), unknown }
+    }
+
+    /// Known session items, deduplicated in order, the newest [`MAX_SESSION_ITEMS`].
+    fn session_indices(&self, session: &[String]) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        for s in session.iter().rev() {
+            if out.len() == MAX_SESSION_ITEMS {
+                break;
+            }
+            if let Some(&i) = self.item_index.get(s)
+                && !out.contains(&i)
+            {
+                out.push(i);
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// How to score items for user `u` (if known) with these session items.
+    fn scorer(&self, u: Option<usize>, session: &[u32]) -> Scorer {
+        match self.info.kind {
+            ModelKind::Mf if u.is_some() || !session.is_empty() => {
+                let d = self.dims;
+                let base = match u {
+                    Some(u) => self.user_factors[u * d..(u + 1) * d].to_vec(),
+                    None => vec![0.0; d],
+                };
+                if session.is_empty() {
+                    return Scorer::Factors(base);
+                }
+                Scorer::Factors(self.fold_in(&base, session))
+            }
+            ModelKind::ItemItem if u.is_some() || !session.is_empty() => {
+                let Some(ii) = &self.item_item else { return Scorer::Popularity };
+                let known: &[u32] = u.map(|u| ii.history(u)).unwrap_or(&[]);
+                let mut history = known.to_vec();
+                history.extend(session.iter().filter(|i| !known.contains(i)));
+                let mut scores = Vec::new();
+                ii.scores(&history, &mut scores);
+                Scorer::Dense(scores)
+            }
+            _ => Scorer::Popularity,
+        }
+    }
+
+    /// The ridge fold-in of `session` into `base` (see [`recommend_in_session`](Self::recommend_in_session)).
+    fn fold_in(&self, base: &[f32], session: &[u32]) -> Vec<f32> {
+        let d = self.dims;
+        let n = self.items.len().max(1);
+        let lambda =
+            (self.item_factors.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() / n as f64).max(1e-6);
+        // A = VₛᵀVₛ + λI, b = Vₛᵀ1 + λ·base, in f64.
+        let mut a = vec![0f64; d * d];
+        let mut b: Vec<f64> = base.iter().map(|&x| lambda * f64::from(x)).collect();
+        for &i in session {
+            let v = &self.item_factors[i as usize * d..(i as usize + 1) * d];
+            for r in 0..d {
+                b[r] += f64::from(v[r]);
+                for c in 0..=r {
+                    a[r * d + c] += f64::from(v[r]) * f64::from(v[c]);
+                }
+            }
+        }
+        for r in 0..d {
+            a[r * d + r] += lambda;
+        }
+        match cholesky_solve(&mut a, &mut b, d) {
+            true => b.into_iter().map(|x| x as f32).collect(),
+            false => base.to_vec(),
+        }
     }
 
     /// The `k` items most similar to `item` (cosine of item factors; for
@@ -523,6 +710,49 @@ mod tests {
     }
 
     #[test]
+    fn session_items_fold_into_factor_models() {
+        let m = model();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // A stranger who just looked at `c` (second dimension) gets items like it, not the popular ones.
+        let top = m.recommend_in_session(Some("stranger"), &s(&["c"]), 3, &Filters::default());
+        assert_eq!(ids(&top), ["d", "b", "a"]);
+        // u1 keeps its taste, and the session item is not offered again.
+        let top = m.recommend_in_session(Some("u1"), &s(&["c"]), 10, &Filters::default());
+        assert_eq!(ids(&top), ["b", "d"]);
+        let plain = m.recommend(Some("u1"), 10, &Filters::default());
+        assert!(top[1].score > plain[1].score, "{top:?} vs {plain:?}");
+        // Unknown and repeated session ids change nothing.
+        let noise = s(&["zz"; 60]);
+        assert_eq!(
+            m.recommend_in_session(Some("u2"), &noise, 10, &Filters::default()),
+            m.recommend(Some("u2"), 10, &Filters::default())
+        );
+    }
+
+    #[test]
+    fn ranks_candidates() {
+        let m = model();
+        let c = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let r = m.rank(Some("u1"), &[], &c(&["d", "c", "zz", "b", "d", "a"]));
+        assert_eq!(ids(&r.items), ["a", "b", "d", "c"]);
+        assert_eq!(r.unknown, ["zz"]);
+        // Strangers: popularity order.
+        assert_eq!(ids(&m.rank(None, &[], &c(&["a", "c", "b"])).items), ["b", "c", "a"]);
+        assert!(m.rank(None, &[], &[]).items.is_empty());
+    }
+
+    #[test]
+    fn cholesky_solves_and_refuses_indefinite_systems() {
+        let mut a = vec![4.0, 0.0, 2.0, 3.0];
+        let mut b = vec![2.0, 4.0];
+        assert!(cholesky_solve(&mut a, &mut b, 2));
+        // [[4, 2], [2, 3]] x = [2, 4] -> x = [-0.25, 1.5]
+        assert!((b[0] + 0.25).abs() < 1e-12 && (b[1] - 1.5).abs() < 1e-12, "{b:?}");
+        let mut a = vec![-1.0];
+        assert!(!cholesky_solve(&mut a, &mut [1.0], 1));
+    }
+
+    #[test]
     fn similar_items() {
         let m = model();
         assert_eq!(ids(&m.similar("a", 1).unwrap()), ["b"]);
@@ -549,6 +779,11 @@ mod tests {
         assert_eq!(ids(&m.recommend(Some("u2"), 10, &Filters::default())), ["d", "c"]);
         assert_eq!(ids(&m.recommend(Some("nobody"), 2, &Filters::default())), ["b", "c"]);
         assert_eq!(ids(&m.similar("a", 5).unwrap()), ["b", "c"]);
+        // A stranger whose session holds `a` gets a's neighbours, not the popular items.
+        let session = vec!["a".to_owned()];
+        assert_eq!(ids(&m.recommend_in_session(Some("nobody"), &session, 2, &Filters::default())), ["c", "b"]);
+        // u1's history already holds `a`: the session adds nothing but the exclusion.
+        assert_eq!(m.recommend_in_session(Some("u1"), &session, 10, &Filters::default()), top);
     }
 
     #[test]

@@ -332,9 +332,15 @@ fn items(answer: &Value) -> Vec<&str> {
 
 /// The native core's answer as the API would serialise its items.
 fn native_items(model: &Model, user: &str, k: usize, filters: &Filters) -> Value {
+    native_session_items(model, user, &[], k, filters)
+}
+
+/// [`native_items`] with the learner's session items.
+fn native_session_items(model: &Model, user: &str, session: &[String], k: usize, filters: &Filters) -> Value {
     let pseudonym = Pseudonymizer::from_hex(PSEUDONYM_KEY).unwrap().pseudonymize(user);
+    let items = model.recommend_in_session(Some(&pseudonym), session, k, filters);
     // Through text, as the API writes it (shortest f32 representations).
-    serde_json::from_str(&serde_json::to_string(&model.recommend(Some(&pseudonym), k, filters)).unwrap()).unwrap()
+    serde_json::from_str(&serde_json::to_string(&items).unwrap()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -389,7 +395,37 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
         assert_eq!(from_worker["known_user"], user.starts_with("learner-"), "{path}");
         compared += 1;
     }
-    eprintln!("{compared} top-10 answers identical across workerd, wasmtime and native");
+    // Session items fold into the answer, the same way everywhere.
+    for (user, session) in [
+        (learner(5), vec![native.items()[4].clone(), native.items()[9].clone()]),
+        ("someone-new".to_owned(), vec![native.items()[3].clone()]),
+    ] {
+        let path = format!("/v1/recommend?user={user}&k=10&session={}", session.join(","));
+        let (status, from_worker) = worker.get(&path).await;
+        assert_eq!(status, 200, "{path}: {from_worker}");
+        assert_eq!((status, from_worker.clone()), send(&spin_addr, "GET", &path, Vec::new()).await, "{path}");
+        let expected = native_session_items(&native, &user, &session, 10, &Filters::default());
+        assert_eq!(from_worker["items"], expected, "{path}: differs from native");
+        assert_ne!(
+            expected,
+            native_items(&native, &user, 10, &Filters::default()),
+            "{path}: the session changed nothing"
+        );
+        compared += 1;
+    }
+    // POST /v1/rank.
+    let candidates: Vec<String> = native.items()[..30].iter().cloned().chain(["no-such-item".into()]).collect();
+    let body = serde_json::to_vec(&json!({"user": learner(2), "candidates": candidates})).unwrap();
+    let from_worker = worker.post("/v1/rank", body.clone()).await;
+    assert_eq!(from_worker.0, 200, "{}", from_worker.1);
+    assert_eq!(from_worker, send(&spin_addr, "POST", "/v1/rank", body).await, "rank: Worker and Spin differ");
+    let pseudonym = Pseudonymizer::from_hex(PSEUDONYM_KEY).unwrap().pseudonymize(&learner(2));
+    let ranked = native.rank(Some(&pseudonym), &[], &candidates);
+    let expected: Value = serde_json::from_str(&serde_json::to_string(&ranked.items).unwrap()).unwrap();
+    assert_eq!(from_worker.1["items"], expected, "rank differs from native");
+    assert_eq!(from_worker.1["unknown"], json!(["no-such-item"]));
+    compared += 1;
+    eprintln!("{compared} answers identical across workerd, wasmtime and native");
     for path in ["/v1/similar?item=python-item-000&k=10", "/v1/model", "/healthz"] {
         let (from_worker, from_spin) = (worker.get(path).await, send(&spin_addr, "GET", path, Vec::new()).await);
         assert_eq!(from_worker, from_spin, "{path}");
@@ -411,6 +447,8 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
     // Bad requests: JSON 4xx from the Worker, as from the Spin component.
     let long_query = format!("/v1/recommend?user={}", "x".repeat(32 * 1024));
     let oversized = serde_json::to_vec(&json!({"texts": ["x".repeat(5 << 20)]})).unwrap();
+    let many_candidates =
+        serde_json::to_vec(&json!({"user": "a", "candidates": vec!["python-item-000"; 100_000]})).unwrap();
     for (method, path, body, expected) in [
         ("GET", "/v1/recommend?user=learner-0000&k=1000000000", Vec::new(), 400),
         ("GET", "/v1/recommend?k=10", Vec::new(), 400),
@@ -423,6 +461,9 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
         ("GET", &long_query, Vec::new(), 414),
         ("POST", "/v1/sentiment", b"{\"texts\": [\"\xff\"]}".to_vec(), 400),
         ("POST", "/v1/sentiment", oversized, 413),
+        ("POST", "/v1/rank", many_candidates, 400),
+        ("POST", "/v1/rank", b"{\"user\": \"\xff\", \"candidates\": []}".to_vec(), 400),
+        ("GET", "/v1/rank", Vec::new(), 405),
     ] {
         let (status, answer) = if method == "GET" { worker.get(path).await } else { worker.post(path, body).await };
         let short: String = path.chars().take(60).collect();
