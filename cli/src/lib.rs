@@ -7,6 +7,7 @@
 
 pub mod demo;
 pub mod dev;
+pub mod edgebench;
 pub mod eval;
 pub mod keys;
 pub mod sentiment;

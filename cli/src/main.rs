@@ -177,6 +177,34 @@ enum EdgeCommand {
         #[arg(long, default_value = ".knowedge/keys")]
         keys: PathBuf,
     },
+    /// Measure the edge: top-10 natively and in wasmtime, model load, instantiation, sizes, HTTP load.
+    /// `cargo xtask edge-bench` builds what it needs and runs it.
+    Bench {
+        /// The `edge_bench` program built for this machine.
+        #[arg(long, default_value = "target/release/examples/edge_bench")]
+        native: PathBuf,
+        /// The `edge_bench` program built for wasm32-wasip2 (simd128).
+        #[arg(long, default_value = "target/wasm32-wasip2/release/examples/edge_bench.wasm")]
+        wasm_bench: PathBuf,
+        /// The compiled Spin component.
+        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value = DEFAULT_WASM)]
+        wasm: PathBuf,
+        /// The Worker's module.
+        #[arg(long, default_value = "edge/worker/build/index_bg.wasm")]
+        worker: PathBuf,
+        /// Seconds of top-10 requests per model and runtime.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Seconds of HTTP load with wrk against the local host (0 = skip).
+        #[arg(long, default_value_t = 0)]
+        wrk: u64,
+        /// Items of the model served under wrk load (× 64 dimensions).
+        #[arg(long, default_value_t = 10_000)]
+        wrk_items: usize,
+        /// Also write the figures as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -325,6 +353,22 @@ async fn run(cli: Cli) -> Result<()> {
             .await?;
             eprintln!("edge: http://{}/v1/recommend?user=<learner>&k=10", host.local_addr());
             host.wait().await;
+            Ok(())
+        }
+        Command::Edge {
+            command: EdgeCommand::Bench { native, wasm_bench, wasm, worker, seconds, wrk, wrk_items, json },
+        } => {
+            let opts = knowedge::edgebench::BenchOptions {
+                native,
+                wasm: wasm_bench,
+                spin: wasm,
+                worker,
+                seconds,
+                wrk_seconds: wrk,
+                wrk_items,
+                json,
+            };
+            knowedge::edgebench::run(&opts).await?;
             Ok(())
         }
         Command::Keys { command: KeysCommand::Generate { dir, force } } => {

@@ -2,6 +2,8 @@
 //!
 //! * `cargo xtask build`: installs missing rustup targets and builds the edge component.
 //! * `cargo xtask dev [ARGS]`: builds, then runs `knowedge dev ARGS` (the whole platform with demo data).
+//! * `cargo xtask edge-bench [ARGS]`: builds the edge benchmark program natively and for
+//!   `wasm32-wasip2`, then runs `knowedge edge bench ARGS` (add `--wrk 30` for HTTP load).
 //! * `cargo xtask sentiment-bench [ARGS]`: builds the wasm scoring program and the release
 //!   command line, then runs `knowedge sentiment bench ARGS` (native and wasmtime in one run).
 //! * `cargo xtask worker`: installs the Worker tools when missing (wasm-bindgen-cli, worker-build,
@@ -41,6 +43,29 @@ fn main() -> Result<()> {
         }
         Some("test") => test(),
         Some("worker") => build_worker(),
+        Some("edge-bench") => {
+            build()?;
+            run(
+                "build the edge benchmark program (native, release)",
+                cargo().args(["build", "-p", "knowedge-shared", "--example", "edge_bench", "--release"]),
+            )?;
+            run(
+                "build the edge benchmark program (wasm32-wasip2 with simd128, release)",
+                cargo().args([
+                    "build",
+                    "-p",
+                    "knowedge-shared",
+                    "--example",
+                    "edge_bench",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--release",
+                ]),
+            )?;
+            let mut cmd = cargo();
+            cmd.args(["run", "--quiet", "--release", "-p", "knowedge", "--", "edge", "bench"]).args(&args[1..]);
+            run("knowedge edge bench", &mut cmd)
+        }
         Some("sentiment-bench") => {
             ensure_targets()?;
             run(
@@ -61,7 +86,9 @@ fn main() -> Result<()> {
             run("knowedge sentiment bench", &mut cmd)
         }
         _ => {
-            eprintln!("usage: cargo xtask <build | dev [ARGS] | sentiment-bench [ARGS] | worker | test>");
+            eprintln!(
+                "usage: cargo xtask <build | dev [ARGS] | edge-bench [ARGS] | sentiment-bench [ARGS] | worker | test>"
+            );
             std::process::exit(2);
         }
     }

@@ -1,11 +1,12 @@
 //! Running a WASI 0.2 command component (`wasi:cli/command`) to completion,
 //! with the same engine settings as the edge guests: used to measure code of
-//! the portable core inside wasmtime (see `knowedge sentiment bench`).
+//! the portable core inside wasmtime (see `knowedge sentiment bench` and
+//! `knowedge edge bench`).
 
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
@@ -47,7 +48,7 @@ pub fn run_command(
     epoch_interruption: bool,
 ) -> Result<CommandOutput> {
     let err = |context: &str, error: wasmtime::Error| Error::Wasm { context: context.to_owned(), error };
-    let mut config = Config::new();
+    let mut config = crate::guest::engine_config();
     config.epoch_interruption(epoch_interruption);
     let engine = Engine::new(&config).map_err(|e| err("creating the engine", e))?;
     let bytes = std::fs::read(wasm).map_err(|source| Error::Io { path: wasm.to_owned(), source })?;

@@ -9,10 +9,13 @@ use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 use wasmtime::component::{Component, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder,
+    UpdateDeadline,
+};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::{Proxy, ProxyPre};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
@@ -28,11 +31,33 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Where the guest sees the live model directory.
 const GUEST_MODELS_DIR: &str = "/models";
 
-/// The compiled component, ready to instantiate once per request.
+/// Requests one guest instance serves before it is dropped for a fresh one.
+pub const MAX_REQUESTS_PER_INSTANCE: u32 = 10_000;
+/// Most idle instances kept for the next requests.
+const MAX_IDLE_INSTANCES: usize = 32;
+
+/// An instance that finished a request cleanly, kept for the next one: the
+/// guest keeps what it loaded (the verified model) in its memory.
+struct Warm {
+    store: Store<GuestState>,
+    proxy: Proxy,
+    served: u32,
+}
+
+type Idle = Arc<std::sync::Mutex<Vec<Warm>>>;
+
+/// The compiled component and the idle instances.
+///
+/// A request takes an idle instance (or instantiates a fresh one, which the
+/// pooling allocator makes cheap), gets a fresh deadline, and runs the
+/// guest's handler. An instance whose handler returned normally goes back to
+/// the idle list, at most [`MAX_REQUESTS_PER_INSTANCE`] times; one that
+/// trapped, hit its deadline or its memory limit is dropped.
 pub(crate) struct Guests {
     pre: ProxyPre<GuestState>,
     live_dir: PathBuf,
     env: Vec<(String, String)>,
+    idle: Idle,
 }
 
 impl Guests {
@@ -41,7 +66,7 @@ impl Guests {
         let pre = tokio::task::spawn_blocking(move || compile(&wasm))
             .await
             .map_err(|e| wasm_error("compiling the component", wasmtime::Error::msg(e.to_string())))??;
-        Ok(Self { pre, live_dir, env })
+        Ok(Self { pre, live_dir, env, idle: Arc::default() })
     }
 
     /// The engine the component is compiled for.
@@ -49,7 +74,8 @@ impl Guests {
         self.pre.engine()
     }
 
-    /// Runs one request through a fresh instance of the component.
+    /// Runs one request through an instance of the component (an idle one
+    /// when there is one).
     ///
     /// Returns the guest's response, or the reason there is none (a trap,
     /// the deadline, a guest that never answered).
@@ -57,12 +83,18 @@ impl Guests {
         &self,
         req: hyper::Request<Incoming>,
     ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
-        let mut store = self.new_store()?;
+        let warm = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let (mut store, proxy, served) = match warm {
+            Some(w) => (w.store, Some(w.proxy), w.served),
+            None => (self.new_store()?, None, 0),
+        };
+        arm_deadline(&mut store);
         let (sender, receiver) = oneshot::channel();
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let answered = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(run(self.pre.clone(), store, req, out, answered.clone()));
+        let instance = Instance { pre: self.pre.clone(), store, proxy, served, idle: self.idle.clone() };
+        let task = tokio::spawn(run(instance, req, out, answered.clone()));
         match tokio::time::timeout(REQUEST_DEADLINE + Duration::from_secs(1), receiver).await {
             Ok(Ok(Ok(response))) => {
                 answered.store(true, Ordering::Release);
@@ -91,35 +123,58 @@ impl Guests {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
-        let deadline = Instant::now() + REQUEST_DEADLINE;
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            // Yield to the executor every tick so a busy guest does not hog a
-            // worker thread; interrupt it (a trap) once the deadline passed.
-            Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
-        });
         Ok(store)
     }
 }
 
-/// Instantiates the component in `store` and calls its handler.
-async fn run(
+/// Gives the store's next call [`REQUEST_DEADLINE`] from now.
+fn arm_deadline(store: &mut Store<GuestState>) {
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        // Yield to the executor every tick so a busy guest does not hog a
+        // worker thread; interrupt it (a trap) once the deadline passed.
+        Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+    });
+}
+
+/// What one request runs on.
+struct Instance {
     pre: ProxyPre<GuestState>,
-    mut store: Store<GuestState>,
+    store: Store<GuestState>,
+    proxy: Option<Proxy>,
+    served: u32,
+    idle: Idle,
+}
+
+/// Instantiates the component if needed and calls its handler; a clean
+/// return puts the instance back on the idle list.
+async fn run(
+    instance: Instance,
     req: Resource<HostIncomingRequest>,
     out: Resource<HostResponseOutparam>,
     answered: Arc<AtomicBool>,
 ) -> wasmtime::Result<()> {
-    let result = async {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
-    }
-    .await;
-    if let Err(e) = &result
-        && answered.load(Ordering::Acquire)
-    {
-        // The client got the status already; the body is cut short.
-        warn!(error = format!("{e:#}"), "guest failed after answering");
+    let Instance { pre, mut store, proxy, served, idle } = instance;
+    let proxy = match proxy {
+        Some(p) => p,
+        None => pre.instantiate_async(&mut store).await?,
+    };
+    let result = proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await;
+    match &result {
+        Ok(()) if served + 1 < MAX_REQUESTS_PER_INSTANCE => {
+            if let Ok(mut list) = idle.lock()
+                && list.len() < MAX_IDLE_INSTANCES
+            {
+                list.push(Warm { store, proxy, served: served + 1 });
+            }
+        }
+        Ok(()) => {}
+        Err(e) if answered.load(Ordering::Acquire) => {
+            // The client got the status already; the body is cut short.
+            warn!(error = format!("{e:#}"), "guest failed after answering");
+        }
+        Err(_) => {}
     }
     result
 }
@@ -133,12 +188,53 @@ async fn guest_outcome(task: tokio::task::JoinHandle<wasmtime::Result<()>>) -> w
     }
 }
 
-/// An engine with epoch interruption, and the component linked against
-/// WASI 0.2 and wasi:http 0.2.
-fn compile(wasm: &std::path::Path) -> Result<ProxyPre<GuestState>> {
+/// Most guest instances alive at once (requests in flight); the pooling
+/// allocator reserves their memories up front.
+pub const MAX_CONCURRENT_GUESTS: u32 = 256;
+
+/// The engine settings of the edge guests: epoch interruption (the
+/// deadline), and the pooling instance allocator, which keeps memories and
+/// tables of finished instances for the next ones, so that instantiating a
+/// guest per request costs microseconds.
+pub fn engine_config() -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
-    let engine = Engine::new(&config).map_err(|e| wasm_error("creating the engine", e))?;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_CONCURRENT_GUESTS)
+        .total_core_instances(4 * MAX_CONCURRENT_GUESTS)
+        .total_memories(2 * MAX_CONCURRENT_GUESTS)
+        .total_tables(4 * MAX_CONCURRENT_GUESTS)
+        .max_memory_size(MEMORY_LIMIT_BYTES)
+        .max_core_instances_per_component(32)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Times `n` instantiations of the component at `wasm`, each in a fresh
+/// store set up as for a request (WASI context, limits, deadline), with the
+/// host's engine settings. Returns the microseconds of each (store creation
+/// and instantiation; compiling is done once, before).
+pub async fn instantiation_micros(wasm: &std::path::Path, live_dir: &std::path::Path, n: usize) -> Result<Vec<f64>> {
+    let guests = Guests::load(wasm.to_owned(), live_dir.to_owned(), Vec::new()).await?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut store = guests.new_store().map_err(|e| wasm_error("creating a store", e))?;
+        arm_deadline(&mut store);
+        let _proxy = guests.pre.instantiate_async(&mut store).await.map_err(|e| wasm_error("instantiating", e))?;
+        out.push(t.elapsed().as_secs_f64() * 1e6);
+        // The store (and with it the instance's pooled slot) is released here.
+        drop(store);
+    }
+    Ok(out)
+}
+
+/// An engine with the edge settings ([`engine_config`]), and the component
+/// linked against WASI 0.2 and wasi:http 0.2.
+fn compile(wasm: &std::path::Path) -> Result<ProxyPre<GuestState>> {
+    let engine = Engine::new(&engine_config()).map_err(|e| wasm_error("creating the engine", e))?;
     let bytes = std::fs::read(wasm).map_err(|source| Error::Io { path: wasm.to_owned(), source })?;
     let started = Instant::now();
     let component =

@@ -65,7 +65,9 @@ use crate::guest::{EpochTicker, Guests};
 use crate::server::App;
 use crate::watcher::{ModelWatcher, RECOMMENDER, SENTIMENT};
 
-pub use crate::guest::{MEMORY_LIMIT_BYTES, REQUEST_DEADLINE};
+pub use crate::guest::{
+    MAX_CONCURRENT_GUESTS, MEMORY_LIMIT_BYTES, REQUEST_DEADLINE, engine_config, instantiation_micros,
+};
 pub use crate::server::{MAX_REQUEST_BODY_BYTES, STATUS_PATH};
 pub use crate::watcher::{LIVE_DIR, LIVE_MODEL, LIVE_SENTIMENT_MODEL, ModelStatus};
 

@@ -5,11 +5,18 @@
 //! `spin deploy`) and under any wasi:http 0.2 host such as
 //! `knowedge-edge-host` or `wasmtime serve`.
 //!
-//! Per request it reads its configuration from the environment, loads and
-//! verifies the one model file the route needs (the recommendation model, or
-//! the sentiment model for `POST /v1/sentiment`), and hands everything, the
-//! request body included, to [`knowedge_shared::api::handle_with_body`], which
-//! holds all routing, parameter checks and JSON shapes:
+//! Per request it reads its configuration from the environment, gets the one
+//! model the route needs (the recommendation model, or the sentiment model
+//! for `POST /v1/sentiment`), and hands everything, the request body
+//! included, to [`knowedge_shared::api::handle_with_body`], which holds all
+//! routing, parameter checks and JSON shapes.
+//!
+//! A model is read and verified (signature, format version, requirements)
+//! the first time an instance needs it and kept for the instance's next
+//! requests as long as the file's length and modification time are
+//! unchanged; a host that reuses instances (the local host does, Spin may)
+//! thus pays for loading once per model, not per request, and a swapped file
+//! is picked up at the next request. Variables:
 //!
 //! | variable | meaning |
 //! |---|---|
@@ -44,6 +51,9 @@ pub const SENTIMENT_MODEL_PATH_VAR: &str = "KNOWEDGE_SENTIMENT_MODEL_PATH";
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod component {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
     use knowedge_shared::api::{self, EdgeConfig, ModelNeeded, Models};
     use knowedge_shared::artifact::PublicKey;
     use knowedge_shared::model::Model;
@@ -67,8 +77,8 @@ mod component {
             ModelNeeded::Sentiment => (Err(not_needed), load_sentiment_model()),
         };
         let models = Models {
-            recommender: model.as_ref().map_err(String::as_str),
-            sentiment: sentiment.as_ref().map_err(String::as_str),
+            recommender: model.as_deref().map_err(String::as_str),
+            sentiment: sentiment.as_deref().map_err(String::as_str),
         };
         let method = req.method().to_string();
         let request = api::Request { method: &method, path: req.path(), query: req.query() };
@@ -80,30 +90,65 @@ mod component {
             .build())
     }
 
-    /// The pseudonymizer from the environment; `None` when unset or invalid.
     fn pseudonymizer() -> Option<Pseudonymizer> {
         let hex = std::env::var(PSEUDONYM_KEY_VAR).ok()?;
         Pseudonymizer::from_hex(&hex).ok()
     }
 
-    /// Reads and verifies the model file, or says why there is no model.
-    fn load_model() -> Result<Model, String> {
-        let (bytes, key) = read_artifact(MODEL_PATH_VAR, DEFAULT_MODEL_PATH)?;
-        Model::from_artifact(&bytes, &key).map_err(|e| e.to_string())
+    /// What identifies a model file's content for the cache: path, length, modification time.
+    type Stamp = (String, u64, Option<std::time::SystemTime>);
+
+    /// A model kept for the instance's next requests.
+    struct Cached<T> {
+        stamp: Stamp,
+        key_hex: String,
+        model: Rc<T>,
     }
 
-    /// Reads and verifies the sentiment model file, or says why there is none.
-    fn load_sentiment_model() -> Result<SentimentModel, String> {
-        let (bytes, key) = read_artifact(SENTIMENT_MODEL_PATH_VAR, DEFAULT_SENTIMENT_MODEL_PATH)?;
-        SentimentModel::from_artifact(&bytes, &key).map_err(|e| e.to_string())
+    thread_local! {
+        static MODEL: RefCell<Option<Cached<Model>>> = const { RefCell::new(None) };
+        static SENTIMENT: RefCell<Option<Cached<SentimentModel>>> = const { RefCell::new(None) };
     }
 
-    /// The artifact bytes at the path in `path_var` (or `default_path`) and the public key to verify them with.
-    fn read_artifact(path_var: &str, default_path: &str) -> Result<(Vec<u8>, PublicKey), String> {
+    fn load_model() -> Result<Rc<Model>, String> {
+        MODEL.with(|cell| cached(cell, MODEL_PATH_VAR, DEFAULT_MODEL_PATH, Model::from_artifact))
+    }
+
+    fn load_sentiment_model() -> Result<Rc<SentimentModel>, String> {
+        SENTIMENT.with(|cell| {
+            cached(cell, SENTIMENT_MODEL_PATH_VAR, DEFAULT_SENTIMENT_MODEL_PATH, |b, k| {
+                SentimentModel::from_artifact(b, k)
+            })
+        })
+    }
+
+    /// The cached model if its file is unchanged, else the file read and verified again.
+    fn cached<T, E: std::fmt::Display>(
+        cell: &RefCell<Option<Cached<T>>>,
+        path_var: &str,
+        default_path: &str,
+        load: impl Fn(&[u8], &PublicKey) -> Result<T, E>,
+    ) -> Result<Rc<T>, String> {
         let key_hex = std::env::var(PUBLIC_KEY_VAR).map_err(|_| format!("{PUBLIC_KEY_VAR} is not set"))?;
-        let key = PublicKey::from_hex(&key_hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))?;
         let path = std::env::var(path_var).unwrap_or_else(|_| default_path.to_owned());
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        let stamp: Stamp = (path.clone(), meta.len(), meta.modified().ok());
+        if let Some(c) = cell.borrow().as_ref()
+            && c.stamp == stamp
+            && c.key_hex == key_hex
+        {
+            return Ok(c.model.clone());
+        }
+        *cell.borrow_mut() = None;
+        let (bytes, key) = read_artifact(&key_hex, &path)?;
+        let model = Rc::new(load(&bytes, &key).map_err(|e| e.to_string())?);
+        *cell.borrow_mut() = Some(Cached { stamp, key_hex, model: model.clone() });
+        Ok(model)
+    }
+
+    fn read_artifact(key_hex: &str, path: &str) -> Result<(Vec<u8>, PublicKey), String> {
+        let key = PublicKey::from_hex(key_hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))?;
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
         Ok((bytes, key))
     }
 }
