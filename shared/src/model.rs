@@ -595,11 +595,35 @@ impl ItemItemWeights {
 /// pairwise, then the tail), so native and WebAssembly builds agree bit for
 /// bit. Sixteen independent lanes keep four 128-bit vector accumulators busy
 /// (SSE natively, `simd128` in WebAssembly).
+///
+/// Common embedding sizes (16, 32, 64, 128) take a path with the length
+/// known at compile time, which the compiler unrolls completely: the same
+/// additions in the same order, without a loop (in WebAssembly each loop
+/// iteration would also pay the host's deadline check).
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 16;
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
+    macro_rules! fixed {
+        ($($len:literal),*) => {
+            match n {
+                $($len => {
+                    if let (Ok(x), Ok(y)) = (<&[f32; $len]>::try_from(a), <&[f32; $len]>::try_from(b)) {
+                        return dot_lanes(x, y);
+                    }
+                })*
+                _ => {}
+            }
+        };
+    }
+    fixed!(16, 32, 64, 128);
+    dot_lanes(a, b)
+}
+
+/// The sixteen-lane sum of [`dot`] (`a` and `b` of equal length).
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 16;
     let mut acc = [0f32; LANES];
     let mut ca = a.chunks_exact(LANES);
     let mut cb = b.chunks_exact(LANES);
