@@ -120,6 +120,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         pseudonym_key_hex: keys.pseudonym_hex.clone(),
         listen: opts.edge_listen,
         poll_interval: Duration::from_millis(500),
+        experiment: None,
     })
     .await?;
     let edge = host.local_addr();

@@ -349,6 +349,7 @@ async fn run(cli: Cli) -> Result<()> {
                 pseudonym_key_hex: keys.pseudonym_hex.clone(),
                 listen,
                 poll_interval: Duration::from_secs(1),
+                experiment: None,
             })
             .await?;
             eprintln!("edge: http://{}/v1/recommend?user=<learner>&k=10", host.local_addr());

@@ -127,6 +127,7 @@ async fn events_in_recommendations_out_at_the_edge() {
         pseudonym_key_hex: keys.pseudonym_hex.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_millis(100),
+        experiment: None,
     })
     .await
     .unwrap();

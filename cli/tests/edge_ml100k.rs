@@ -57,6 +57,7 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
         pseudonym_key_hex: keys.pseudonym_hex.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_millis(100),
+        experiment: None,
     })
     .await
     .unwrap();

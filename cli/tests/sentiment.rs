@@ -87,6 +87,7 @@ async fn trained_sentiment_served_at_the_edge_and_written_to_the_lake() {
         pseudonym_key_hex: keys.pseudonym_hex.clone(),
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_millis(100),
+        experiment: None,
     })
     .await
     .unwrap();

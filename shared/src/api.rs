@@ -7,12 +7,16 @@
 //!
 //! | route | parameters | answer |
 //! |---|---|---|
-//! | `GET /v1/recommend` | `user` (required), `k` (1-100, default 10), `category`, `max_price`, `exclude` (comma separated), `session` (comma separated items of this session, newest last) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}]}` |
+//! | `GET /v1/recommend` | `user` (required), `k` (1-100, default 10), `category`, `max_price`, `exclude` (comma separated), `session` (comma separated items of this session, newest last) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "recommendation_id", "experiment", "variant"}` (the last two under an A/B experiment, see [`crate::experiment`]) |
 //! | `POST /v1/rank` | JSON body `{"user", "candidates": ["…"], "session": ["…"]}` (`session` optional; at most [`MAX_RANK_CANDIDATES`] candidates) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "unknown": ["…"]}`: known candidates best first, unknown ids apart |
 //! | `GET /v1/similar` | `item` (required), `k` | `{"model_id", "item", "items": [...]}` |
 //! | `GET /v1/model` | | the model's [`ModelInfo`] |
 //! | `GET /healthz` | | `{"status": "ok", "model_id"}` |
 //! | `POST /v1/sentiment` | JSON body `{"texts": ["…", …]}`: at most [`MAX_SENTIMENT_TEXTS`] texts of at most [`MAX_TEXT_BYTES`] bytes each, body at most [`MAX_BODY_BYTES`] | `{"model_id", "results": [{"label", "score"}]}`, one result per text, in order |
+//!
+//! A recommendation answer also yields an exposure record
+//! ([`Response::exposure`]) that the adapter logs; under an experiment the
+//! adapter asks [`model_choice`] which model (the learner's variant's) to load.
 //!
 //! Errors are JSON too: `{"error": {"code": "...", "message": "..."}}` with a
 //! 4xx status for bad requests and 503 when no valid model is loaded.
@@ -31,6 +35,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::experiment::{CURRENT, Experiment, Exposure};
 use crate::model::{Filters, Model, ModelInfo, Scored};
 use crate::pseudonym::Pseudonymizer;
 use crate::sentiment::{Sentiment, SentimentModel};
@@ -101,13 +106,16 @@ pub struct Response {
     pub status: u16,
     /// JSON body.
     pub body: String,
+    /// For a recommendation answer, the [`Exposure`] record as one JSON line,
+    /// which the adapter writes to its log (standard output).
+    pub exposure: Option<String>,
 }
 
 impl Response {
     fn json(status: u16, value: &impl Serialize) -> Self {
         let body = serde_json::to_string(value)
             .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"serialisation failed"}}"#.into());
-        Self { status, body }
+        Self { status, body, exposure: None }
     }
 
     /// A JSON error answer.
@@ -121,6 +129,47 @@ impl Response {
 pub struct EdgeConfig {
     /// Maps request user ids to the pseudonyms models are keyed by.
     pub pseudonymizer: Option<Pseudonymizer>,
+    /// The A/B experiment running at this edge, if any.
+    pub experiment: Option<Experiment>,
+    /// A unique id for this request (the adapter draws it from its platform's
+    /// randomness); it becomes the answer's `recommendation_id`. Without
+    /// one, the id is derived from the learner, the model and the query.
+    pub request_id: Option<String>,
+}
+
+/// The model a request needs, so an adapter loads only that one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModelChoice {
+    /// The recommendation model the store's `current` pointer names.
+    Current,
+    /// A published recommendation model version (an experiment's variant).
+    Version(String),
+    /// The sentiment model.
+    Sentiment,
+}
+
+/// Which model answering `req` needs: the sentiment model for
+/// [`SENTIMENT_PATH`]; for `GET /v1/recommend` under an experiment, the
+/// model of the learner's variant; else the current model. Requests the API
+/// will refuse anyway get [`ModelChoice::Current`].
+pub fn model_choice(req: &Request<'_>, config: &EdgeConfig) -> ModelChoice {
+    if req.path == SENTIMENT_PATH {
+        return ModelChoice::Sentiment;
+    }
+    if req.path != "/v1/recommend" || req.query.len() > MAX_QUERY_BYTES {
+        return ModelChoice::Current;
+    }
+    let (Some(experiment), Some(p)) = (&config.experiment, &config.pseudonymizer) else {
+        return ModelChoice::Current;
+    };
+    let Ok(params) = Params::parse(req.query) else { return ModelChoice::Current };
+    match params.get("user") {
+        Some(user) if !user.is_empty() => {
+            let variant = experiment.assign(&p.pseudonymize(user));
+            if variant.model == CURRENT { ModelChoice::Current } else { ModelChoice::Version(variant.model.clone()) }
+        }
+        _ => ModelChoice::Current,
+    }
 }
 
 #[derive(Serialize)]
@@ -130,6 +179,11 @@ struct RecommendAnswer<'a> {
     user: &'a str,
     known_user: bool,
     items: Vec<Scored>,
+    recommendation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    experiment: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -235,7 +289,21 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
     let filters = Filters { category: p.get("category").map(str::to_owned), max_price, exclude };
     let items = model.recommend_in_session(Some(&pseudonym), &session, k, &filters);
     let info = model.info();
-    Response::json(
+    let variant = config.experiment.as_ref().map(|e| (e.name.as_str(), e.assign(&pseudonym).name.as_str()));
+    let recommendation_id = match &config.request_id {
+        Some(id) => id.clone(),
+        None => derived_id(&[pseudonym.as_bytes(), info.model_id.as_bytes(), p.raw.as_bytes()]),
+    };
+    let exposure = Exposure {
+        log: "exposure".into(),
+        recommendation_id: recommendation_id.clone(),
+        experiment: variant.map(|v| v.0.to_owned()),
+        variant: variant.map(|v| v.1.to_owned()),
+        model_id: info.model_id.clone(),
+        user: pseudonym.clone(),
+        items: items.iter().map(|s| s.item.clone()).collect(),
+    };
+    let mut answer = Response::json(
         200,
         &RecommendAnswer {
             model_id: &info.model_id,
@@ -243,8 +311,25 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
             user,
             known_user: model.knows_user(&pseudonym),
             items,
+            recommendation_id: &recommendation_id,
+            experiment: variant.map(|v| v.0),
+            variant: variant.map(|v| v.1),
         },
-    )
+    );
+    answer.exposure = serde_json::to_string(&exposure).ok();
+    answer
+}
+
+/// `r-` and 16 hex digits of SHA-256 over the parts (each length-prefixed).
+fn derived_id(parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    let d = h.finalize();
+    format!("r-{}", hex::encode(&d[..8]))
 }
 
 #[derive(Deserialize)]
@@ -398,7 +483,10 @@ fn similar(p: &Params, model: &Model) -> Response {
     }
 }
 
-struct Params(Vec<(String, String)>);
+struct Params {
+    pairs: Vec<(String, String)>,
+    raw: String,
+}
 
 impl Params {
     fn parse(query: &str) -> Result<Self, Response> {
@@ -409,11 +497,11 @@ impl Params {
             }
             out.push((k.into_owned(), v.into_owned()));
         }
-        Ok(Self(out))
+        Ok(Self { pairs: out, raw: query.to_owned() })
     }
 
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn k(&self) -> Result<usize, Response> {
@@ -447,7 +535,10 @@ mod tests {
         b.seen(&[vec![0]]);
         b.manifest_mut().model_id = "m-1".into();
         let bytes = b.sign(&key).unwrap();
-        (Model::from_artifact(&bytes, &key.public_key()).unwrap(), EdgeConfig { pseudonymizer: Some(p) })
+        (
+            Model::from_artifact(&bytes, &key.public_key()).unwrap(),
+            EdgeConfig { pseudonymizer: Some(p), ..EdgeConfig::default() },
+        )
     }
 
     fn get(path: &str, query: &str) -> Response {
@@ -526,6 +617,53 @@ mod tests {
         // The session item is not recommended again.
         let b = body(&get("/v1/recommend", "user=bob&session=a"));
         assert_eq!(b["items"][0]["item"], "b");
+    }
+
+    #[test]
+    fn experiments_assign_variants_and_answers_log_exposures() {
+        let (m, mut c) = setup();
+        let e = Experiment::from_json(
+            r#"{"name": "ranker", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1, "model": "v-b"}]}"#,
+        )
+        .unwrap();
+        c.experiment = Some(e.clone());
+        let p = c.pseudonymizer.clone().unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for u in 0..40 {
+            let query = format!("user=learner-{u}&k=2");
+            let req = Request { method: "GET", path: "/v1/recommend", query: &query };
+            let variant = e.assign(&p.pseudonymize(&format!("learner-{u}")));
+            let expected = if variant.name == "b" { ModelChoice::Version("v-b".into()) } else { ModelChoice::Current };
+            assert_eq!(model_choice(&req, &c), expected);
+            let r = handle(&req, Ok(&m), &c);
+            let b = body(&r);
+            assert_eq!(b["experiment"], "ranker");
+            assert_eq!(b["variant"], variant.name.as_str());
+            seen.insert(variant.name.clone());
+            let exposure: Exposure = serde_json::from_str(r.exposure.as_deref().unwrap()).unwrap();
+            assert_eq!(exposure.recommendation_id, b["recommendation_id"].as_str().unwrap());
+            assert_eq!(exposure.variant.as_deref(), Some(variant.name.as_str()));
+            assert_eq!(exposure.user, p.pseudonymize(&format!("learner-{u}")));
+            assert_eq!(exposure.items.len(), b["items"].as_array().unwrap().len());
+        }
+        assert_eq!(seen.len(), 2, "both variants get learners");
+        // The adapter's request id becomes the recommendation id; errors log nothing.
+        c.request_id = Some("r-from-adapter".into());
+        let r = handle(&Request { method: "GET", path: "/v1/recommend", query: "user=x" }, Ok(&m), &c);
+        assert_eq!(body(&r)["recommendation_id"], "r-from-adapter");
+        let r = handle(&Request { method: "GET", path: "/v1/recommend", query: "k=1" }, Ok(&m), &c);
+        assert_eq!((r.status, r.exposure), (400, None));
+        let s = Request { method: "POST", path: SENTIMENT_PATH, query: "" };
+        assert_eq!(model_choice(&s, &c), ModelChoice::Sentiment);
+    }
+
+    #[test]
+    fn without_an_experiment_answers_have_ids_but_no_variant() {
+        let r = get("/v1/recommend", "user=alice&k=1");
+        let b = body(&r);
+        assert!(b["recommendation_id"].as_str().unwrap().starts_with("r-"));
+        assert!(b.get("variant").is_none() && b.get("experiment").is_none());
+        assert!(r.exposure.is_some());
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub enum Error {
     /// An event batch could not be decoded at all.
     #[error("invalid batch: {0}")]
     Batch(String),
+    /// An A/B experiment configuration is invalid.
+    #[error("invalid experiment: {0}")]
+    Experiment(String),
 }
 
 /// Result alias of the portable core.

@@ -13,6 +13,7 @@
 //! * [`model`]: the scoring core (top-k by dot product with business filters);
 //! * [`sentiment`]: review sentiment (hashed text features and a linear
 //!   model), scored the same in training and at the edge;
+//! * [`experiment`]: A/B experiments (deterministic assignment, exposure records);
 //! * [`api`]: the edge HTTP API (routing, parameters, JSON answers) that every
 //!   edge adapter calls, so Spin and Workers modules share one behaviour.
 //!
@@ -41,6 +42,7 @@ pub mod api;
 pub mod artifact;
 pub mod error;
 pub mod event;
+pub mod experiment;
 pub mod model;
 pub mod pseudonym;
 pub mod redact;

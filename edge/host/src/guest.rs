@@ -30,6 +30,8 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Where the guest sees the live model directory.
 const GUEST_MODELS_DIR: &str = "/models";
+/// Where the guest sees the model store.
+const GUEST_STORE_DIR: &str = "/store";
 
 /// Requests one guest instance serves before it is dropped for a fresh one.
 pub const MAX_REQUESTS_PER_INSTANCE: u32 = 10_000;
@@ -55,18 +57,27 @@ type Idle = Arc<std::sync::Mutex<Vec<Warm>>>;
 /// trapped, hit its deadline or its memory limit is dropped.
 pub(crate) struct Guests {
     pre: ProxyPre<GuestState>,
-    live_dir: PathBuf,
+    dirs: Dirs,
     env: Vec<(String, String)>,
     idle: Idle,
 }
 
+/// What the guest sees of the host's file system, read-only.
+#[derive(Clone, Debug)]
+pub(crate) struct Dirs {
+    /// The live models, at [`GUEST_MODELS_DIR`].
+    pub(crate) live: PathBuf,
+    /// The model store (published versions, for experiment variants), at [`GUEST_STORE_DIR`].
+    pub(crate) store: PathBuf,
+}
+
 impl Guests {
     /// Compiles and links the component at `wasm` (on a blocking thread).
-    pub(crate) async fn load(wasm: PathBuf, live_dir: PathBuf, env: Vec<(String, String)>) -> Result<Self> {
+    pub(crate) async fn load(wasm: PathBuf, dirs: Dirs, env: Vec<(String, String)>) -> Result<Self> {
         let pre = tokio::task::spawn_blocking(move || compile(&wasm))
             .await
             .map_err(|e| wasm_error("compiling the component", wasmtime::Error::msg(e.to_string())))??;
-        Ok(Self { pre, live_dir, env, idle: Arc::default() })
+        Ok(Self { pre, dirs, env, idle: Arc::default() })
     }
 
     /// The engine the component is compiled for.
@@ -113,7 +124,10 @@ impl Guests {
     fn new_store(&self) -> wasmtime::Result<Store<GuestState>> {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&self.env).inherit_stdout().inherit_stderr();
-        wasi.preopened_dir(&self.live_dir, GUEST_MODELS_DIR, FsPerms::ReadOnly)?;
+        wasi.preopened_dir(&self.dirs.live, GUEST_MODELS_DIR, FsPerms::ReadOnly)?;
+        if self.dirs.store.is_dir() {
+            wasi.preopened_dir(&self.dirs.store, GUEST_STORE_DIR, FsPerms::ReadOnly)?;
+        }
         let state = GuestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -217,7 +231,8 @@ pub fn engine_config() -> Config {
 /// host's engine settings. Returns the microseconds of each (store creation
 /// and instantiation; compiling is done once, before).
 pub async fn instantiation_micros(wasm: &std::path::Path, live_dir: &std::path::Path, n: usize) -> Result<Vec<f64>> {
-    let guests = Guests::load(wasm.to_owned(), live_dir.to_owned(), Vec::new()).await?;
+    let dirs = Dirs { live: live_dir.to_owned(), store: live_dir.to_owned() };
+    let guests = Guests::load(wasm.to_owned(), dirs, Vec::new()).await?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();

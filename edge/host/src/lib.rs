@@ -36,6 +36,7 @@
 //!     pseudonym_key_hex: "…".into(),
 //!     listen: "127.0.0.1:3000".parse().expect("an address"),
 //!     poll_interval: Duration::from_secs(5),
+//!     experiment: None,
 //! })
 //! .await?;
 //! println!("listening on http://{}", host.local_addr());
@@ -55,6 +56,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use knowedge_shared::artifact::PublicKey;
+use knowedge_shared::experiment::Experiment;
 use knowedge_shared::pseudonym::Pseudonymizer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -83,6 +85,9 @@ pub enum Error {
         #[source]
         source: knowedge_shared::Error,
     },
+    /// The configured A/B experiment is not valid.
+    #[error("{0}")]
+    Experiment(#[source] knowedge_shared::Error),
     /// A file or directory could not be read or created.
     #[error("{}: {source}", path.display())]
     Io {
@@ -138,6 +143,10 @@ pub struct HostConfig {
     pub listen: SocketAddr,
     /// How often the model store is checked for a new `current` version.
     pub poll_interval: Duration,
+    /// The A/B experiment to run (JSON, see
+    /// [`knowedge_shared::experiment`]); its variants' model versions are
+    /// read by the guest from the model store, mounted read-only at `/store`.
+    pub experiment: Option<String>,
 }
 
 /// Starts edge hosts.
@@ -161,11 +170,16 @@ impl EdgeHost {
         watcher.refresh().await;
         sentiment.refresh().await;
 
-        let env = vec![
+        let mut env = vec![
             ("KNOWEDGE_SIGNING_PUBLIC_KEY".to_owned(), config.public_key_hex.trim().to_owned()),
             ("KNOWEDGE_PSEUDONYM_KEY".to_owned(), config.pseudonym_key_hex.trim().to_owned()),
         ];
-        let guests = Guests::load(config.wasm.clone(), watcher.live_dir().to_owned(), env).await?;
+        if let Some(text) = &config.experiment {
+            Experiment::from_json(text).map_err(Error::Experiment)?;
+            env.push(("KNOWEDGE_EXPERIMENT".to_owned(), text.clone()));
+        }
+        let dirs = guest::Dirs { live: watcher.live_dir().to_owned(), store: config.models_dir.clone() };
+        let guests = Guests::load(config.wasm.clone(), dirs, env).await?;
         let ticker = EpochTicker::start(guests.engine().clone())?;
 
         let listener =

@@ -112,7 +112,7 @@ fn status(app: &App, method: &Method) -> Response {
         sentiment: crate::ModelStatus,
     }
     match serde_json::to_string(&HostStatus { recommender: app.watcher.status(), sentiment: app.sentiment.status() }) {
-        Ok(body) => json(api::Response { status: 200, body }),
+        Ok(body) => json(api::Response { status: 200, body, exposure: None }),
         Err(e) => json(api::Response::error(500, "internal", e)),
     }
 }

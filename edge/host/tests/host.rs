@@ -57,6 +57,10 @@ struct Fixture {
 }
 
 async fn start(poll_interval: Duration, prepare: impl FnOnce(&Path)) -> Fixture {
+    start_with(poll_interval, None, prepare).await
+}
+
+async fn start_with(poll_interval: Duration, experiment: Option<String>, prepare: impl FnOnce(&Path)) -> Fixture {
     let store = TempDir::new().unwrap();
     let state = TempDir::new().unwrap();
     prepare(store.path());
@@ -68,6 +72,7 @@ async fn start(poll_interval: Duration, prepare: impl FnOnce(&Path)) -> Fixture 
         pseudonym_key_hex: PSEUDONYM_KEY.into(),
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval,
+        experiment,
     })
     .await
     .unwrap();
@@ -209,4 +214,57 @@ fn component_exports_the_wasi_http_handler() {
     eprintln!("exports: {exports:?}\nimports: {imports:?}");
     assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
     assert!(imports.iter().all(|i| i.starts_with("wasi:")), "{imports:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn experiments_route_learners_to_their_variants_model() {
+    let experiment = r#"{"name": "ranker", "variants": [
+        {"name": "control", "weight": 1, "model": "current"},
+        {"name": "reverse", "weight": 1, "model": "v-reverse"}]}"#;
+    let f = start_with(Duration::from_secs(3600), Some(experiment.to_owned()), |store| {
+        // Published, not current: only the experiment's variant names it.
+        std::fs::write(store.join(artifact_name("v-reverse")), artifact("v-reverse", [1.0, 2.0, 3.0, 4.0])).unwrap();
+        publish(store, "v1", &artifact("v1", [4.0, 3.0, 2.0, 1.0]));
+    })
+    .await;
+    let e = knowedge_shared::experiment::Experiment::from_json(experiment).unwrap();
+    let p = Pseudonymizer::from_hex(PSEUDONYM_KEY).unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut per_variant = std::collections::BTreeMap::<String, usize>::new();
+    for u in 0..30 {
+        let user = format!("learner-{u}");
+        let (status, _, body) = get(&f.host, &format!("/v1/recommend?user={user}&k=2")).await;
+        assert_eq!(status, 200, "{body}");
+        let variant = e.assign(&p.pseudonymize(&user));
+        assert_eq!(body["experiment"], "ranker");
+        assert_eq!(body["variant"], variant.name.as_str(), "{user}");
+        let (model, top) = if variant.name == "reverse" { ("v-reverse", ["d", "c"]) } else { ("v1", ["a", "b"]) };
+        assert_eq!(body["model_id"], model, "{user}");
+        assert_eq!(items(&body), top, "{user}");
+        // Every answer has its own id, drawn by the component.
+        assert!(ids.insert(body["recommendation_id"].as_str().unwrap().to_owned()), "{body}");
+        *per_variant.entry(variant.name.clone()).or_default() += 1;
+    }
+    assert_eq!(per_variant.len(), 2, "{per_variant:?}");
+    // The same learner keeps the variant.
+    let again = get(&f.host, "/v1/recommend?user=learner-3&k=2").await.2;
+    assert_eq!(again["variant"], e.assign(&p.pseudonymize("learner-3")).name.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_experiment_is_refused_at_start() {
+    let (store, state) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let started = EdgeHost::start(HostConfig {
+        wasm: wasm_path(),
+        models_dir: store.path().to_owned(),
+        state_dir: state.path().to_owned(),
+        public_key_hex: SigningKey::from_seed(SEED).public_key().to_hex(),
+        pseudonym_key_hex: PSEUDONYM_KEY.into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        poll_interval: Duration::from_secs(1),
+        experiment: Some(r#"{"name": "x", "variants": []}"#.into()),
+    })
+    .await;
+    let Err(err) = started else { panic!("an experiment without variants was accepted") };
+    assert!(err.to_string().contains("variants"), "{err}");
 }

@@ -61,6 +61,7 @@ async fn start(store: &TempDir, state: &TempDir) -> RunningHost {
         pseudonym_key_hex: PSEUDONYM_KEY.into(),
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_secs(3600),
+        experiment: None,
     })
     .await
     .unwrap()

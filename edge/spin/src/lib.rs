@@ -24,6 +24,11 @@
 //! | `KNOWEDGE_PSEUDONYM_KEY` | hex key mapping request user ids to model pseudonyms |
 //! | `KNOWEDGE_MODEL_PATH` | model file, default [`DEFAULT_MODEL_PATH`] |
 //! | `KNOWEDGE_SENTIMENT_MODEL_PATH` | sentiment model file, default [`DEFAULT_SENTIMENT_MODEL_PATH`] |
+//! | `KNOWEDGE_EXPERIMENT` | optional A/B experiment (JSON, see `knowedge_shared::experiment`) |
+//! | `KNOWEDGE_STORE_DIR` | directory of published `<version>.kwm` files that variants name, default [`DEFAULT_STORE_DIR`] |
+//!
+//! Each recommendation answer's exposure record is written to standard
+//! output as one JSON line (`{"log": "exposure", …}`).
 //!
 //! Built natively the crate is empty apart from these constants, so
 //! `cargo build --workspace` keeps working.
@@ -45,6 +50,12 @@ pub const MODEL_PATH_VAR: &str = "KNOWEDGE_MODEL_PATH";
 pub const DEFAULT_SENTIMENT_MODEL_PATH: &str = "/models/sentiment.kwm";
 /// Variable overriding the sentiment model file path.
 pub const SENTIMENT_MODEL_PATH_VAR: &str = "KNOWEDGE_SENTIMENT_MODEL_PATH";
+/// Variable holding the A/B experiment (JSON, see `knowedge_shared::experiment`).
+pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
+/// Variable naming the directory of published versions (`<version>.kwm`) that experiment variants name.
+pub const STORE_DIR_VAR: &str = "KNOWEDGE_STORE_DIR";
+/// Store directory read when `KNOWEDGE_STORE_DIR` is not set.
+pub const DEFAULT_STORE_DIR: &str = "/store";
 
 // `unsafe` is allowed here only for the export glue `#[http_component]`
 // generates (wit-bindgen's canonical ABI entry points); the code below has none.
@@ -54,40 +65,66 @@ mod component {
     use std::cell::RefCell;
     use std::rc::Rc;
 
-    use knowedge_shared::api::{self, EdgeConfig, ModelNeeded, Models};
+    use knowedge_shared::api::{self, EdgeConfig, ModelChoice, Models};
     use knowedge_shared::artifact::PublicKey;
+    use knowedge_shared::experiment::Experiment;
     use knowedge_shared::model::Model;
     use knowedge_shared::pseudonym::Pseudonymizer;
     use knowedge_shared::sentiment::SentimentModel;
+    use knowedge_shared::store;
     use spin_sdk::http::{Request, Response};
     use spin_sdk::http_component;
 
     use super::{
-        DEFAULT_MODEL_PATH, DEFAULT_SENTIMENT_MODEL_PATH, MODEL_PATH_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR,
-        SENTIMENT_MODEL_PATH_VAR,
+        DEFAULT_MODEL_PATH, DEFAULT_SENTIMENT_MODEL_PATH, DEFAULT_STORE_DIR, EXPERIMENT_VAR, MODEL_PATH_VAR,
+        PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR, SENTIMENT_MODEL_PATH_VAR, STORE_DIR_VAR,
     };
 
-    /// Answers one request with the model currently on disk.
+    /// Answers one request with the model currently on disk (or the
+    /// learner's variant's model under an experiment), and logs the exposure.
     #[http_component]
     fn handle(req: Request) -> anyhow::Result<Response> {
-        let config = EdgeConfig { pseudonymizer: pseudonymizer() };
+        let config =
+            EdgeConfig { pseudonymizer: pseudonymizer(), experiment: experiment(), request_id: Some(request_id()) };
+        let method = req.method().to_string();
+        let request = api::Request { method: &method, path: req.path(), query: req.query() };
         let not_needed = "not needed for this route".to_owned();
-        let (model, sentiment) = match api::model_needed(req.path()) {
-            ModelNeeded::Recommender => (load_model(), Err(not_needed)),
-            ModelNeeded::Sentiment => (Err(not_needed), load_sentiment_model()),
+        let (model, sentiment) = match api::model_choice(&request, &config) {
+            ModelChoice::Current => (load_model(None), Err(not_needed)),
+            ModelChoice::Version(v) => (load_model(Some(&v)), Err(not_needed)),
+            ModelChoice::Sentiment => (Err(not_needed), load_sentiment_model()),
         };
         let models = Models {
             recommender: model.as_deref().map_err(String::as_str),
             sentiment: sentiment.as_deref().map_err(String::as_str),
         };
-        let method = req.method().to_string();
-        let request = api::Request { method: &method, path: req.path(), query: req.query() };
         let answer = api::handle_with_body(&request, req.body(), models, &config);
+        if let Some(line) = &answer.exposure {
+            println!("{line}");
+        }
         Ok(Response::builder()
             .status(answer.status)
             .header("content-type", "application/json")
             .body(answer.body)
             .build())
+    }
+
+    /// The experiment in `KNOWEDGE_EXPERIMENT`; an invalid one is reported
+    /// on standard error and ignored (every learner gets the current model).
+    fn experiment() -> Option<Experiment> {
+        let text = std::env::var(EXPERIMENT_VAR).ok().filter(|t| !t.trim().is_empty())?;
+        Experiment::from_json(&text).inspect_err(|e| eprintln!("knowedge: {EXPERIMENT_VAR}: {e}")).ok()
+    }
+
+    /// A fresh request id from the runtime's randomness (std's hash keys come from `wasi:random`).
+    fn request_id() -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let draw = || {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u8(0);
+            h.finish()
+        };
+        format!("r-{:016x}{:016x}", draw(), draw())
     }
 
     fn pseudonymizer() -> Option<Pseudonymizer> {
@@ -107,11 +144,20 @@ mod component {
 
     thread_local! {
         static MODEL: RefCell<Option<Cached<Model>>> = const { RefCell::new(None) };
+        static VARIANT_MODEL: RefCell<Option<Cached<Model>>> = const { RefCell::new(None) };
         static SENTIMENT: RefCell<Option<Cached<SentimentModel>>> = const { RefCell::new(None) };
     }
 
-    fn load_model() -> Result<Rc<Model>, String> {
-        MODEL.with(|cell| cached(cell, MODEL_PATH_VAR, DEFAULT_MODEL_PATH, Model::from_artifact))
+    /// The current model, or with `version` that version from the store directory.
+    fn load_model(version: Option<&str>) -> Result<Rc<Model>, String> {
+        match version {
+            None => MODEL.with(|cell| cached(cell, MODEL_PATH_VAR, DEFAULT_MODEL_PATH, Model::from_artifact)),
+            Some(v) => {
+                let dir = std::env::var(STORE_DIR_VAR).unwrap_or_else(|_| DEFAULT_STORE_DIR.to_owned());
+                let path = format!("{}/{}", dir.trim_end_matches('/'), store::artifact_name(v));
+                VARIANT_MODEL.with(|cell| cached_at(cell, path, Model::from_artifact))
+            }
+        }
     }
 
     fn load_sentiment_model() -> Result<Rc<SentimentModel>, String> {
@@ -129,8 +175,17 @@ mod component {
         default_path: &str,
         load: impl Fn(&[u8], &PublicKey) -> Result<T, E>,
     ) -> Result<Rc<T>, String> {
-        let key_hex = std::env::var(PUBLIC_KEY_VAR).map_err(|_| format!("{PUBLIC_KEY_VAR} is not set"))?;
         let path = std::env::var(path_var).unwrap_or_else(|_| default_path.to_owned());
+        cached_at(cell, path, load)
+    }
+
+    /// [`cached`] for a file path.
+    fn cached_at<T, E: std::fmt::Display>(
+        cell: &RefCell<Option<Cached<T>>>,
+        path: String,
+        load: impl Fn(&[u8], &PublicKey) -> Result<T, E>,
+    ) -> Result<Rc<T>, String> {
+        let key_hex = std::env::var(PUBLIC_KEY_VAR).map_err(|_| format!("{PUBLIC_KEY_VAR} is not set"))?;
         let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let stamp: Stamp = (path.clone(), meta.len(), meta.modified().ok());
         if let Some(c) = cell.borrow().as_ref()

@@ -11,6 +11,10 @@
 //! | `MODELS` | KV namespace | the model store: `current` (and `current-sentiment`) hold a version, `<version>.kwm` its signed artifact (the layout of [`knowedge_shared::store`]) |
 //! | `KNOWEDGE_SIGNING_PUBLIC_KEY` | secret or var | hex ed25519 key the artifacts must be signed with |
 //! | `KNOWEDGE_PSEUDONYM_KEY` | secret or var | hex key mapping request user ids to model pseudonyms |
+//! | `KNOWEDGE_EXPERIMENT` | var | optional A/B experiment (JSON); variants name `current` or a version in `MODELS` |
+//!
+//! Each recommendation answer's exposure record is logged (`console.log`) as
+//! one JSON line, for Workers Logpush.
 //!
 //! Models: each isolate keeps the last model it verified, keyed by version
 //! and public key, so a request costs one KV read of the pointer. A new
@@ -40,6 +44,8 @@ pub const MODELS_BINDING: &str = "MODELS";
 pub const PUBLIC_KEY_VAR: &str = "KNOWEDGE_SIGNING_PUBLIC_KEY";
 /// Secret (or var) holding the hex pseudonymisation key.
 pub const PSEUDONYM_KEY_VAR: &str = "KNOWEDGE_PSEUDONYM_KEY";
+/// Var holding the A/B experiment (JSON, see `knowedge_shared::experiment`).
+pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
 
 // `unsafe` is allowed here only for the glue `#[event(fetch)]` and
 // wasm-bindgen generate; the code below has none.
@@ -51,16 +57,17 @@ mod worker_glue {
     use std::thread::LocalKey;
 
     use futures::StreamExt;
-    use knowedge_shared::api::{self, EdgeConfig, ModelNeeded, Models};
+    use knowedge_shared::api::{self, EdgeConfig, ModelChoice, Models};
     use knowedge_shared::artifact::PublicKey;
+    use knowedge_shared::experiment::Experiment;
     use knowedge_shared::model::Model;
     use knowedge_shared::pseudonym::Pseudonymizer;
     use knowedge_shared::sentiment::SentimentModel;
     use knowedge_shared::store;
     use worker::kv::KvStore;
-    use worker::{Context, Env, Request, Response, console_error, event};
+    use worker::{Context, Env, Request, Response, console_error, console_log, event, js_sys};
 
-    use super::{MODELS_BINDING, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
+    use super::{EXPERIMENT_VAR, MODELS_BINDING, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
 
     /// The verified model an isolate serves, and the last version it refused.
     struct Slot<T> {
@@ -92,13 +99,19 @@ mod worker_glue {
         let method = req.method().to_string();
         let body = read_body(&mut req).await?;
 
-        let config = EdgeConfig { pseudonymizer: text_binding(&env, PSEUDONYM_KEY_VAR).and_then(pseudonymizer) };
+        let config = EdgeConfig {
+            pseudonymizer: text_binding(&env, PSEUDONYM_KEY_VAR).and_then(pseudonymizer),
+            experiment: experiment(&env),
+            request_id: Some(request_id()),
+        };
+        let request = api::Request { method: &method, path: &path, query: &query };
         let not_needed = "not needed for this route".to_owned();
-        let (model, sentiment) = match api::model_needed(&path) {
-            ModelNeeded::Recommender => {
+        let (model, sentiment) = match api::model_choice(&request, &config) {
+            ModelChoice::Current => {
                 (current(&RECOMMENDER, &env, store::CURRENT, Model::from_artifact).await, Err(not_needed))
             }
-            ModelNeeded::Sentiment => (
+            ModelChoice::Version(v) => (version(&env, &v).await, Err(not_needed)),
+            ModelChoice::Sentiment => (
                 Err(not_needed),
                 current(&SENTIMENT, &env, store::CURRENT_SENTIMENT, SentimentModel::from_artifact).await,
             ),
@@ -107,12 +120,56 @@ mod worker_glue {
             recommender: model.as_deref().map_err(String::as_str),
             sentiment: sentiment.as_deref().map_err(String::as_str),
         };
-        let request = api::Request { method: &method, path: &path, query: &query };
         let answer = api::handle_with_body(&request, &body, models, &config);
+        if let Some(line) = &answer.exposure {
+            console_log!("{line}");
+        }
         Ok(Response::builder()
             .with_status(answer.status)
             .with_header("content-type", "application/json")?
             .fixed(answer.body.into_bytes()))
+    }
+
+    /// The experiment in `KNOWEDGE_EXPERIMENT`; an invalid one is logged and ignored.
+    fn experiment(env: &Env) -> Option<Experiment> {
+        let text = text_binding(env, EXPERIMENT_VAR).filter(|t| !t.trim().is_empty())?;
+        Experiment::from_json(&text).inspect_err(|e| console_error!("knowedge: {EXPERIMENT_VAR}: {e}")).ok()
+    }
+
+    /// A fresh request id from the isolate's randomness.
+    fn request_id() -> String {
+        let draw = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+        format!("r-{:08x}{:08x}{:08x}{:08x}", draw(), draw(), draw(), draw())
+    }
+
+    thread_local! {
+        /// Published versions an experiment's variants named, verified (versions never change).
+        static VERSIONS: RefCell<Vec<(String, String, Rc<Model>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// A published version from KV, verified once per isolate.
+    async fn version(env: &Env, version: &str) -> Result<Rc<Model>, String> {
+        let key_hex = text_binding(env, PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
+        let cached = VERSIONS.with_borrow(|v| {
+            v.iter().find(|(k, name, _)| *k == key_hex && name == version).map(|(_, _, m)| Rc::clone(m))
+        });
+        if let Some(model) = cached {
+            return Ok(model);
+        }
+        let key = PublicKey::from_hex(&key_hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))?;
+        let kv: KvStore = env.kv(MODELS_BINDING).map_err(|e| format!("KV binding {MODELS_BINDING}: {e}"))?;
+        let name = store::artifact_name(version);
+        let bytes = kv.get(&name).bytes().await.map_err(|e| format!("cannot read `{name}`: {e}"))?;
+        let bytes = bytes.ok_or_else(|| format!("no `{name}` in {MODELS_BINDING}"))?;
+        let model = Rc::new(Model::from_artifact(&bytes, &key).map_err(|e| format!("version {version}: {e}"))?);
+        VERSIONS.with_borrow_mut(|v| {
+            // A handful of variants at most; keep the newest few.
+            if v.len() >= 4 {
+                v.remove(0);
+            }
+            v.push((key_hex, version.to_owned(), Rc::clone(&model)));
+        });
+        Ok(model)
     }
 
     /// The request body, kept up to one byte past the most the API accepts;
