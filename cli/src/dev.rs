@@ -121,6 +121,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         listen: opts.edge_listen,
         poll_interval: Duration::from_millis(500),
         experiment: None,
+        ingest: Some(knowedge_edge_host::Forwarding { url: ingest_url.clone(), key: keys.ingest_key.clone() }),
     })
     .await?;
     let edge = host.local_addr();

@@ -203,6 +203,7 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
         listen: "127.0.0.1:0".parse()?,
         poll_interval: Duration::from_millis(200),
         experiment: None,
+        ingest: None,
     })
     .await?;
     let url = format!("http://{}/v1/recommend?user=u17&k=10", host.local_addr());

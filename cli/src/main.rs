@@ -176,6 +176,13 @@ enum EdgeCommand {
         /// Key directory.
         #[arg(long, default_value = ".knowedge/keys")]
         keys: PathBuf,
+        /// A/B experiment to run: a JSON file (`{"name", "variants": [{"name", "weight", "model"}]}`).
+        #[arg(long, env = "KNOWEDGE_EXPERIMENT_FILE")]
+        experiment: Option<PathBuf>,
+        /// Ingestion endpoint that `POST /v1/events` forwards to (with the ingest key of --keys or
+        /// `KNOWEDGE_INGEST_KEY`), e.g. http://127.0.0.1:8081/v1/events.
+        #[arg(long, env = "KNOWEDGE_EDGE_INGEST_URL")]
+        ingest_url: Option<String>,
     },
     /// Measure the edge: top-10 natively and in wasmtime, model load, instantiation, sizes, HTTP load.
     /// `cargo xtask edge-bench` builds what it needs and runs it.
@@ -338,8 +345,12 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Edge { command: EdgeCommand::Serve { models, listen, wasm, state, keys } } => {
+        Command::Edge { command: EdgeCommand::Serve { models, listen, wasm, state, keys, experiment, ingest_url } } => {
             let keys = Keys::load(&keys)?;
+            let experiment = match experiment {
+                Some(p) => Some(std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?),
+                None => None,
+            };
             anyhow::ensure!(wasm.exists(), "{} is missing; build it with `cargo xtask build`", wasm.display());
             let host = EdgeHost::start(HostConfig {
                 wasm,
@@ -349,7 +360,17 @@ async fn run(cli: Cli) -> Result<()> {
                 pseudonym_key_hex: keys.pseudonym_hex.clone(),
                 listen,
                 poll_interval: Duration::from_secs(1),
-                experiment: None,
+                experiment,
+                ingest: match ingest_url {
+                    Some(url) => {
+                        anyhow::ensure!(
+                            !keys.ingest_key.is_empty(),
+                            "--ingest-url needs an ingest key (ingest.key or KNOWEDGE_INGEST_KEY)"
+                        );
+                        Some(knowedge_edge_host::Forwarding { url, key: keys.ingest_key.clone() })
+                    }
+                    None => None,
+                },
             })
             .await?;
             eprintln!("edge: http://{}/v1/recommend?user=<learner>&k=10", host.local_addr());

@@ -128,6 +128,7 @@ async fn events_in_recommendations_out_at_the_edge() {
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_millis(100),
         experiment: None,
+        ingest: None,
     })
     .await
     .unwrap();

@@ -58,6 +58,7 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_millis(100),
         experiment: None,
+        ingest: None,
     })
     .await
     .unwrap();

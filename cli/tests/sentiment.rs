@@ -88,6 +88,7 @@ async fn trained_sentiment_served_at_the_edge_and_written_to_the_lake() {
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_millis(100),
         experiment: None,
+        ingest: None,
     })
     .await
     .unwrap();

@@ -8,6 +8,7 @@
 //! | route | parameters | answer |
 //! |---|---|---|
 //! | `GET /v1/recommend` | `user` (required), `k` (1-100, default 10), `category`, `max_price`, `exclude` (comma separated), `session` (comma separated items of this session, newest last) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "recommendation_id", "experiment", "variant"}` (the last two under an A/B experiment, see [`crate::experiment`]) |
+//! | `POST /v1/events` | a JSON event batch `{"events": [...]}` (ingestion's format, at most [`MAX_FORWARDED_EVENTS`] events, [`MAX_EVENTS_BODY_BYTES`] bytes), optional `recommendation_id` query parameter | ingestion's answer: the adapter forwards the batch prepared by [`forward_events`] (each event given the learner's `experiment` and `variant`, and the `recommendation_id`) with the edge's ingest key |
 //! | `POST /v1/rank` | JSON body `{"user", "candidates": ["…"], "session": ["…"]}` (`session` optional; at most [`MAX_RANK_CANDIDATES`] candidates) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "unknown": ["…"]}`: known candidates best first, unknown ids apart |
 //! | `GET /v1/similar` | `item` (required), `k` | `{"model_id", "item", "items": [...]}` |
 //! | `GET /v1/model` | | the model's [`ModelInfo`] |
@@ -52,6 +53,12 @@ pub const MAX_EXCLUDE: usize = 200;
 pub const SENTIMENT_PATH: &str = "/v1/sentiment";
 /// Path of the rank route.
 pub const RANK_PATH: &str = "/v1/rank";
+/// Path of the event forwarding route.
+pub const EVENTS_PATH: &str = "/v1/events";
+/// Largest event batch the edge forwards, in bytes (ingestion's own limit).
+pub const MAX_EVENTS_BODY_BYTES: usize = 1024 * 1024;
+/// Most events in one forwarded batch (ingestion's own limit).
+pub const MAX_FORWARDED_EVENTS: usize = 500;
 /// Most candidates one rank request may carry.
 pub const MAX_RANK_CANDIDATES: usize = 1_000;
 /// Most ids in `session`.
@@ -200,6 +207,10 @@ pub fn handle_with_body(req: &Request<'_>, body: &[u8], models: Models<'_>, conf
     }
     if req.path == RANK_PATH {
         return rank(req, body, models.recommender, config);
+    }
+    if req.path == EVENTS_PATH {
+        // Adapters that forward events answer this route before calling here.
+        return Response::error(503, "not_configured", "this edge forwards no events (no ingestion endpoint is set)");
     }
     handle(req, models.recommender, config)
 }
@@ -398,6 +409,73 @@ fn rank(req: &Request<'_>, body: &[u8], model: Result<&Model, &str>, config: &Ed
             unknown: ranked.unknown,
         },
     )
+}
+
+/// Prepares a `POST /v1/events` batch for forwarding to ingestion: checks
+/// the method, size and shape (`{"events": [...]}`, at most
+/// [`MAX_FORWARDED_EVENTS`], at most [`MAX_EVENTS_BODY_BYTES`]), and adds
+/// to each event object that does not carry them yet the learner's
+/// `experiment` and `variant` (from its `user_id`, under the running
+/// experiment) and the request's `recommendation_id` query parameter, if
+/// given. Returns the body to send; ingestion validates the events
+/// themselves. Errors are the 4xx answers to give the client.
+pub fn forward_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Result<Vec<u8>, Response> {
+    if req.method != "POST" {
+        return Err(Response::error(405, "method_not_allowed", format!("{EVENTS_PATH} answers POST only")));
+    }
+    if body.len() > MAX_EVENTS_BODY_BYTES {
+        return Err(Response::error(
+            413,
+            "payload_too_large",
+            format!("the body is {} bytes; at most {MAX_EVENTS_BODY_BYTES} are accepted", body.len()),
+        ));
+    }
+    if req.query.len() > MAX_QUERY_BYTES {
+        return Err(Response::error(414, "uri_too_long", "query string too long"));
+    }
+    let params = Params::parse(req.query)?;
+    let recommendation_id = params.get("recommendation_id");
+    if let Some(id) = recommendation_id
+        && (id.is_empty() || id.chars().count() > crate::event::MAX_ID_CHARS || id.chars().any(char::is_control))
+    {
+        return Err(Response::error(
+            400,
+            "invalid_parameter",
+            "`recommendation_id` must be 1-128 printable characters",
+        ));
+    }
+    let mut batch: serde_json::Value = json_body(body, "{\"events\": [event objects]}")?;
+    let Some(events) = batch.get_mut("events").and_then(serde_json::Value::as_array_mut) else {
+        return Err(Response::error(400, "invalid_body", "expected JSON {\"events\": [event objects]}"));
+    };
+    if events.len() > MAX_FORWARDED_EVENTS {
+        return Err(Response::error(
+            413,
+            "too_many_events",
+            format!("{} events given; at most {MAX_FORWARDED_EVENTS} per batch", events.len()),
+        ));
+    }
+    for event in events.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+        let variant = match (&config.experiment, &config.pseudonymizer, event.get("user_id").and_then(|u| u.as_str())) {
+            (Some(e), Some(p), Some(user)) if !user.is_empty() => {
+                Some((e.name.clone(), e.assign(&p.pseudonymize(user)).name.clone()))
+            }
+            _ => None,
+        };
+        if let Some((experiment, variant)) = variant
+            && !event.contains_key("experiment")
+            && !event.contains_key("variant")
+        {
+            event.insert("experiment".into(), experiment.into());
+            event.insert("variant".into(), variant.into());
+        }
+        if let Some(id) = recommendation_id
+            && !event.contains_key("recommendation_id")
+        {
+            event.insert("recommendation_id".into(), id.into());
+        }
+    }
+    serde_json::to_vec(&batch).map_err(|e| Response::error(400, "invalid_body", e))
 }
 
 /// Decodes a JSON request body of the `shape` described, or the 4xx answer.
@@ -664,6 +742,56 @@ mod tests {
         assert!(b["recommendation_id"].as_str().unwrap().starts_with("r-"));
         assert!(b.get("variant").is_none() && b.get("experiment").is_none());
         assert!(r.exposure.is_some());
+    }
+
+    #[test]
+    fn events_are_prepared_for_forwarding_with_variant_and_recommendation_id() {
+        let (_, mut c) = setup();
+        c.experiment = Some(
+            Experiment::from_json(
+                r#"{"name": "ranker", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}"#,
+            )
+            .unwrap(),
+        );
+        let req = Request { method: "POST", path: EVENTS_PATH, query: "recommendation_id=r-1" };
+        let body = br#"{"events": [
+            {"event_id": "e1", "type": "click", "user_id": "alice", "item_id": "a"},
+            {"event_id": "e2", "type": "click", "user_id": "alice", "item_id": "b", "recommendation_id": "r-0", "experiment": "x", "variant": "y"},
+            {"event_id": "e3", "type": "view"},
+            "not an object"]}"#;
+        let out: serde_json::Value = serde_json::from_slice(&forward_events(&req, body, &c).unwrap()).unwrap();
+        let e = &out["events"];
+        let alice = c.experiment.as_ref().unwrap().assign(&c.pseudonymizer.as_ref().unwrap().pseudonymize("alice"));
+        assert_eq!(e[0]["variant"], alice.name.as_str());
+        assert_eq!(e[0]["experiment"], "ranker");
+        assert_eq!(e[0]["recommendation_id"], "r-1");
+        // What the client sent wins; events without a user get no variant; the rest is left to ingestion.
+        assert_eq!((&e[1]["recommendation_id"], &e[1]["variant"]), (&"r-0".into(), &"y".into()));
+        assert!(e[2].get("variant").is_none());
+        assert_eq!(e[2]["recommendation_id"], "r-1");
+        assert_eq!(e[3], "not an object");
+        // The user id is forwarded as sent: ingestion pseudonymises it.
+        assert_eq!(e[0]["user_id"], "alice");
+
+        let many = format!(r#"{{"events": [{}]}}"#, vec!["{}"; MAX_FORWARDED_EVENTS + 1].join(","));
+        let huge = vec![b' '; MAX_EVENTS_BODY_BYTES + 1];
+        for (method, query, body, status) in [
+            ("GET", "", &b"{}"[..], 405),
+            ("POST", "", &b"{"[..], 400),
+            ("POST", "", &b"\xff"[..], 400),
+            ("POST", "", &br#"{"events": 1}"#[..], 400),
+            ("POST", "", &br#"[]"#[..], 400),
+            ("POST", "", many.as_bytes(), 413),
+            ("POST", "", &huge[..], 413),
+            ("POST", "recommendation_id=", &br#"{"events": []}"#[..], 400),
+        ] {
+            let r = forward_events(&Request { method, path: EVENTS_PATH, query }, body, &c).unwrap_err();
+            assert_eq!(r.status, status, "{method} {query}: {}", r.body);
+            assert!(body_has_error(&r));
+        }
+        // Without forwarding in the adapter, the shared API says so.
+        let none = Models { recommender: Err("x"), sentiment: Err("x") };
+        assert_eq!(handle_with_body(&req, b"{}", none, &c).status, 503);
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub(crate) struct Guests {
     pre: ProxyPre<GuestState>,
     dirs: Dirs,
     env: Vec<(String, String)>,
+    outbound: OutboundHttp,
     idle: Idle,
 }
 
@@ -73,11 +74,16 @@ pub(crate) struct Dirs {
 
 impl Guests {
     /// Compiles and links the component at `wasm` (on a blocking thread).
-    pub(crate) async fn load(wasm: PathBuf, dirs: Dirs, env: Vec<(String, String)>) -> Result<Self> {
+    pub(crate) async fn load(
+        wasm: PathBuf,
+        dirs: Dirs,
+        env: Vec<(String, String)>,
+        outbound: OutboundHttp,
+    ) -> Result<Self> {
         let pre = tokio::task::spawn_blocking(move || compile(&wasm))
             .await
             .map_err(|e| wasm_error("compiling the component", wasmtime::Error::msg(e.to_string())))??;
-        Ok(Self { pre, dirs, env, idle: Arc::default() })
+        Ok(Self { pre, dirs, env, outbound, idle: Arc::default() })
     }
 
     /// The engine the component is compiled for.
@@ -133,7 +139,7 @@ impl Guests {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).trap_on_grow_failure(true).build(),
-            hooks: NoOutboundHttp,
+            hooks: self.outbound.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -232,7 +238,7 @@ pub fn engine_config() -> Config {
 /// and instantiation; compiling is done once, before).
 pub async fn instantiation_micros(wasm: &std::path::Path, live_dir: &std::path::Path, n: usize) -> Result<Vec<f64>> {
     let dirs = Dirs { live: live_dir.to_owned(), store: live_dir.to_owned() };
-    let guests = Guests::load(wasm.to_owned(), dirs, Vec::new()).await?;
+    let guests = Guests::load(wasm.to_owned(), dirs, Vec::new(), OutboundHttp::default()).await?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
@@ -273,7 +279,7 @@ struct GuestState {
     http: WasiHttpCtx,
     table: ResourceTable,
     limits: StoreLimits,
-    hooks: NoOutboundHttp,
+    hooks: OutboundHttp,
 }
 
 impl WasiView for GuestState {
@@ -288,20 +294,44 @@ impl WasiHttpView for GuestState {
     }
 }
 
-/// wasi:http hooks that refuse every outgoing request: the scorer needs no
-/// network (its Spin manifest allows no outbound hosts either).
-struct NoOutboundHttp;
+/// wasi:http hooks that allow outgoing requests to one authority only: the
+/// ingestion endpoint `POST /v1/events` forwards to (when configured). Every
+/// other request is refused: the scorer needs no other network.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OutboundHttp {
+    /// `host:port` of the allowed endpoint.
+    pub(crate) allowed: Option<String>,
+}
 
 type Deferred = Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>;
 
-impl WasiHttpHooks for NoOutboundHttp {
+impl WasiHttpHooks for OutboundHttp {
     fn send_request(
         &mut self,
-        _request: http::Request<WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        request: http::Request<WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Deferred,
     ) -> Box<dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<WasiBody>, Deferred)>> + Send> {
-        Box::new(std::future::ready(Err(wasmtime_wasi_http::Error::HttpRequestDenied)))
+        let authority = request.uri().authority().map(|a| authority_with_port(a.as_str(), request.uri()));
+        if self.allowed.is_none() || authority != self.allowed {
+            debug!(uri = %request.uri(), "outgoing request refused");
+            return Box::new(std::future::ready(Err(wasmtime_wasi_http::Error::HttpRequestDenied)));
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Deferred))
+        })
+    }
+}
+
+/// `host:port` of an authority, with the scheme's default port when absent.
+pub(crate) fn authority_with_port(authority: &str, uri: &http::Uri) -> String {
+    if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        authority.to_owned()
+    } else {
+        let port = if uri.scheme_str() == Some("https") { 443 } else { 80 };
+        format!("{authority}:{port}")
     }
 }
 

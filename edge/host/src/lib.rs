@@ -37,6 +37,7 @@
 //!     listen: "127.0.0.1:3000".parse().expect("an address"),
 //!     poll_interval: Duration::from_secs(5),
 //!     experiment: None,
+//!     ingest: None,
 //! })
 //! .await?;
 //! println!("listening on http://{}", host.local_addr());
@@ -85,6 +86,9 @@ pub enum Error {
         #[source]
         source: knowedge_shared::Error,
     },
+    /// A configuration value is not valid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The configured A/B experiment is not valid.
     #[error("{0}")]
     Experiment(#[source] knowedge_shared::Error),
@@ -147,6 +151,18 @@ pub struct HostConfig {
     /// [`knowedge_shared::experiment`]); its variants' model versions are
     /// read by the guest from the model store, mounted read-only at `/store`.
     pub experiment: Option<String>,
+    /// Where `POST /v1/events` forwards to; the guest may reach this
+    /// endpoint and no other.
+    pub ingest: Option<Forwarding>,
+}
+
+/// The ingestion endpoint the edge forwards learner events to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forwarding {
+    /// Full URL of ingestion's `POST /v1/events` (http or https).
+    pub url: String,
+    /// The edge's ingest API key (scope `events.write`).
+    pub key: String,
 }
 
 /// Starts edge hosts.
@@ -178,8 +194,19 @@ impl EdgeHost {
             Experiment::from_json(text).map_err(Error::Experiment)?;
             env.push(("KNOWEDGE_EXPERIMENT".to_owned(), text.clone()));
         }
+        let mut outbound = guest::OutboundHttp::default();
+        if let Some(f) = &config.ingest {
+            let uri: http::Uri = f.url.parse().map_err(|e| Error::Config(format!("ingest URL `{}`: {e}", f.url)))?;
+            let authority = match (uri.scheme_str(), uri.authority()) {
+                (Some("http" | "https"), Some(a)) => guest::authority_with_port(a.as_str(), &uri),
+                _ => return Err(Error::Config(format!("ingest URL `{}` is not an http(s) URL", f.url))),
+            };
+            outbound.allowed = Some(authority);
+            env.push(("KNOWEDGE_INGEST_URL".to_owned(), f.url.clone()));
+            env.push(("KNOWEDGE_INGEST_KEY".to_owned(), f.key.clone()));
+        }
         let dirs = guest::Dirs { live: watcher.live_dir().to_owned(), store: config.models_dir.clone() };
-        let guests = Guests::load(config.wasm.clone(), dirs, env).await?;
+        let guests = Guests::load(config.wasm.clone(), dirs, env, outbound).await?;
         let ticker = EpochTicker::start(guests.engine().clone())?;
 
         let listener =

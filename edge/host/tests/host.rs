@@ -73,6 +73,7 @@ async fn start_with(poll_interval: Duration, experiment: Option<String>, prepare
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval,
         experiment,
+        ingest: None,
     })
     .await
     .unwrap();
@@ -263,6 +264,7 @@ async fn an_invalid_experiment_is_refused_at_start() {
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_secs(1),
         experiment: Some(r#"{"name": "x", "variants": []}"#.into()),
+        ingest: None,
     })
     .await;
     let Err(err) = started else { panic!("an experiment without variants was accepted") };

@@ -62,6 +62,7 @@ async fn start(store: &TempDir, state: &TempDir) -> RunningHost {
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_secs(3600),
         experiment: None,
+        ingest: None,
     })
     .await
     .unwrap()

@@ -175,6 +175,11 @@ struct WorkerDev {
 impl WorkerDev {
     /// Writes a config next to the secrets, seeds KV with `entries` and starts the server.
     async fn start(entries: &[(&str, Vec<u8>)]) -> Self {
+        Self::start_with_vars(entries, "").await
+    }
+
+    /// [`WorkerDev::start`] with more `NAME=value` lines for `.dev.vars`.
+    async fn start_with_vars(entries: &[(&str, Vec<u8>)], vars: &str) -> Self {
         let (wrangler, main) = worker_tools();
         let dir = TempDir::new().unwrap();
         // The checked-in wrangler.toml, minus its [build] step (the Worker is built already).
@@ -191,7 +196,7 @@ impl WorkerDev {
         let public_key = SigningKey::from_seed(SEED).public_key().to_hex();
         std::fs::write(
             dir.path().join(".dev.vars"),
-            format!("KNOWEDGE_SIGNING_PUBLIC_KEY={public_key}\nKNOWEDGE_PSEUDONYM_KEY={PSEUDONYM_KEY}\n"),
+            format!("KNOWEDGE_SIGNING_PUBLIC_KEY={public_key}\nKNOWEDGE_PSEUDONYM_KEY={PSEUDONYM_KEY}\n{vars}"),
         )
         .unwrap();
         put(dir.path(), &wrangler, entries).await;
@@ -322,6 +327,7 @@ async fn start_spin(store: &Path, state: &Path) -> RunningHost {
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_secs(3600),
         experiment: None,
+        ingest: None,
     })
     .await
     .unwrap()
@@ -329,6 +335,45 @@ async fn start_spin(store: &Path, state: &Path) -> RunningHost {
 
 fn items(answer: &Value) -> Vec<&str> {
     answer["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap()).collect()
+}
+
+/// Forwarded batches a stand-in for ingestion received: authorization header and body.
+type Forwarded = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// A stand-in for ingestion (the Worker's outbound target): records each
+/// request and answers `200 {"accepted": <events>}`.
+async fn mock_ingestion() -> (String, Forwarded) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/events", listener.local_addr().unwrap());
+    let seen = Forwarded::default();
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let record = record.clone();
+                    async move {
+                        let auth = req
+                            .headers()
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let bytes = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                        let n = body["events"].as_array().map_or(0, Vec::len);
+                        record.lock().unwrap().push((auth, body));
+                        let answer = Full::new(Bytes::from(json!({"accepted": n}).to_string()));
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(answer))
+                    }
+                });
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    (url, seen)
 }
 
 /// An answer without its per-request `recommendation_id`.
@@ -370,12 +415,16 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
     }
     let spin = start_spin(store.path(), state.path()).await;
     let spin_addr = spin.local_addr().to_string();
-    let worker = WorkerDev::start(&[
-        (&artifact_name("v1"), v1.clone()),
-        (CURRENT, b"v1\n".to_vec()),
-        (&artifact_name("sent-1"), sent.clone()),
-        (CURRENT_SENTIMENT, b"sent-1".to_vec()),
-    ])
+    let (ingest_url, forwarded) = mock_ingestion().await;
+    let worker = WorkerDev::start_with_vars(
+        &[
+            (&artifact_name("v1"), v1.clone()),
+            (CURRENT, b"v1\n".to_vec()),
+            (&artifact_name("sent-1"), sent.clone()),
+            (CURRENT_SENTIMENT, b"sent-1".to_vec()),
+        ],
+        &format!("KNOWEDGE_INGEST_URL={ingest_url}\nKNOWEDGE_INGEST_KEY=kn_worker_test\n"),
+    )
     .await;
 
     // Same top-10 from the Worker, the Spin component and the native core.
@@ -459,6 +508,21 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
     let expected: Value =
         serde_json::from_str(&serde_json::to_string(&native_sentiment.score_all(&texts)).unwrap()).unwrap();
     assert_eq!(from_worker.1["results"], expected);
+
+    // POST /v1/events: forwarded to ingestion with the Worker's key and the recommendation id; its answer relayed.
+    let click = json!({"events": [{"event_id": "e-1", "type": "click", "user_id": learner(1), "item_id": "x"}]});
+    let (status, answer) = worker.post("/v1/events?recommendation_id=r-42", serde_json::to_vec(&click).unwrap()).await;
+    assert_eq!((status, &answer), (200, &json!({"accepted": 1})));
+    {
+        let seen = forwarded.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].0, "Bearer kn_worker_test");
+        assert_eq!(seen[0].1["events"][0]["recommendation_id"], "r-42");
+        assert_eq!(seen[0].1["events"][0]["user_id"], learner(1));
+    }
+    let (status, answer) = worker.post("/v1/events", b"{\"events\": 3}".to_vec()).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_body")), "{answer}");
+    assert_eq!(forwarded.lock().unwrap().len(), 1, "a refused batch is not forwarded");
 
     // Bad requests: JSON 4xx from the Worker, as from the Spin component.
     let long_query = format!("/v1/recommend?user={}", "x".repeat(32 * 1024));

@@ -27,6 +27,8 @@
 //! | `KNOWEDGE_EXPERIMENT` | optional A/B experiment (JSON, see `knowedge_shared::experiment`) |
 //! | `KNOWEDGE_STORE_DIR` | directory of published `<version>.kwm` files that variants name, default [`DEFAULT_STORE_DIR`] |
 //!
+//! | `KNOWEDGE_INGEST_URL`, `KNOWEDGE_INGEST_KEY` | ingestion endpoint and the edge's ingest key: `POST /v1/events` forwards there (the host must allow the outbound request) |
+//!
 //! Each recommendation answer's exposure record is written to standard
 //! output as one JSON line (`{"log": "exposure", …}`).
 //!
@@ -56,6 +58,10 @@ pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
 pub const STORE_DIR_VAR: &str = "KNOWEDGE_STORE_DIR";
 /// Store directory read when `KNOWEDGE_STORE_DIR` is not set.
 pub const DEFAULT_STORE_DIR: &str = "/store";
+/// Variable holding the ingestion endpoint `POST /v1/events` forwards to (a full URL).
+pub const INGEST_URL_VAR: &str = "KNOWEDGE_INGEST_URL";
+/// Variable holding the edge's ingest API key (scope `events.write`).
+pub const INGEST_KEY_VAR: &str = "KNOWEDGE_INGEST_KEY";
 
 // `unsafe` is allowed here only for the export glue `#[http_component]`
 // generates (wit-bindgen's canonical ABI entry points); the code below has none.
@@ -76,18 +82,21 @@ mod component {
     use spin_sdk::http_component;
 
     use super::{
-        DEFAULT_MODEL_PATH, DEFAULT_SENTIMENT_MODEL_PATH, DEFAULT_STORE_DIR, EXPERIMENT_VAR, MODEL_PATH_VAR,
-        PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR, SENTIMENT_MODEL_PATH_VAR, STORE_DIR_VAR,
+        DEFAULT_MODEL_PATH, DEFAULT_SENTIMENT_MODEL_PATH, DEFAULT_STORE_DIR, EXPERIMENT_VAR, INGEST_KEY_VAR,
+        INGEST_URL_VAR, MODEL_PATH_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR, SENTIMENT_MODEL_PATH_VAR, STORE_DIR_VAR,
     };
 
     /// Answers one request with the model currently on disk (or the
     /// learner's variant's model under an experiment), and logs the exposure.
     #[http_component]
-    fn handle(req: Request) -> anyhow::Result<Response> {
+    async fn handle(req: Request) -> anyhow::Result<Response> {
         let config =
             EdgeConfig { pseudonymizer: pseudonymizer(), experiment: experiment(), request_id: Some(request_id()) };
         let method = req.method().to_string();
         let request = api::Request { method: &method, path: req.path(), query: req.query() };
+        if request.path == api::EVENTS_PATH {
+            return Ok(reply(forward(&request, req.body(), &config).await));
+        }
         let not_needed = "not needed for this route".to_owned();
         let (model, sentiment) = match api::model_choice(&request, &config) {
             ModelChoice::Current => (load_model(None), Err(not_needed)),
@@ -102,11 +111,39 @@ mod component {
         if let Some(line) = &answer.exposure {
             println!("{line}");
         }
-        Ok(Response::builder()
-            .status(answer.status)
+        Ok(reply(answer))
+    }
+
+    fn reply(answer: api::Response) -> Response {
+        Response::builder().status(answer.status).header("content-type", "application/json").body(answer.body).build()
+    }
+
+    /// `POST /v1/events`: the batch, given variants and the recommendation id,
+    /// sent to ingestion with the edge's ingest key; ingestion's answer is relayed.
+    async fn forward(request: &api::Request<'_>, body: &[u8], config: &EdgeConfig) -> api::Response {
+        let (Ok(url), Ok(key)) = (std::env::var(INGEST_URL_VAR), std::env::var(INGEST_KEY_VAR)) else {
+            return api::Response::error(
+                503,
+                "not_configured",
+                format!("this edge forwards no events: {INGEST_URL_VAR} and {INGEST_KEY_VAR} are not set"),
+            );
+        };
+        let batch = match api::forward_events(request, body, config) {
+            Ok(b) => b,
+            Err(answer) => return answer,
+        };
+        let outgoing = Request::post(url, batch)
             .header("content-type", "application/json")
-            .body(answer.body)
-            .build())
+            .header("authorization", format!("Bearer {key}"))
+            .build();
+        match spin_sdk::http::send::<_, Response>(outgoing).await {
+            Ok(r) => api::Response {
+                status: *r.status(),
+                body: String::from_utf8_lossy(r.body()).into_owned(),
+                exposure: None,
+            },
+            Err(e) => api::Response::error(502, "ingestion_unavailable", format!("cannot reach ingestion: {e}")),
+        }
     }
 
     /// The experiment in `KNOWEDGE_EXPERIMENT`; an invalid one is reported

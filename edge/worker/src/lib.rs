@@ -12,6 +12,7 @@
 //! | `KNOWEDGE_SIGNING_PUBLIC_KEY` | secret or var | hex ed25519 key the artifacts must be signed with |
 //! | `KNOWEDGE_PSEUDONYM_KEY` | secret or var | hex key mapping request user ids to model pseudonyms |
 //! | `KNOWEDGE_EXPERIMENT` | var | optional A/B experiment (JSON); variants name `current` or a version in `MODELS` |
+//! | `KNOWEDGE_INGEST_URL`, `KNOWEDGE_INGEST_KEY` | var, secret | ingestion endpoint and the Worker's ingest key: `POST /v1/events` forwards there |
 //!
 //! Each recommendation answer's exposure record is logged (`console.log`) as
 //! one JSON line, for Workers Logpush.
@@ -46,6 +47,10 @@ pub const PUBLIC_KEY_VAR: &str = "KNOWEDGE_SIGNING_PUBLIC_KEY";
 pub const PSEUDONYM_KEY_VAR: &str = "KNOWEDGE_PSEUDONYM_KEY";
 /// Var holding the A/B experiment (JSON, see `knowedge_shared::experiment`).
 pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
+/// Var holding the ingestion endpoint `POST /v1/events` forwards to (a full URL).
+pub const INGEST_URL_VAR: &str = "KNOWEDGE_INGEST_URL";
+/// Secret holding the Worker's ingest API key (scope `events.write`).
+pub const INGEST_KEY_VAR: &str = "KNOWEDGE_INGEST_KEY";
 
 // `unsafe` is allowed here only for the glue `#[event(fetch)]` and
 // wasm-bindgen generate; the code below has none.
@@ -65,9 +70,11 @@ mod worker_glue {
     use knowedge_shared::sentiment::SentimentModel;
     use knowedge_shared::store;
     use worker::kv::KvStore;
-    use worker::{Context, Env, Request, Response, console_error, console_log, event, js_sys};
+    use worker::{
+        Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, console_error, console_log, event, js_sys,
+    };
 
-    use super::{EXPERIMENT_VAR, MODELS_BINDING, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
+    use super::{EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, MODELS_BINDING, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
 
     /// The verified model an isolate serves, and the last version it refused.
     struct Slot<T> {
@@ -105,6 +112,9 @@ mod worker_glue {
             request_id: Some(request_id()),
         };
         let request = api::Request { method: &method, path: &path, query: &query };
+        if path == api::EVENTS_PATH {
+            return reply(forward(&request, &body, &config, &env).await);
+        }
         let not_needed = "not needed for this route".to_owned();
         let (model, sentiment) = match api::model_choice(&request, &config) {
             ModelChoice::Current => {
@@ -124,10 +134,45 @@ mod worker_glue {
         if let Some(line) = &answer.exposure {
             console_log!("{line}");
         }
+        reply(answer)
+    }
+
+    fn reply(answer: api::Response) -> worker::Result<Response> {
         Ok(Response::builder()
             .with_status(answer.status)
             .with_header("content-type", "application/json")?
             .fixed(answer.body.into_bytes()))
+    }
+
+    /// `POST /v1/events`: the batch, given variants and the recommendation id,
+    /// sent to ingestion with the Worker's ingest key; ingestion's answer is relayed.
+    async fn forward(request: &api::Request<'_>, body: &[u8], config: &EdgeConfig, env: &Env) -> api::Response {
+        let (Some(url), Some(key)) = (text_binding(env, INGEST_URL_VAR), text_binding(env, INGEST_KEY_VAR)) else {
+            return api::Response::error(
+                503,
+                "not_configured",
+                format!("this edge forwards no events: {INGEST_URL_VAR} and {INGEST_KEY_VAR} are not set"),
+            );
+        };
+        let batch = match api::forward_events(request, body, config) {
+            Ok(b) => b,
+            Err(answer) => return answer,
+        };
+        let sent = async {
+            let headers = Headers::new();
+            headers.set("content-type", "application/json")?;
+            headers.set("authorization", &format!("Bearer {key}"))?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_body(Some(String::from_utf8_lossy(&batch).into_owned().into()));
+            let mut response = Fetch::Request(Request::new_with_init(&url, &init)?).send().await?;
+            Ok::<_, worker::Error>((response.status_code(), response.text().await?))
+        };
+        match sent.await {
+            Ok((status, body)) => api::Response { status, body, exposure: None },
+            Err(e) => api::Response::error(502, "ingestion_unavailable", format!("cannot reach ingestion: {e}")),
+        }
     }
 
     /// The experiment in `KNOWEDGE_EXPERIMENT`; an invalid one is logged and ignored.

@@ -1,0 +1,132 @@
+//! The loop the edge closes: an answer under an A/B experiment carries a
+//! recommendation id and a variant; the learner's click, posted to the edge's
+//! `POST /v1/events`, is forwarded by the compiled Spin component (in
+//! wasmtime, through the host's one allowed outbound endpoint) to the real
+//! ingestion handler, and lands in the lake attributed to that
+//! recommendation and variant.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use knowedge::keys::Keys;
+use knowedge_edge_host::{EdgeHost, Forwarding, HostConfig};
+use knowedge_ingest::Ingest;
+use knowedge_lake::Lake;
+use knowedge_shared::artifact::{ArtifactBuilder, ModelKind};
+use knowedge_shared::experiment::Experiment;
+use knowedge_shared::store::{CURRENT, artifact_name};
+use serde_json::{Value, json};
+
+fn wasm() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let p = root.join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
+    assert!(p.exists(), "{} is missing: run `cargo xtask test` (or `cargo xtask build`) first", p.display());
+    p
+}
+
+fn popularity_model(keys: &Keys, version: &str, scores: [f32; 3]) -> Vec<u8> {
+    let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
+    b.items(vec!["course-a".into(), "course-b".into(), "course-c".into()]);
+    b.popularity(scores.to_vec());
+    b.manifest_mut().model_id = version.into();
+    b.sign(&keys.signing().unwrap()).unwrap()
+}
+
+async fn post(url: &str, body: &Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_slice(&r.bytes().await.unwrap()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clicks_forwarded_by_the_edge_land_in_the_lake_with_their_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::generate().unwrap();
+
+    // Ingestion, as `knowedge ingest serve` runs it.
+    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+    let ingest = Ingest::new(lake.clone(), keys.pseudonymizer().unwrap()).with_keys(keys.key_ring().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ingest_url = format!("http://{}/v1/events", listener.local_addr().unwrap());
+    tokio::spawn(knowedge::serve::serve_lambda(listener, move |req| {
+        let ingest = ingest.clone();
+        async move { ingest.handle(req).await }
+    }));
+
+    // Two published models; the experiment splits learners between them.
+    let store = dir.path().join("models");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join(artifact_name("v-pop")), popularity_model(&keys, "v-pop", [3.0, 2.0, 1.0])).unwrap();
+    std::fs::write(store.join(artifact_name("v-alt")), popularity_model(&keys, "v-alt", [1.0, 2.0, 3.0])).unwrap();
+    std::fs::write(store.join(CURRENT), "v-pop\n").unwrap();
+    let experiment = r#"{"name": "homepage-2026-11", "variants": [
+        {"name": "control", "weight": 1, "model": "current"},
+        {"name": "alt", "weight": 1, "model": "v-alt"}]}"#;
+    let host = EdgeHost::start(HostConfig {
+        wasm: wasm(),
+        models_dir: store,
+        state_dir: dir.path().join("edge"),
+        public_key_hex: keys.public_hex.clone(),
+        pseudonym_key_hex: keys.pseudonym_hex.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        poll_interval: Duration::from_secs(60),
+        experiment: Some(experiment.into()),
+        ingest: Some(Forwarding { url: ingest_url.clone(), key: keys.ingest_key.clone() }),
+    })
+    .await
+    .unwrap();
+    let edge = format!("http://{}", host.local_addr());
+    let e = Experiment::from_json(experiment).unwrap();
+    let pseudonyms = keys.pseudonymizer().unwrap();
+
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut expected = Vec::new();
+    for (n, learner) in
+        ["learner-1", "learner-2", "learner-3", "learner-4", "learner-5", "learner-6"].iter().enumerate()
+    {
+        let (status, answer) = knowedge::get_json(&format!("{edge}/v1/recommend?user={learner}&k=1")).await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        let variant = e.assign(&pseudonyms.pseudonymize(learner)).name.clone();
+        assert_eq!(answer["variant"], variant.as_str(), "{answer}");
+        let shown = answer["items"][0]["item"].as_str().unwrap().to_owned();
+        assert_eq!(shown, if variant == "alt" { "course-c" } else { "course-a" }, "{answer}");
+        let rec_id = answer["recommendation_id"].as_str().unwrap().to_owned();
+
+        // The click goes to the edge, which adds experiment and variant and forwards it.
+        let event_id = format!("00000000-0000-4000-8000-{n:012}");
+        let click = json!({"events": [{"event_id": event_id, "type": "click", "user_id": learner,
+                                       "item_id": shown, "ts": now}]});
+        let (status, receipt) = post(&format!("{edge}/v1/events?recommendation_id={rec_id}"), &click).await;
+        assert_eq!(status, 200, "{receipt}");
+        assert_eq!(receipt["accepted"], 1, "{receipt}");
+        expected.push((event_id, rec_id, variant));
+    }
+    assert!(expected.iter().any(|x| x.2 == "alt") && expected.iter().any(|x| x.2 == "control"), "{expected:?}");
+
+    let stored = lake.read_events().await.unwrap();
+    assert_eq!(stored.len(), expected.len());
+    for (event_id, rec_id, variant) in &expected {
+        let e = &stored.iter().find(|s| &s.event.event_id == event_id).unwrap().event;
+        assert_eq!(e.recommendation_id.as_deref(), Some(rec_id.as_str()));
+        assert_eq!(e.variant.as_deref(), Some(variant.as_str()));
+        assert_eq!(e.experiment.as_deref(), Some("homepage-2026-11"));
+        assert!(!e.user_id.starts_with("learner-"), "raw user id in the lake");
+    }
+
+    // Bad batches are refused at the edge with JSON, and nothing else is forwarded.
+    let (status, answer) = post(&format!("{edge}/v1/events"), &json!({"nope": []})).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_body")), "{answer}");
+    // Invalid events are ingestion's to judge: its answer (422, every event rejected) comes back.
+    let (status, answer) = post(&format!("{edge}/v1/events"), &json!({"events": [{"type": "click"}]})).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["rejected"], 1, "{answer}");
+    assert_eq!(lake.read_events().await.unwrap().len(), expected.len());
+    host.shutdown().await;
+}
