@@ -127,16 +127,29 @@ fn ensure_targets() -> Result<()> {
     Ok(())
 }
 
-/// Builds the Spin edge component (wasm32-wasip2, profile `edge`).
+/// Builds the edge components (wasm32-wasip2, profile `edge`): the Spin
+/// HTTP component and the scoring component of `wit/scorer.wit`.
 fn build() -> Result<()> {
     ensure_targets()?;
     run(
-        "build the Spin edge component (wasm32-wasip2)",
-        cargo().args(["build", "-p", "knowedge-edge-spin", "--target", "wasm32-wasip2", "--profile", "edge"]),
+        "build the Spin edge component and the scoring component (wasm32-wasip2)",
+        cargo().args([
+            "build",
+            "-p",
+            "knowedge-edge-spin",
+            "-p",
+            "knowedge-edge-scorer",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "edge",
+        ]),
     )?;
-    let wasm = Path::new("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    let size = std::fs::metadata(wasm).with_context(|| format!("{} was not produced", wasm.display()))?.len();
-    eprintln!("    {} ({} KiB)", wasm.display(), size / 1024);
+    for name in ["knowedge_edge_spin", "knowedge_edge_scorer"] {
+        let wasm = Path::new("target/wasm32-wasip2/edge").join(format!("{name}.wasm"));
+        let size = std::fs::metadata(&wasm).with_context(|| format!("{} was not produced", wasm.display()))?.len();
+        eprintln!("    {} ({} KiB)", wasm.display(), size / 1024);
+    }
     Ok(())
 }
 
@@ -251,8 +264,19 @@ fn test() -> Result<()> {
         ]),
     )?;
     run(
-        "clippy (edge component, wasm32-wasip2)",
-        cargo().args(["clippy", "-p", "knowedge-edge-spin", "--target", "wasm32-wasip2", "--", "-D", "warnings"]),
+        "clippy (edge components, wasm32-wasip2)",
+        cargo().args([
+            "clippy",
+            "-p",
+            "knowedge-edge-spin",
+            "-p",
+            "knowedge-edge-scorer",
+            "--target",
+            "wasm32-wasip2",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     run(
         "clippy (Cloudflare Worker, wasm32-unknown-unknown)",

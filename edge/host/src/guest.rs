@@ -27,7 +27,7 @@ pub const MEMORY_LIMIT_BYTES: usize = 256 * 1024 * 1024;
 /// Longest a request may run in the guest before it is interrupted (answered `500`).
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Period of the engine's epoch ticks: the granularity of the deadline.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Where the guest sees the live model directory.
 const GUEST_MODELS_DIR: &str = "/models";
 /// Where the guest sees the model store.

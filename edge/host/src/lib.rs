@@ -48,6 +48,7 @@
 
 pub mod command;
 mod guest;
+pub mod scorer;
 mod server;
 mod watcher;
 
