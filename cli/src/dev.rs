@@ -39,7 +39,7 @@ pub struct DevOptions {
 }
 
 fn step(n: usize, text: &str) {
-    eprintln!("[{n}/6] {text}");
+    eprintln!("[{n}/7] {text}");
 }
 
 /// Runs the main job.
@@ -111,7 +111,31 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         pop.version
     );
 
-    step(5, "starting the edge host (wasmtime running the Spin component)");
+    if !reviews.positive.is_empty() && !reviews.negative.is_empty() {
+        step(5, "training the review sentiment model (candle, CPU) and scoring the lake's reviews");
+        let t = Instant::now();
+        let labelled: Vec<knowedge_train::sentiment::Review> = reviews
+            .positive
+            .iter()
+            .map(|t| (t, true))
+            .chain(reviews.negative.iter().map(|t| (t, false)))
+            .map(|(text, positive)| knowedge_train::sentiment::Review { text: text.clone(), positive })
+            .collect();
+        let cfg = knowedge_train::sentiment::SentimentConfig::default();
+        let trained = knowedge_train::sentiment::train(&labelled, &cfg)?;
+        let version = knowedge_train::sentiment::new_version();
+        let bytes = knowedge_train::sentiment::export(&trained, &cfg, None, &signing, &version)?;
+        models.publish_sentiment(&version, bytes).await?;
+        let scored = knowedge_train::reviews::score_with_current(&lake, &models, &signing.public_key()).await?;
+        eprintln!(
+            "      {} reviews, {:.1}s; published {version} (current-sentiment); {} review events scored into the lake",
+            labelled.len(),
+            t.elapsed().as_secs_f32(),
+            scored.map_or(0, |r| r.scored)
+        );
+    }
+
+    step(6, "starting the edge host (wasmtime running the Spin component)");
     let host = EdgeHost::start(HostConfig {
         wasm: opts.wasm.clone(),
         models_dir: models_dir.clone(),
@@ -126,7 +150,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     .await?;
     let edge = host.local_addr();
 
-    step(6, "asking the edge for a demo learner's recommendations");
+    step(7, "asking the edge for a demo learner's recommendations");
     let learner = &data.learners[0];
     let url = format!("http://{edge}/v1/recommend?user={learner}&k=5");
     let (status, answer) = crate::get_json(&url).await?;
@@ -135,6 +159,29 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     eprintln!("      {learner} (planted interests: {}) gets:", interests.join(", "));
     for item in answer["items"].as_array().into_iter().flatten() {
         eprintln!("        {} ({:.3})", item["item"].as_str().unwrap_or("?"), item["score"].as_f64().unwrap_or(0.0));
+    }
+    let sentiment_url = format!("http://{edge}/v1/sentiment");
+    let texts = serde_json::json!({"texts": ["这本书写得很好，值得一读", "印刷很差，内容也让人失望"]});
+    let sent = reqwest::Client::new()
+        .post(&sentiment_url)
+        .header("content-type", "application/json")
+        .body(texts.to_string())
+        .send()
+        .await;
+    if let Ok(r) = sent
+        && r.status().is_success()
+        && let Ok(bytes) = r.bytes().await
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+    {
+        for (t, res) in
+            texts["texts"].as_array().into_iter().flatten().zip(v["results"].as_array().into_iter().flatten())
+        {
+            eprintln!(
+                "      sentiment of {t}: {} ({:.2})",
+                res["label"].as_str().unwrap_or("?"),
+                res["score"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
     println!();
     println!("knowedge is up ({:.0}s):", t0.elapsed().as_secs_f32());
@@ -145,6 +192,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     println!("  edge       GET  http://{edge}/v1/recommend?user=<learner>&k=10");
     println!("             GET  http://{edge}/v1/similar?item=<item>&k=10");
     println!("             GET  http://{edge}/v1/model");
+    println!("             POST http://{edge}/v1/rank, /v1/events, /v1/sentiment");
     println!("  lake       {}", lake_dir.display());
     println!("  models     {}", models_dir.display());
     println!();
