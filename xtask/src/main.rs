@@ -63,7 +63,9 @@ fn main() -> Result<()> {
                 ]),
             )?;
             let mut cmd = cargo();
-            cmd.args(["run", "--quiet", "--release", "-p", "knowedge", "--", "edge", "bench"]).args(&args[1..]);
+            // `cargo xtask edge-bench -- ARGS` and `cargo xtask edge-bench ARGS` both work.
+            let extra = args[1..].iter().skip_while(|a| *a == "--");
+            cmd.args(["run", "--quiet", "--release", "-p", "knowedge", "--", "edge", "bench"]).args(extra);
             run("knowedge edge bench", &mut cmd)
         }
         Some("sentiment-bench") => {
