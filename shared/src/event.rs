@@ -19,6 +19,8 @@
 //! Unknown top-level fields are refused. [`Validator::validate`] reports every
 //! problem of an event, not only the first.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -165,7 +167,10 @@ impl Problem {
     }
 }
 
-const KNOWN_FIELDS: [&str; 15] = [
+/// Number of top-level fields of schema v1.
+const FIELDS: usize = 15;
+
+const KNOWN_FIELDS: [&str; FIELDS] = [
     "event_id",
     "type",
     "user_id",
@@ -182,6 +187,23 @@ const KNOWN_FIELDS: [&str; 15] = [
     "variant",
     "recommendation_id",
 ];
+
+// Positions in `KNOWN_FIELDS`.
+const EVENT_ID: usize = 0;
+const TYPE: usize = 1;
+const USER_ID: usize = 2;
+const ITEM_ID: usize = 3;
+const TS: usize = 4;
+const PRICE: usize = 5;
+const CURRENCY: usize = 6;
+const RATING: usize = 7;
+const PROGRESS: usize = 8;
+const TEXT: usize = 9;
+const QUERY: usize = 10;
+const SESSION_ID: usize = 11;
+const EXPERIMENT: usize = 12;
+const VARIANT: usize = 13;
+const RECOMMENDATION_ID: usize = 14;
 
 /// Active ISO 4217 currency codes.
 const ISO_4217: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL \
@@ -231,20 +253,41 @@ impl Validator {
                 ));
             }
         }
-        let mut f = Fields { obj, problems: &mut problems };
+        let views = std::array::from_fn(|i| match obj.get(KNOWN_FIELDS[i]) {
+            None => View::Absent,
+            Some(Value::Null) => View::Null,
+            Some(Value::String(s)) => View::Str(s),
+            Some(Value::Number(n)) => View::Num(n.as_f64()),
+            Some(_) => View::Other,
+        });
+        self.check(&views, problems).map(|e| e.to_event())
+    }
 
-        let event_id = f.string("event_id", true, 36);
-        if let Some(id) = &event_id
+    /// Validates an event decoded by [`decode_elements`], borrowing its
+    /// strings. Gives exactly what [`Validator::validate`] gives for
+    /// [`EventFields::to_value`] (the event id keeps the case it was sent in
+    /// until [`EventRef::to_event`]).
+    pub fn validate_fields<'b>(&self, fields: &'b EventFields<'_>) -> Result<EventRef<'b>, Vec<Problem>> {
+        self.check(&fields.views(), Vec::new())
+    }
+
+    /// The schema rules over the known fields, after the unknown-field check
+    /// (whose problems come in `problems`).
+    fn check<'b>(&self, views: &[View<'b>; FIELDS], mut problems: Vec<Problem>) -> Result<EventRef<'b>, Vec<Problem>> {
+        let mut f = Fields { views, problems: &mut problems };
+
+        let event_id = f.string(EVENT_ID, true, 36);
+        if let Some(id) = event_id
             && !is_uuid(id)
         {
             f.problems.push(Problem::new("event_id", "uuid", "event_id must be a UUID (8-4-4-4-12 hex digits)"));
         }
-        let event_type = match obj.get("type") {
-            None | Some(Value::Null) => {
+        let event_type = match views[TYPE] {
+            View::Absent | View::Null => {
                 f.problems.push(Problem::new("type", "required", "type is required"));
                 None
             }
-            Some(Value::String(s)) => match EventType::parse(s) {
+            View::Str(s) => match EventType::parse(s) {
                 Some(t) => Some(t),
                 None => {
                     f.problems.push(Problem::new(
@@ -255,27 +298,27 @@ impl Validator {
                     None
                 }
             },
-            Some(_) => {
+            View::Num(_) | View::Other => {
                 f.problems.push(Problem::new("type", "string", "type must be a string"));
                 None
             }
         };
-        let user_id = f.id("user_id", true);
+        let user_id = f.id(USER_ID, true);
         let item_required = event_type.is_some_and(|t| t != EventType::Search);
-        let item_id = f.id("item_id", item_required);
-        let ts = f.timestamp("ts", self);
-        let price = f.number("price");
-        let currency = f.string("currency", false, 3);
-        let rating = f.number("rating");
-        let progress = f.number("progress");
-        let text = f.string("text", false, MAX_TEXT_CHARS);
-        let query = f.string("query", false, MAX_QUERY_CHARS);
-        let session_id = f.id("session_id", false);
-        let experiment = f.id("experiment", false);
-        let variant = f.id("variant", false);
-        let recommendation_id = f.id("recommendation_id", false);
+        let item_id = f.id(ITEM_ID, item_required);
+        let ts = f.timestamp(TS, self);
+        let price = f.number(PRICE);
+        let currency = f.string(CURRENCY, false, 3);
+        let rating = f.number(RATING);
+        let progress = f.number(PROGRESS);
+        let text = f.string(TEXT, false, MAX_TEXT_CHARS);
+        let query = f.string(QUERY, false, MAX_QUERY_CHARS);
+        let session_id = f.id(SESSION_ID, false);
+        let experiment = f.id(EXPERIMENT, false);
+        let variant = f.id(VARIANT, false);
+        let recommendation_id = f.id(RECOMMENDATION_ID, false);
 
-        if let Some(c) = &currency
+        if let Some(c) = currency
             && !is_currency(c)
         {
             problems.push(Problem::new(
@@ -304,28 +347,29 @@ impl Validator {
         }
 
         if let Some(t) = event_type {
-            let present = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
-            let (required, allowed): (&[&str], &[&str]) = match t {
+            let present = |i: usize| !matches!(views[i], View::Absent | View::Null);
+            let (required, allowed): (&[usize], &[usize]) = match t {
                 EventType::View | EventType::Click => (&[], &[]),
-                EventType::Progress => (&["progress"], &[]),
-                EventType::Purchase => (&["price", "currency"], &[]),
-                EventType::Subscribe => (&[], &["price", "currency"]),
-                EventType::Rate => (&["rating"], &[]),
-                EventType::Review => (&["text"], &["rating"]),
-                EventType::Search => (&["query"], &[]),
+                EventType::Progress => (&[PROGRESS], &[]),
+                EventType::Purchase => (&[PRICE, CURRENCY], &[]),
+                EventType::Subscribe => (&[], &[PRICE, CURRENCY]),
+                EventType::Rate => (&[RATING], &[]),
+                EventType::Review => (&[TEXT], &[RATING]),
+                EventType::Search => (&[QUERY], &[]),
             };
-            for field in ["price", "currency", "rating", "progress", "text", "query"] {
-                let is_required = required.contains(&field);
-                if is_required && !present(field) {
+            for i in [PRICE, CURRENCY, RATING, PROGRESS, TEXT, QUERY] {
+                let field = KNOWN_FIELDS[i];
+                let is_required = required.contains(&i);
+                if is_required && !present(i) {
                     problems.push(Problem::new(field, "required", format!("{field} is required for {t} events")));
-                } else if !is_required && !allowed.contains(&field) && present(field) {
+                } else if !is_required && !allowed.contains(&i) && present(i) {
                     problems.push(Problem::new(field, "not_allowed", format!("{field} is not allowed on {t} events")));
                 }
             }
-            if t == EventType::Subscribe && present("price") != present("currency") {
+            if t == EventType::Subscribe && present(PRICE) != present(CURRENCY) {
                 problems.push(Problem::new("currency", "together", "price and currency come together"));
             }
-            if t == EventType::Search && present("item_id") {
+            if t == EventType::Search && present(ITEM_ID) {
                 problems.push(Problem::new("item_id", "not_allowed", "item_id is not allowed on search events"));
             }
         }
@@ -334,8 +378,8 @@ impl Validator {
             return Err(problems);
         }
         match (event_id, event_type, user_id, ts) {
-            (Some(event_id), Some(event_type), Some(user_id), Some(ts)) => Ok(Event {
-                event_id: event_id.to_ascii_lowercase(),
+            (Some(event_id), Some(event_type), Some(user_id), Some(ts)) => Ok(EventRef {
+                event_id,
                 event_type,
                 user_id,
                 item_id,
@@ -356,23 +400,100 @@ impl Validator {
     }
 }
 
-struct Fields<'a> {
-    obj: &'a Map<String, Value>,
-    problems: &'a mut Vec<Problem>,
+/// A valid event whose strings borrow from the decoded input (see
+/// [`Validator::validate_fields`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EventRef<'a> {
+    /// Client-generated UUID, in the case it was sent in.
+    pub event_id: &'a str,
+    /// What happened.
+    pub event_type: EventType,
+    /// The learner, as sent.
+    pub user_id: &'a str,
+    /// The item acted on.
+    pub item_id: Option<&'a str>,
+    /// When it happened.
+    pub ts: DateTime<Utc>,
+    /// Price paid.
+    pub price: Option<f64>,
+    /// ISO 4217 currency of `price`.
+    pub currency: Option<&'a str>,
+    /// Rating 1-5.
+    pub rating: Option<u8>,
+    /// Progress 0-1.
+    pub progress: Option<f64>,
+    /// Review text.
+    pub text: Option<&'a str>,
+    /// Search query.
+    pub query: Option<&'a str>,
+    /// Client session.
+    pub session_id: Option<&'a str>,
+    /// A/B experiment the learner saw.
+    pub experiment: Option<&'a str>,
+    /// Variant of the experiment.
+    pub variant: Option<&'a str>,
+    /// Recommendation that led to this event.
+    pub recommendation_id: Option<&'a str>,
 }
 
-impl Fields<'_> {
-    fn string(&mut self, field: &str, required: bool, max_chars: usize) -> Option<String> {
-        match self.obj.get(field) {
-            None | Some(Value::Null) => {
+impl EventRef<'_> {
+    /// The owned event, as [`Validator::validate`] gives it (event id in lowercase).
+    pub fn to_event(&self) -> Event {
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        Event {
+            event_id: self.event_id.to_ascii_lowercase(),
+            event_type: self.event_type,
+            user_id: self.user_id.to_owned(),
+            item_id: own(self.item_id),
+            ts: self.ts,
+            price: self.price,
+            currency: own(self.currency),
+            rating: self.rating,
+            progress: self.progress,
+            text: own(self.text),
+            query: own(self.query),
+            session_id: own(self.session_id),
+            experiment: own(self.experiment),
+            variant: own(self.variant),
+            recommendation_id: own(self.recommendation_id),
+        }
+    }
+}
+
+/// What the validator sees of one known field.
+#[derive(Clone, Copy, Debug)]
+enum View<'b> {
+    /// Not in the object.
+    Absent,
+    /// `null`.
+    Null,
+    /// A string.
+    Str(&'b str),
+    /// A number (`None` when it has no `f64` value).
+    Num(Option<f64>),
+    /// A boolean, array or object.
+    Other,
+}
+
+struct Fields<'v, 'b> {
+    views: &'v [View<'b>; FIELDS],
+    problems: &'v mut Vec<Problem>,
+}
+
+impl<'b> Fields<'_, 'b> {
+    fn string(&mut self, i: usize, required: bool, max_chars: usize) -> Option<&'b str> {
+        let field = KNOWN_FIELDS[i];
+        match self.views[i] {
+            View::Absent | View::Null => {
                 if required {
                     self.problems.push(Problem::new(field, "required", format!("{field} is required")));
                 }
                 None
             }
-            Some(Value::String(s)) => {
-                let n = s.chars().count();
-                if n == 0 {
+            View::Str(s) => {
+                // A string of at most `max_chars` bytes has at most that many characters.
+                let n = if s.len() <= max_chars { 0 } else { s.chars().count() };
+                if s.is_empty() {
                     self.problems.push(Problem::new(field, "length", format!("{field} must not be empty")));
                     None
                 } else if n > max_chars {
@@ -383,19 +504,20 @@ impl Fields<'_> {
                     ));
                     None
                 } else {
-                    Some(s.clone())
+                    Some(s)
                 }
             }
-            Some(_) => {
+            View::Num(_) | View::Other => {
                 self.problems.push(Problem::new(field, "string", format!("{field} must be a string")));
                 None
             }
         }
     }
 
-    fn id(&mut self, field: &str, required: bool) -> Option<String> {
-        let s = self.string(field, required, MAX_ID_CHARS)?;
+    fn id(&mut self, i: usize, required: bool) -> Option<&'b str> {
+        let s = self.string(i, required, MAX_ID_CHARS)?;
         if s.chars().any(|c| c.is_control()) || s.trim() != s {
+            let field = KNOWN_FIELDS[i];
             self.problems.push(Problem::new(
                 field,
                 "printable",
@@ -406,26 +528,28 @@ impl Fields<'_> {
         Some(s)
     }
 
-    fn number(&mut self, field: &str) -> Option<f64> {
-        match self.obj.get(field) {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_f64() {
+    fn number(&mut self, i: usize) -> Option<f64> {
+        let field = KNOWN_FIELDS[i];
+        match self.views[i] {
+            View::Absent | View::Null => None,
+            View::Num(n) => match n {
                 Some(x) if x.is_finite() => Some(x),
                 _ => {
                     self.problems.push(Problem::new(field, "number", format!("{field} must be a finite number")));
                     None
                 }
             },
-            Some(_) => {
+            View::Str(_) | View::Other => {
                 self.problems.push(Problem::new(field, "number", format!("{field} must be a number")));
                 None
             }
         }
     }
 
-    fn timestamp(&mut self, field: &str, v: &Validator) -> Option<DateTime<Utc>> {
-        let s = self.string(field, true, 64)?;
-        let ts = match DateTime::parse_from_rfc3339(&s) {
+    fn timestamp(&mut self, i: usize, v: &Validator) -> Option<DateTime<Utc>> {
+        let field = KNOWN_FIELDS[i];
+        let s = self.string(i, true, 64)?;
+        let ts = match DateTime::parse_from_rfc3339(s) {
             Ok(t) => t.with_timezone(&Utc),
             Err(e) => {
                 self.problems.push(Problem::new(field, "rfc3339", format!("{field} must be an RFC 3339 time: {e}")));
@@ -496,37 +620,290 @@ pub enum RawEvent {
 /// refused), so one bad event does not sink the others.
 pub fn decode_batch(body: &[u8], ndjson: bool) -> Result<Vec<RawEvent>> {
     if ndjson {
-        let text = std::str::from_utf8(body).map_err(|e| Error::Batch(format!("body is not UTF-8: {e}")))?;
+        let text = ndjson_text(body)?;
         return Ok(text
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, line)| match parse_strict(line) {
-                Ok(v) => RawEvent::Json(v),
-                Err(e) => malformed(format!("line {}: {e}", i + 1), line),
+            .map(|(i, line)| strict_line(i, line))
+            .collect());
+    }
+    let batch: Batch<'_> = serde_json::from_slice(body).map_err(|e| Error::Batch(e.to_string()))?;
+    Ok(batch.events.into_iter().map(|raw| strict_element(raw.get())).collect())
+}
+
+/// Decodes a batch body like [`decode_batch`], but decodes the common element
+/// (a flat object of schema fields) straight into [`EventFields`] that borrow
+/// from `body`, without building a [`Value`] tree.
+///
+/// Element for element, the result is what [`decode_batch`] gives: an
+/// [`Element::Fields`] `f` stands for `RawEvent::Json(f.to_value())`, an
+/// [`Element::Raw`] is the very same [`RawEvent`]; batch errors are the same.
+pub fn decode_elements(body: &[u8], ndjson: bool) -> Result<Vec<Element<'_>>> {
+    if ndjson {
+        let text = ndjson_text(body)?;
+        return Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, line)| match EventFields::parse(line) {
+                Some(f) => Element::Fields(f),
+                None => Element::Raw(strict_line(i, line)),
             })
             .collect());
     }
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Batch<'a> {
-        #[serde(borrow)]
-        events: Vec<&'a serde_json::value::RawValue>,
+    // The common batch, in one pass: every element a flat object of schema fields.
+    if let Ok(batch) = serde_json::from_slice::<FlatBatch<'_>>(body) {
+        return Ok(batch.events.into_iter().map(|FlatElement(f)| Element::Fields(f)).collect());
     }
+    // Anything else: the batch's structure first, then element by element.
     let batch: Batch<'_> = serde_json::from_slice(body).map_err(|e| Error::Batch(e.to_string()))?;
     Ok(batch
         .events
         .into_iter()
-        .map(|raw| match parse_strict(raw.get()) {
-            Ok(v) => RawEvent::Json(v),
-            Err(e) => malformed(e, raw.get()),
+        .map(|raw| match EventFields::parse(raw.get()) {
+            Some(f) => Element::Fields(f),
+            None => Element::Raw(strict_element(raw.get())),
         })
         .collect())
+}
+
+/// The outer structure of a JSON batch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// A JSON batch whose every element is a flat object of schema fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlatBatch<'a> {
+    #[serde(borrow)]
+    events: Vec<FlatElement<'a>>,
+}
+
+fn ndjson_text(body: &[u8]) -> Result<&str> {
+    std::str::from_utf8(body).map_err(|e| Error::Batch(format!("body is not UTF-8: {e}")))
+}
+
+fn strict_line(i: usize, line: &str) -> RawEvent {
+    match parse_strict(line) {
+        Ok(v) => RawEvent::Json(v),
+        Err(e) => malformed(format!("line {}: {e}", i + 1), line),
+    }
+}
+
+fn strict_element(raw: &str) -> RawEvent {
+    match parse_strict(raw) {
+        Ok(v) => RawEvent::Json(v),
+        Err(e) => malformed(e, raw),
+    }
 }
 
 fn malformed(error: String, raw: &str) -> RawEvent {
     use sha2::Digest;
     RawEvent::Malformed { error, len: raw.len(), sha256: hex::encode(sha2::Sha256::digest(raw.as_bytes())) }
+}
+
+/// One element of a batch as decoded by [`decode_elements`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Element<'a> {
+    /// A flat object of schema fields (the common case), not validated yet.
+    Fields(EventFields<'a>),
+    /// Anything else, exactly as [`decode_batch`] gives it.
+    Raw(RawEvent),
+}
+
+impl Element<'_> {
+    /// The element as [`decode_batch`] gives it.
+    pub fn into_raw(self) -> RawEvent {
+        match self {
+            Element::Fields(f) => RawEvent::Json(f.to_value()),
+            Element::Raw(r) => r,
+        }
+    }
+}
+
+/// A JSON object whose keys are all fields of schema v1, each at most once,
+/// and whose values are strings, numbers or `null`: what nearly every event
+/// is. Strings without escapes borrow from the batch body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventFields<'a> {
+    /// Value of each field of `KNOWN_FIELDS`.
+    slots: [Slot<'a>; FIELDS],
+    /// Positions of the fields present, in the order they came.
+    order: [u8; FIELDS],
+    /// How many fields are present.
+    len: u8,
+}
+
+/// The value of one field in [`EventFields`].
+#[derive(Clone, Debug, PartialEq)]
+enum Slot<'a> {
+    Absent,
+    Null,
+    Str(Cow<'a, str>),
+    Num(serde_json::Number),
+}
+
+impl<'a> EventFields<'a> {
+    /// Decodes one element if it is a flat object of schema fields; `None`
+    /// for anything else (other keys, a repeated key, a boolean, array or
+    /// object value, invalid JSON), which [`parse_strict`] then handles.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let FlatElement(f) = FlatElement::deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(f)
+    }
+
+    /// The element as a JSON value: what [`parse_strict`] gives for it.
+    pub fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        for &i in &self.order[..usize::from(self.len)] {
+            let i = usize::from(i);
+            let v = match &self.slots[i] {
+                Slot::Absent => continue,
+                Slot::Null => Value::Null,
+                Slot::Str(s) => Value::String(s.as_ref().to_owned()),
+                Slot::Num(n) => Value::Number(n.clone()),
+            };
+            map.insert(KNOWN_FIELDS[i].to_owned(), v);
+        }
+        Value::Object(map)
+    }
+
+    /// The `event_id` field, when it is a string.
+    pub fn event_id(&self) -> Option<&str> {
+        match &self.slots[EVENT_ID] {
+            Slot::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn views(&self) -> [View<'_>; FIELDS] {
+        std::array::from_fn(|i| match &self.slots[i] {
+            Slot::Absent => View::Absent,
+            Slot::Null => View::Null,
+            Slot::Str(s) => View::Str(s),
+            Slot::Num(n) => View::Num(n.as_f64()),
+        })
+    }
+}
+
+/// Deserializes [`EventFields`], failing on anything that is not a flat object of schema fields.
+struct FlatElement<'a>(EventFields<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FlatElement<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_map(FlatVisitor(std::marker::PhantomData)).map(FlatElement)
+    }
+}
+
+struct FlatVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for FlatVisitor<'a> {
+    type Value = EventFields<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a flat object of event fields")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+        let mut f = EventFields { slots: [const { Slot::Absent }; FIELDS], order: [0; FIELDS], len: 0 };
+        while let Some(i) = map.next_key_seed(FieldKey)? {
+            if !matches!(f.slots[i], Slot::Absent) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            f.slots[i] = map.next_value_seed(ScalarSeed(std::marker::PhantomData))?;
+            f.order[usize::from(f.len)] = i as u8;
+            f.len += 1;
+        }
+        Ok(f)
+    }
+}
+
+/// A key of [`EventFields`]: its position in `KNOWN_FIELDS`.
+struct FieldKey;
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldKey {
+    type Value = usize;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for FieldKey {
+    type Value = usize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a field of schema v1")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<usize, E> {
+        Ok(match v {
+            "event_id" => EVENT_ID,
+            "type" => TYPE,
+            "user_id" => USER_ID,
+            "item_id" => ITEM_ID,
+            "ts" => TS,
+            "price" => PRICE,
+            "currency" => CURRENCY,
+            "rating" => RATING,
+            "progress" => PROGRESS,
+            "text" => TEXT,
+            "query" => QUERY,
+            "session_id" => SESSION_ID,
+            "experiment" => EXPERIMENT,
+            "variant" => VARIANT,
+            "recommendation_id" => RECOMMENDATION_ID,
+            _ => return Err(E::custom("unknown field")),
+        })
+    }
+}
+
+/// A string, number or `null` value of [`EventFields`], built as [`parse_strict`] builds it.
+struct ScalarSeed<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::DeserializeSeed<'de> for ScalarSeed<'a> {
+    type Value = Slot<'a>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Slot<'a>, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for ScalarSeed<'a> {
+    type Value = Slot<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string, number or null")
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Slot<'a>, E> {
+        Ok(Slot::Num(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Slot<'a>, E> {
+        Ok(Slot::Num(v.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Slot<'a>, E> {
+        serde_json::Number::from_f64(v).map(Slot::Num).ok_or_else(|| E::custom("number is not finite"))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Slot<'a>, E> {
+        Ok(Slot::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Slot<'a>, E> {
+        Ok(Slot::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Slot<'a>, E> {
+        Ok(Slot::Str(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Slot<'a>, E> {
+        Ok(Slot::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Slot<'a>, E> {
+        Ok(Slot::Null)
+    }
 }
 
 /// Parses one JSON value, refusing duplicate object keys and nesting deeper than [`MAX_DEPTH`].

@@ -35,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use knowedge_lake::{DeadLetter, Lake, StoredEvent};
-use knowedge_shared::event::{self, Problem, RawEvent, Validator};
+use knowedge_shared::event::{self, Element, Event, Problem, RawEvent, Validator};
 use knowedge_shared::pseudonym::Pseudonymizer;
 use knowedge_shared::redact::{self, Redactions};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -180,6 +180,17 @@ impl Ingest {
     /// after the accepted events and the dead letters are durable.
     pub async fn ingest(&self, raw: Vec<RawEvent>, now: DateTime<Utc>) -> Result<BatchResult> {
         let prepared = self.prepare(raw, now);
+        self.store(prepared).await
+    }
+
+    /// [`Ingest::ingest`] of a batch decoded by [`event::decode_elements`]
+    /// (what the handler does).
+    pub async fn ingest_elements(&self, elements: &[Element<'_>], now: DateTime<Utc>) -> Result<BatchResult> {
+        let prepared = self.prepare_elements(elements, now);
+        self.store(prepared).await
+    }
+
+    async fn store(&self, prepared: Prepared) -> Result<BatchResult> {
         if !prepared.accepted.is_empty() {
             self.lake.write_events(&prepared.accepted).await?;
         }
@@ -190,71 +201,121 @@ impl Ingest {
     /// The pure part of [`Ingest::ingest`]: validation, pseudonymisation and
     /// redaction, without storage.
     pub fn prepare(&self, raw: Vec<RawEvent>, now: DateTime<Utc>) -> Prepared {
+        let elements: Vec<Element<'_>> = raw.into_iter().map(Element::Raw).collect();
+        self.prepare_elements(&elements, now)
+    }
+
+    /// The pure part of [`Ingest::ingest_elements`]: the same as
+    /// [`Ingest::prepare`] of the elements as [`event::decode_batch`] gives
+    /// them, without building a JSON value of each valid event.
+    pub fn prepare_elements(&self, elements: &[Element<'_>], now: DateTime<Utc>) -> Prepared {
         let mut validator = Validator::new(now);
         validator.max_age = self.max_age;
-        let mut seen = HashSet::new();
-        let mut pseudonyms: HashMap<String, String> = HashMap::new();
-        let mut accepted = Vec::new();
+        // Valid event ids are UUIDs: 36 ASCII bytes, compared in lowercase.
+        let mut seen: HashSet<[u8; 36]> = HashSet::with_capacity(elements.len());
+        let mut pseudonyms: HashMap<&str, String> = HashMap::with_capacity(elements.len());
+        let mut accepted = Vec::with_capacity(elements.len());
         let mut dead = Vec::new();
-        let mut results = Vec::with_capacity(raw.len());
+        let mut results = Vec::with_capacity(elements.len());
         let mut total = Redactions::default();
-        for (index, element) in raw.into_iter().enumerate() {
-            let mut value = match element {
-                RawEvent::Json(v) => v,
-                RawEvent::Malformed { error, len, sha256 } => {
+        for (index, element) in elements.iter().enumerate() {
+            let (value, event_id, problems) = match element {
+                Element::Fields(fields) => match validator.validate_fields(fields) {
+                    Ok(e) => {
+                        let event_id = Some(e.event_id.to_owned());
+                        if !seen.insert(id_key(e.event_id)) {
+                            results.push(EventResult { index, event_id, status: "duplicate", problems: Vec::new() });
+                            continue;
+                        }
+                        let mut counts = Redactions::default();
+                        let mut clean =
+                            |t: Option<&str>| t.map(|t| redact::redact(t, &mut counts).unwrap_or_else(|| t.to_owned()));
+                        let text = clean(e.text);
+                        let query = clean(e.query);
+                        let own = |s: Option<&str>| s.map(str::to_owned);
+                        let event = Event {
+                            event_id: e.event_id.to_ascii_lowercase(),
+                            event_type: e.event_type,
+                            user_id: self.pseudonym(&mut pseudonyms, e.user_id),
+                            item_id: own(e.item_id),
+                            ts: e.ts,
+                            price: e.price,
+                            currency: own(e.currency),
+                            rating: e.rating,
+                            progress: e.progress,
+                            text,
+                            query,
+                            session_id: own(e.session_id),
+                            experiment: own(e.experiment),
+                            variant: own(e.variant),
+                            recommendation_id: own(e.recommendation_id),
+                        };
+                        total.add(&counts);
+                        accepted.push(StoredEvent { event, received_at: now, redactions: counts.total() });
+                        results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
+                        continue;
+                    }
+                    Err(problems) => (fields.to_value(), fields.event_id().map(str::to_owned), problems),
+                },
+                Element::Raw(RawEvent::Json(value)) => {
+                    let event_id = value.get("event_id").and_then(Value::as_str).map(str::to_owned);
+                    match validator.validate(value) {
+                        Ok(mut e) => {
+                            if !seen.insert(id_key(&e.event_id)) {
+                                results.push(EventResult {
+                                    index,
+                                    event_id,
+                                    status: "duplicate",
+                                    problems: Vec::new(),
+                                });
+                                continue;
+                            }
+                            e.user_id = match value.get("user_id") {
+                                Some(Value::String(u)) => self.pseudonym(&mut pseudonyms, u),
+                                _ => self.pseudonymizer.pseudonymize(&e.user_id),
+                            };
+                            let mut counts = Redactions::default();
+                            for field in [&mut e.text, &mut e.query].into_iter().flatten() {
+                                if let Some(clean) = redact::redact(field, &mut counts) {
+                                    *field = clean;
+                                }
+                            }
+                            total.add(&counts);
+                            accepted.push(StoredEvent { event: e, received_at: now, redactions: counts.total() });
+                            results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
+                            continue;
+                        }
+                        Err(problems) => (value.clone(), event_id, problems),
+                    }
+                }
+                Element::Raw(RawEvent::Malformed { error, len, sha256 }) => {
                     let message = format!("{error} ({len} bytes)");
                     let problems = vec![Problem { field: String::new(), rule: "json".into(), message }];
                     dead.push(DeadLetter {
                         received_at: now,
                         index,
                         raw: Value::Null,
-                        raw_sha256: Some(sha256),
+                        raw_sha256: Some(sha256.clone()),
                         problems: problems.clone(),
                     });
                     results.push(EventResult { index, event_id: None, status: "rejected", problems });
                     continue;
                 }
             };
-            let event_id = value.get("event_id").and_then(Value::as_str).map(str::to_owned);
-            match validator.validate(&value) {
-                Ok(mut e) => {
-                    if !seen.insert(e.event_id.clone()) {
-                        results.push(EventResult { index, event_id, status: "duplicate", problems: Vec::new() });
-                        continue;
-                    }
-                    e.user_id = self.pseudonym(&mut pseudonyms, &e.user_id);
-                    let mut counts = Redactions::default();
-                    for field in [&mut e.text, &mut e.query].into_iter().flatten() {
-                        if let Some(clean) = redact::redact(field, &mut counts) {
-                            *field = clean;
-                        }
-                    }
-                    total.add(&counts);
-                    accepted.push(StoredEvent { event: e, received_at: now, redactions: counts.total() });
-                    results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
-                }
-                Err(problems) => {
-                    if let Some(Value::String(u)) = value.get_mut("user_id") {
-                        *u = self.pseudonym(&mut pseudonyms, u);
-                    }
-                    let mut ignored = Redactions::default();
-                    for field in ["text", "query"] {
-                        if let Some(Value::String(t)) = value.get_mut(field)
-                            && let Some(clean) = redact::redact(t, &mut ignored)
-                        {
-                            *t = clean;
-                        }
-                    }
-                    dead.push(DeadLetter {
-                        received_at: now,
-                        index,
-                        raw: value,
-                        raw_sha256: None,
-                        problems: problems.clone(),
-                    });
-                    results.push(EventResult { index, event_id, status: "rejected", problems });
+            let mut value = value;
+            if let Some(Value::String(u)) = value.get_mut("user_id") {
+                *u = self.pseudonymizer.pseudonymize(u);
+            }
+            let mut ignored = Redactions::default();
+            for field in ["text", "query"] {
+                if let Some(Value::String(t)) = value.get_mut(field)
+                    && let Some(clean) = redact::redact(t, &mut ignored)
+                {
+                    *t = clean;
                 }
             }
+            dead.push(DeadLetter { received_at: now, index, raw: value, raw_sha256: None, problems: problems.clone() });
+            results.push(EventResult { index, event_id, status: "rejected", problems });
         }
         let result = BatchResult {
             accepted: accepted.len(),
@@ -266,13 +327,8 @@ impl Ingest {
         Prepared { accepted, dead, result }
     }
 
-    fn pseudonym(&self, cache: &mut HashMap<String, String>, user: &str) -> String {
-        if let Some(p) = cache.get(user) {
-            return p.clone();
-        }
-        let p = self.pseudonymizer.pseudonymize(user);
-        cache.insert(user.to_owned(), p.clone());
-        p
+    fn pseudonym<'a>(&self, cache: &mut HashMap<&'a str, String>, user: &'a str) -> String {
+        cache.entry(user).or_insert_with(|| self.pseudonymizer.pseudonymize(user)).clone()
     }
 
     /// The HTTP handler (API Gateway, function URL, or the local server).
@@ -355,7 +411,7 @@ impl Ingest {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-ndjson") || ct.starts_with("application/jsonl"));
-        let raw = match event::decode_batch(body, ndjson) {
+        let raw = match event::decode_elements(body, ndjson) {
             Ok(r) => r,
             Err(e) => return error(StatusCode::BAD_REQUEST, "malformed_batch", e),
         };
@@ -369,7 +425,7 @@ impl Ingest {
                 format!("{} events; at most {} per batch", raw.len(), event::MAX_BATCH_EVENTS),
             );
         }
-        match self.ingest(raw, now).await {
+        match self.ingest_elements(&raw, now).await {
             Ok(result) => {
                 let status = if result.accepted == 0 && result.duplicates == 0 {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -389,6 +445,15 @@ impl Ingest {
             }
         }
     }
+}
+
+/// The lookup key of a valid (UUID) event id: its bytes in lowercase.
+fn id_key(id: &str) -> [u8; 36] {
+    let mut key = [0; 36];
+    for (k, b) in key.iter_mut().zip(id.bytes()) {
+        *k = b.to_ascii_lowercase();
+    }
+    key
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
