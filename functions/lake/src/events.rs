@@ -2,7 +2,7 @@
 //! de-duplicating reads.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray};
@@ -12,10 +12,12 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use knowedge_shared::event::{Event, EventType, Problem};
 use object_store::{ObjectStoreExt, PutPayload};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::SchemaDescriptor;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Lake, Result};
@@ -104,11 +106,56 @@ pub fn writer_properties(codec: Codec) -> Result<WriterProperties> {
     .build())
 }
 
+/// What every event file shares, built once: the Arrow schema, its Parquet
+/// schema and the writer settings of each codec.
+struct FileLayout {
+    arrow: SchemaRef,
+    parquet: SchemaDescriptor,
+    snappy: WriterProperties,
+    zstd: WriterProperties,
+}
+
+fn file_layout() -> Result<&'static FileLayout> {
+    static LAYOUT: OnceLock<FileLayout> = OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l);
+    }
+    let arrow = schema();
+    let snappy = writer_properties(Codec::Snappy)?;
+    let zstd = writer_properties(Codec::Zstd)?;
+    // As `ArrowWriter` derives it (both codecs share the type coercion setting).
+    debug_assert_eq!(snappy.coerce_types(), zstd.coerce_types());
+    let parquet = ArrowSchemaConverter::new().with_coerce_types(snappy.coerce_types()).convert(&arrow)?;
+    Ok(LAYOUT.get_or_init(|| FileLayout { arrow, parquet, snappy, zstd }))
+}
+
 /// Encodes events of one partition as a Parquet file.
 pub fn encode_parquet(events: &[&StoredEvent], codec: Codec) -> Result<Vec<u8>> {
+    let layout = file_layout()?;
+    let batch = record_batch(events, layout.arrow.clone())?;
+    let props = match codec {
+        Codec::Snappy => layout.snappy.clone(),
+        Codec::Zstd => layout.zstd.clone(),
+    };
+    // Room for the data (compressed or not) and the footer, so the file is not copied as it grows.
+    let data: usize = batch.columns().iter().map(|c| c.get_buffer_memory_size()).sum();
+    let mut out = Vec::with_capacity(data + 16 * 1024);
+    let opts = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true)
+        .with_parquet_schema(layout.parquet.clone());
+    let mut w = ArrowWriter::try_new_with_options(&mut out, layout.arrow.clone(), opts)?;
+    w.write(&batch)?;
+    w.close()?;
+    Ok(out)
+}
+
+/// The events as one Arrow record batch of `schema` (see [`schema`]).
+fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatch> {
     let n = events.len();
     let strings = |f: &dyn Fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
-        let mut b = StringBuilder::with_capacity(n, n * 16);
+        let bytes = events.iter().map(|e| f(e).map_or(0, str::len)).sum();
+        let mut b = StringBuilder::with_capacity(n, bytes);
         for e in events {
             b.append_option(f(e));
         }
@@ -155,15 +202,7 @@ pub fn encode_parquet(events: &[&StoredEvent], codec: Codec) -> Result<Vec<u8>> 
         Arc::new(version.finish()),
         Arc::new(redactions.finish()),
     ];
-    let batch = RecordBatch::try_new(schema(), columns)?;
-    let props = writer_properties(codec)?;
-    let mut out = Vec::new();
-    let opts =
-        parquet::arrow::arrow_writer::ArrowWriterOptions::new().with_properties(props).with_skip_arrow_metadata(true);
-    let mut w = ArrowWriter::try_new_with_options(&mut out, schema(), opts)?;
-    w.write(&batch)?;
-    w.close()?;
-    Ok(out)
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Decodes an event file of partition `event_type`.
@@ -391,6 +430,25 @@ pub(crate) mod tests {
             },
             received_at: DateTime::<Utc>::from_timestamp(1_764_000_000 + received_s, 0).unwrap(),
             redactions: 0,
+        }
+    }
+
+    #[test]
+    fn shared_layout_writes_the_same_bytes_as_a_fresh_writer() {
+        let mut events = vec![ev("a", EventType::View, 1, 0), ev("b", EventType::Purchase, 1, 5)];
+        events[1].event.text = Some("好".repeat(300));
+        events[1].event.rating = Some(4);
+        events[1].redactions = 2;
+        let refs: Vec<&StoredEvent> = events.iter().collect();
+        for codec in [Codec::Snappy, Codec::Zstd, Codec::Snappy] {
+            let mut fresh = Vec::new();
+            let opts = ArrowWriterOptions::new()
+                .with_properties(writer_properties(codec).unwrap())
+                .with_skip_arrow_metadata(true);
+            let mut w = ArrowWriter::try_new_with_options(&mut fresh, schema(), opts).unwrap();
+            w.write(&record_batch(&refs, schema()).unwrap()).unwrap();
+            w.close().unwrap();
+            assert_eq!(encode_parquet(&refs, codec).unwrap(), fresh, "{codec:?}");
         }
     }
 
