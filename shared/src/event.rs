@@ -516,7 +516,7 @@ impl<'b> Fields<'_, 'b> {
 
     fn id(&mut self, i: usize, required: bool) -> Option<&'b str> {
         let s = self.string(i, required, MAX_ID_CHARS)?;
-        if s.chars().any(|c| c.is_control()) || s.trim() != s {
+        if !is_printable(s) {
             let field = KNOWN_FIELDS[i];
             self.problems.push(Problem::new(
                 field,
@@ -576,6 +576,17 @@ impl<'b> Fields<'_, 'b> {
     }
 }
 
+/// Whether `s` has no control characters and no surrounding white space.
+fn is_printable(s: &str) -> bool {
+    if s.is_ascii() {
+        // ASCII white space other than ' ' is made of control characters.
+        let b = s.as_bytes();
+        !b.iter().any(|&c| c < 0x20 || c == 0x7f) && b.first() != Some(&b' ') && b.last() != Some(&b' ')
+    } else {
+        !s.chars().any(char::is_control) && s.trim() == s
+    }
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -583,11 +594,12 @@ fn truncate(s: &str) -> String {
 /// Whether `s` is a UUID in its 8-4-4-4-12 hex form.
 pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+        return false;
+    }
+    // Without early exits, so the check runs straight through.
+    let hex = |r: &[u8]| r.iter().fold(true, |ok, c| ok & c.is_ascii_hexdigit());
+    hex(&b[..8]) & hex(&b[9..13]) & hex(&b[14..18]) & hex(&b[19..23]) & hex(&b[24..])
 }
 
 /// The largest batch accepted, in events.
@@ -653,8 +665,8 @@ pub fn decode_elements(body: &[u8], ndjson: bool) -> Result<Vec<Element<'_>>> {
             .collect());
     }
     // The common batch, in one pass: every element a flat object of schema fields.
-    if let Ok(batch) = serde_json::from_slice::<FlatBatch<'_>>(body) {
-        return Ok(batch.events.into_iter().map(|FlatElement(f)| Element::Fields(f)).collect());
+    if let Ok(events) = flat_batch(body) {
+        return Ok(events);
     }
     // Anything else: the batch's structure first, then element by element.
     let batch: Batch<'_> = serde_json::from_slice(body).map_err(|e| Error::Batch(e.to_string()))?;
@@ -676,12 +688,61 @@ struct Batch<'a> {
     events: Vec<&'a serde_json::value::RawValue>,
 }
 
-/// A JSON batch whose every element is a flat object of schema fields.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FlatBatch<'a> {
-    #[serde(borrow)]
-    events: Vec<FlatElement<'a>>,
+/// Decodes `{"events": [...]}` whose every element is a flat object of
+/// schema fields; any other body, valid or not, is an error (and goes the
+/// element by element way). Whatever it accepts, [`Batch`] accepts too.
+fn flat_batch(body: &[u8]) -> serde_json::Result<Vec<Element<'_>>> {
+    use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+    struct Events(usize);
+    impl<'de> DeserializeSeed<'de> for Events {
+        type Value = Vec<Element<'de>>;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Events {
+        type Value = Vec<Element<'de>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of flat events")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(self.0);
+            // Each element is decoded in its place in `out` (they are large to move).
+            loop {
+                out.push(Element::Fields(EventFields::empty()));
+                let Some(Element::Fields(f)) = out.last_mut() else { break };
+                if seq.next_element_seed(Fill(f))?.is_none() {
+                    out.pop();
+                    break;
+                }
+            }
+            Ok(out)
+        }
+    }
+    struct Body(usize);
+    impl<'de> Visitor<'de> for Body {
+        type Value = Vec<Element<'de>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a batch object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+            match map.next_key::<Cow<'de, str>>()? {
+                Some(k) if k == "events" => {}
+                _ => return Err(A::Error::custom("not a plain batch")),
+            }
+            let events = map.next_value_seed(Events(self.0))?;
+            match map.next_key::<Cow<'de, str>>()? {
+                None => Ok(events),
+                Some(_) => Err(A::Error::custom("not a plain batch")),
+            }
+        }
+    }
+    // Events take 100 bytes or more; room for the largest accepted batch at most.
+    let capacity = (body.len() / 100).clamp(1, MAX_BATCH_EVENTS + 1);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let events = serde::Deserializer::deserialize_map(&mut de, Body(capacity))?;
+    de.end()?;
+    Ok(events)
 }
 
 fn ndjson_text(body: &[u8]) -> Result<&str> {
@@ -709,6 +770,7 @@ fn malformed(error: String, raw: &str) -> RawEvent {
 
 /// One element of a batch as decoded by [`decode_elements`].
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant, reason = "nearly every element is `Fields`; boxing it costs an allocation each")]
 pub enum Element<'a> {
     /// A flat object of schema fields (the common case), not validated yet.
     Fields(EventFields<'a>),
@@ -754,9 +816,14 @@ impl<'a> EventFields<'a> {
     /// object value, invalid JSON), which [`parse_strict`] then handles.
     pub fn parse(text: &'a str) -> Option<Self> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let FlatElement(f) = FlatElement::deserialize(&mut de).ok()?;
+        let mut f = EventFields::empty();
+        serde::de::DeserializeSeed::deserialize(Fill(&mut f), &mut de).ok()?;
         de.end().ok()?;
         Some(f)
+    }
+
+    fn empty() -> Self {
+        EventFields { slots: [const { Slot::Absent }; FIELDS], order: [0; FIELDS], len: 0 }
     }
 
     /// The element as a JSON value: what [`parse_strict`] gives for it.
@@ -793,26 +860,26 @@ impl<'a> EventFields<'a> {
     }
 }
 
-/// Deserializes [`EventFields`], failing on anything that is not a flat object of schema fields.
-struct FlatElement<'a>(EventFields<'a>);
+/// Deserializes into an empty [`EventFields`] in place, failing on anything
+/// that is not a flat object of schema fields.
+struct Fill<'f, 'a>(&'f mut EventFields<'a>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for FlatElement<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        d.deserialize_map(FlatVisitor(std::marker::PhantomData)).map(FlatElement)
+impl<'de: 'a, 'a> serde::de::DeserializeSeed<'de> for Fill<'_, 'a> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
     }
 }
 
-struct FlatVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> serde::de::Visitor<'de> for FlatVisitor<'a> {
-    type Value = EventFields<'a>;
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fill<'_, 'a> {
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a flat object of event fields")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
-        let mut f = EventFields { slots: [const { Slot::Absent }; FIELDS], order: [0; FIELDS], len: 0 };
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let f = self.0;
         while let Some(i) = map.next_key_seed(FieldKey)? {
             if !matches!(f.slots[i], Slot::Absent) {
                 return Err(serde::de::Error::custom("duplicate key"));
@@ -821,7 +888,7 @@ impl<'de: 'a, 'a> serde::de::Visitor<'de> for FlatVisitor<'a> {
             f.order[usize::from(f.len)] = i as u8;
             f.len += 1;
         }
-        Ok(f)
+        Ok(())
     }
 }
 
@@ -1092,5 +1159,159 @@ mod tests {
         let got = decode_batch(body, false).unwrap();
         assert!(matches!(&got[0], RawEvent::Malformed { .. }));
         assert_eq!(got[1], RawEvent::Json(serde_json::json!({"b": 2})));
+    }
+
+    /// Bodies of every shape: `decode_elements` must give what `decode_batch` gives.
+    fn bodies() -> Vec<(Vec<u8>, bool)> {
+        let good = r#"{"event_id":"0b6f2d8e-3a51-4c1e-9d0e-5b1f3c7a9e21","type":"view","user_id":"u","item_id":"i","ts":"2026-11-28T11:00:00Z"}"#;
+        let elements = [
+            good,
+            r#"{"event_id":"0B6F2D8E-3A51-4C1E-9D0E-5B1F3C7A9E21","type":"review","user_id":"le\"arner","item_id":"i","ts":"2026-11-28T11:00:00Z","rating":4,"text":"好 13812345678 \u00e9"}"#,
+            r#"{"\u0074ype":"view","event_id":null,"price":-0,"rating":18446744073709551615,"progress":-3,"currency":1.5e3}"#,
+            r#"{"type":"view","type":"click"}"#,
+            r#"{"type":"view","extra":1}"#,
+            r#"{"type":"view","text":{"a":1,"a":2}}"#,
+            r#"{"type":"view","text":[1,{"b":[]}]}"#,
+            r#"{"type":true}"#,
+            r#"{"price":1e400}"#,
+            r#"{"rating":12345678901234567890123}"#,
+            r#"{}"#,
+            r#"[]"#,
+            r#"1"#,
+            r#""view""#,
+            r#"null"#,
+            r#"{"a":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}"#,
+        ];
+        let mut out = Vec::new();
+        for n in 0..=elements.len() {
+            let some: Vec<&str> = elements.iter().copied().cycle().skip(n).take(n.max(1) + 2).collect();
+            out.push((format!("{{\"events\":[{}]}}", some.join(",")).into_bytes(), false));
+            out.push((format!(" {{ \"events\" : [ {} ] }} \n", some.join(" , ")).into_bytes(), false));
+            out.push((some.join("\n").into_bytes(), true));
+            out.push((format!("\n{}\r\n \n", some.join("\r\n")).into_bytes(), true));
+        }
+        for odd in [
+            "[]".to_owned(),
+            format!("[[{good}]]"),
+            format!("{{\"events\":[{good}],\"events\":[]}}"),
+            format!("{{\"events\":[{good}],\"x\":1}}"),
+            format!("{{\"\\u0065vents\":[{good}]}}"),
+            format!("{{\"events\":[{good}]}} x"),
+            format!("{{\"events\":[{good},]}}"),
+            format!("{{\"events\":[{good}"),
+            "{\"events\":[]}".to_owned(),
+            "{\"events\":{}}".to_owned(),
+            "{}".to_owned(),
+            String::new(),
+        ] {
+            out.push((odd.into_bytes(), false));
+        }
+        out.push((b"\xff\xfe".to_vec(), true));
+        out.push((b"{\"events\":[\"\xff\"]}".to_vec(), false));
+        out
+    }
+
+    #[test]
+    fn elements_are_what_decode_batch_gives() {
+        for (body, ndjson) in bodies() {
+            let shown = String::from_utf8_lossy(&body).into_owned();
+            let want = decode_batch(&body, ndjson).map_err(|e| e.to_string());
+            let got = decode_elements(&body, ndjson)
+                .map(|es| es.into_iter().map(Element::into_raw).collect::<Vec<_>>())
+                .map_err(|e| e.to_string());
+            assert_eq!(got, want, "{shown}");
+        }
+        // The common case decodes without a JSON value.
+        let body = br#"{"events":[{"type":"view","user_id":"a\"b","price":4}]}"#;
+        let got = decode_elements(body, false).unwrap();
+        assert!(matches!(&got[..], [Element::Fields(_)]));
+    }
+
+    #[test]
+    fn validate_fields_is_validate() {
+        let v = Validator::new(now());
+        let id = "0b6f2d8e-3a51-4c1e-9d0e-5b1f3c7a9e21";
+        let values: Vec<Option<Value>> = vec![
+            None,
+            Some(Value::Null),
+            Some(json!("")),
+            Some(json!("x")),
+            Some(json!(" x")),
+            Some(json!("a\u{0007}b")),
+            Some(json!("é\u{0085}")),
+            Some(json!("x".repeat(129))),
+            Some(json!("好".repeat(MAX_TEXT_CHARS + 1))),
+            Some(json!("好".repeat(MAX_ID_CHARS))),
+            Some(json!(4)),
+            Some(json!(-1)),
+            Some(json!(4.5)),
+            Some(json!(0.5)),
+            Some(json!(2e9)),
+            Some(json!(u64::MAX)),
+            Some(json!("CNY")),
+            Some(json!("XXQ")),
+            Some(json!("2026-11-28T11:00:00Z")),
+            Some(json!("2026-11-28T13:00:00+00:00")),
+            Some(json!("2025-01-01T00:00:00Z")),
+            Some(json!(id.to_uppercase())),
+            Some(json!("0b6f2d8e-3a51-4c1e-9d0e-5b1f3c7a9e2g")),
+        ];
+        let mut checked = 0;
+        for t in EventType::ALL.iter().map(|t| t.as_str()).chain(["nope"]) {
+            let mut base = json!({"event_id": id, "type": t, "user_id": "u-1", "ts": "2026-11-28T11:30:00.250Z"});
+            match t {
+                "search" => base["query"] = json!("rust 入门"),
+                "progress" => base["progress"] = json!(0.25),
+                "purchase" => (base["price"], base["currency"]) = (json!(9.9), json!("CNY")),
+                "rate" => base["rating"] = json!(5),
+                "review" => base["text"] = json!("很好"),
+                _ => {}
+            }
+            if t != "search" {
+                base["item_id"] = json!("course-1");
+            }
+            for field in KNOWN_FIELDS {
+                for value in &values {
+                    let mut event = base.clone();
+                    let obj = event.as_object_mut().unwrap();
+                    match value {
+                        None => obj.remove(field),
+                        Some(x) => obj.insert(field.to_owned(), x.clone()),
+                    };
+                    let text = serde_json::to_string(&event).unwrap();
+                    let fields = EventFields::parse(&text).unwrap();
+                    assert_eq!(fields.to_value(), parse_strict(&text).unwrap(), "{text}");
+                    let got = v.validate_fields(&fields).map(|e| e.to_event());
+                    assert_eq!(got, v.validate(&event), "{text}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 9 * FIELDS * values.len());
+    }
+
+    #[test]
+    fn uuid_and_printable_checks() {
+        let old_uuid = |s: &str| {
+            let b = s.as_bytes();
+            b.len() == 36
+                && b.iter().enumerate().all(|(i, c)| match i {
+                    8 | 13 | 18 | 23 => *c == b'-',
+                    _ => c.is_ascii_hexdigit(),
+                })
+        };
+        let id = "0b6f2d8e-3a51-4c1e-9d0e-5b1f3c7a9e21";
+        for i in 0..id.len() {
+            for c in ["0", "a", "F", "g", "-", " ", "é"] {
+                let s = format!("{}{c}{}", &id[..i], &id[i + 1..]);
+                assert_eq!(is_uuid(&s), old_uuid(&s), "{s}");
+            }
+        }
+        let old_printable = |s: &str| !(s.chars().any(|c| c.is_control()) || s.trim() != s);
+        for c in (0..0x3000u32).filter_map(char::from_u32) {
+            for s in [format!("{c}"), format!("a{c}"), format!("{c}b"), format!("a{c}b")] {
+                assert_eq!(is_printable(&s), old_printable(&s), "{s:?}");
+            }
+        }
     }
 }

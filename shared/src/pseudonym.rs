@@ -55,12 +55,13 @@ impl Pseudonymizer {
     pub fn pseudonymize(&self, user_id: &str) -> String {
         let mut mac = self.mac.clone();
         mac.update(user_id.as_bytes());
-        let mut out = [0; 64];
-        // 32 bytes always fit 64 hex digits; `hex::encode` goes character by character.
-        if hex::encode_to_slice(mac.finalize().into_bytes(), &mut out).is_err() {
-            return String::new();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(64);
+        for b in mac.finalize().into_bytes() {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
-        String::from_utf8_lossy(&out).into_owned()
+        out
     }
 }
 

@@ -516,6 +516,56 @@ mod tests {
         assert_ne!(dead[0].raw["user_id"], "alice");
     }
 
+    #[test]
+    fn prepare_elements_is_prepare() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(dir.path());
+        let id = |n: u32| format!("6a1f0a52-8d7e-4a0b-9a52-7c1f1b3e{n:04x}");
+        let mut events = Vec::new();
+        for n in 0..40u32 {
+            let user = format!("learner-{}", n % 7);
+            events.push(match n % 10 {
+                0 => json!({"event_id": id(n), "type": "view", "user_id": user, "item_id": "c1", "ts": "2026-11-28T11:00:00Z"}),
+                1 => json!({"event_id": id(n - 1).to_uppercase(), "type": "click", "user_id": user, "item_id": "c1", "ts": "2026-11-28T11:00:00Z"}),
+                2 => json!({"event_id": id(n), "type": "review", "user_id": user, "item_id": "c1", "ts": "2026-11-27T11:00:00Z", "rating": 4, "text": "很好 a@b.cn 13812345678"}),
+                3 => json!({"event_id": id(n), "type": "review", "user_id": user, "item_id": "c1", "ts": "2026-11-28T11:00:00Z", "rating": 9, "text": "13812345678"}),
+                4 => json!({"event_id": id(n), "type": "search", "user_id": user, "ts": "2026-11-28T11:00:00Z", "query": "卡号 4111 1111 1111 1111", "colour": "red"}),
+                5 => json!({"event_id": id(n), "type": "search", "user_id": user, "ts": "2026-11-28T11:00:00Z", "query": "x@y.org"}),
+                6 => json!({"event_id": id(n), "type": "purchase", "user_id": user, "item_id": "c2", "ts": "2026-11-28T11:00:00Z", "price": 9, "currency": "CNY"}),
+                7 => json!({"event_id": id(n), "type": "progress", "user_id": [user], "item_id": "c2", "ts": "2026-11-28T11:00:00Z", "progress": 0.5}),
+                8 => json!({"event_id": 7, "type": "view", "user_id": user, "ts": "2026-11-28T11:00:00Z"}),
+                _ => json!({"event_id": id(n), "type": "view", "user_id": user, "item_id": "c3", "ts": "2026-11-28T11:00:00Z", "session_id": "s"}),
+            });
+        }
+        let mut body = serde_json::to_string(&json!({ "events": events })).unwrap();
+        body.insert_str(
+            body.len() - 2,
+            r#",{"a":1,"a":2},[1],{"event_id":"x","text":{"t":"13812345678"},"user_id":"bob"}"#,
+        );
+        for (body, ndjson) in [(body.clone().into_bytes(), false), (ndjson(&body), true)] {
+            let elements = event::decode_elements(&body, ndjson).unwrap();
+            assert!(elements.iter().any(|e| matches!(e, Element::Fields(_))));
+            assert!(elements.iter().any(|e| matches!(e, Element::Raw(_))));
+            let fast = s.prepare_elements(&elements, now());
+            let slow = s.prepare(event::decode_batch(&body, ndjson).unwrap(), now());
+            assert_eq!(fast.result, slow.result);
+            assert_eq!(fast.accepted, slow.accepted);
+            assert_eq!(fast.dead, slow.dead);
+            assert_eq!(
+                (fast.result.accepted, fast.result.duplicates, fast.result.rejected),
+                (20, 4, 19 + usize::from(ndjson))
+            );
+            assert!(fast.result.redactions.total() >= 4);
+        }
+    }
+
+    fn ndjson(body: &str) -> Vec<u8> {
+        let v: Value = serde_json::from_str(&body.replace(r#"{"a":1,"a":2}"#, r#"{"a":3}"#)).unwrap();
+        let mut lines: Vec<String> = v["events"].as_array().unwrap().iter().map(|e| e.to_string()).collect();
+        lines.push(r#"{"a":1,"a":2}"#.into());
+        lines.join("\n").into_bytes()
+    }
+
     #[tokio::test]
     async fn bad_requests() {
         let dir = tempfile::tempdir().unwrap();

@@ -153,56 +153,58 @@ pub fn encode_parquet(events: &[&StoredEvent], codec: Codec) -> Result<Vec<u8>> 
 /// The events as one Arrow record batch of `schema` (see [`schema`]).
 fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatch> {
     let n = events.len();
-    let strings = |f: &dyn Fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
-        let bytes = events.iter().map(|e| f(e).map_or(0, str::len)).sum();
-        let mut b = StringBuilder::with_capacity(n, bytes);
-        for e in events {
-            b.append_option(f(e));
-        }
-        Arc::new(b.finish())
-    };
-    let floats = |f: &dyn Fn(&StoredEvent) -> Option<f64>| -> ArrayRef {
-        let mut b = Float64Builder::with_capacity(n);
-        for e in events {
-            b.append_option(f(e));
-        }
-        Arc::new(b.finish())
-    };
-    let times = |f: &dyn Fn(&StoredEvent) -> i64| -> ArrayRef {
-        let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-        for e in events {
-            b.append_value(f(e));
-        }
-        Arc::new(b.finish())
-    };
     let mut rating = Int32Builder::with_capacity(n);
-    let mut version = Int32Builder::with_capacity(n);
     let mut redactions = Int32Builder::with_capacity(n);
     for e in events {
         rating.append_option(e.event.rating.map(i32::from));
-        version.append_value(knowedge_shared::event::SCHEMA_VERSION as i32);
         redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
     }
+    let version = Int32Array::from_value(knowedge_shared::event::SCHEMA_VERSION as i32, n);
     let columns: Vec<ArrayRef> = vec![
-        strings(&|e| Some(&e.event.event_id)),
-        strings(&|e| Some(&e.event.user_id)),
-        strings(&|e| e.event.item_id.as_deref()),
-        times(&|e| e.event.ts.timestamp_millis()),
-        times(&|e| e.received_at.timestamp_millis()),
-        floats(&|e| e.event.price),
-        strings(&|e| e.event.currency.as_deref()),
+        strings(events, |e| Some(&e.event.event_id)),
+        strings(events, |e| Some(&e.event.user_id)),
+        strings(events, |e| e.event.item_id.as_deref()),
+        times(events, |e| e.event.ts.timestamp_millis()),
+        times(events, |e| e.received_at.timestamp_millis()),
+        floats(events, |e| e.event.price),
+        strings(events, |e| e.event.currency.as_deref()),
         Arc::new(rating.finish()),
-        floats(&|e| e.event.progress),
-        strings(&|e| e.event.text.as_deref()),
-        strings(&|e| e.event.query.as_deref()),
-        strings(&|e| e.event.session_id.as_deref()),
-        strings(&|e| e.event.experiment.as_deref()),
-        strings(&|e| e.event.variant.as_deref()),
-        strings(&|e| e.event.recommendation_id.as_deref()),
-        Arc::new(version.finish()),
+        floats(events, |e| e.event.progress),
+        strings(events, |e| e.event.text.as_deref()),
+        strings(events, |e| e.event.query.as_deref()),
+        strings(events, |e| e.event.session_id.as_deref()),
+        strings(events, |e| e.event.experiment.as_deref()),
+        strings(events, |e| e.event.variant.as_deref()),
+        strings(events, |e| e.event.recommendation_id.as_deref()),
+        Arc::new(version),
         Arc::new(redactions.finish()),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+fn strings<'e>(events: &[&'e StoredEvent], f: impl Fn(&'e StoredEvent) -> Option<&'e str>) -> ArrayRef {
+    let bytes = events.iter().map(|e| f(e).map_or(0, str::len)).sum();
+    let mut b = StringBuilder::with_capacity(events.len(), bytes);
+    for e in events {
+        b.append_option(f(e));
+    }
+    Arc::new(b.finish())
+}
+
+fn floats(events: &[&StoredEvent], f: impl Fn(&StoredEvent) -> Option<f64>) -> ArrayRef {
+    let mut b = Float64Builder::with_capacity(events.len());
+    for e in events {
+        b.append_option(f(e));
+    }
+    Arc::new(b.finish())
+}
+
+fn times(events: &[&StoredEvent], f: impl Fn(&StoredEvent) -> i64) -> ArrayRef {
+    let mut b = TimestampMillisecondBuilder::with_capacity(events.len()).with_timezone("UTC");
+    for e in events {
+        b.append_value(f(e));
+    }
+    Arc::new(b.finish())
 }
 
 /// Decodes an event file of partition `event_type`.
@@ -435,7 +437,7 @@ pub(crate) mod tests {
 
     #[test]
     fn shared_layout_writes_the_same_bytes_as_a_fresh_writer() {
-        let mut events = vec![ev("a", EventType::View, 1, 0), ev("b", EventType::Purchase, 1, 5)];
+        let mut events = [ev("a", EventType::View, 1, 0), ev("b", EventType::Purchase, 1, 5)];
         events[1].event.text = Some("好".repeat(300));
         events[1].event.rating = Some(4);
         events[1].redactions = 2;
