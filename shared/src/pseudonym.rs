@@ -56,12 +56,13 @@ impl Pseudonymizer {
         let mut mac = self.mac.clone();
         mac.update(user_id.as_bytes());
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for b in mac.finalize().into_bytes() {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
+        let mut out = [0; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(mac.finalize().into_bytes()) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 15)];
         }
-        out
+        // Hex digits are ASCII, so this never falls back.
+        std::str::from_utf8(&out).map(str::to_owned).unwrap_or_default()
     }
 }
 

@@ -31,6 +31,7 @@
 
 pub mod auth;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
@@ -212,8 +213,10 @@ impl Ingest {
         let mut validator = Validator::new(now);
         validator.max_age = self.max_age;
         // Valid event ids are UUIDs: 36 ASCII bytes, compared in lowercase.
-        let mut seen: HashSet<[u8; 36]> = HashSet::with_capacity(elements.len());
-        let mut pseudonyms: HashMap<&str, String> = HashMap::with_capacity(elements.len());
+        let hasher = foldhash::fast::RandomState::default();
+        let mut seen: HashSet<[u8; 36], _> = HashSet::with_capacity_and_hasher(elements.len(), hasher.clone());
+        // Raw user id -> position in `accepted` of the first event holding its pseudonym.
+        let mut pseudonyms: HashMap<&str, usize, _> = HashMap::with_capacity_and_hasher(elements.len(), hasher);
         let mut accepted = Vec::with_capacity(elements.len());
         let mut dead = Vec::new();
         let mut results = Vec::with_capacity(elements.len());
@@ -236,7 +239,7 @@ impl Ingest {
                         let event = Event {
                             event_id: e.event_id.to_ascii_lowercase(),
                             event_type: e.event_type,
-                            user_id: self.pseudonym(&mut pseudonyms, e.user_id),
+                            user_id: self.pseudonym(&mut pseudonyms, &accepted, e.user_id),
                             item_id: own(e.item_id),
                             ts: e.ts,
                             price: e.price,
@@ -271,7 +274,7 @@ impl Ingest {
                                 continue;
                             }
                             e.user_id = match value.get("user_id") {
-                                Some(Value::String(u)) => self.pseudonym(&mut pseudonyms, u),
+                                Some(Value::String(u)) => self.pseudonym(&mut pseudonyms, &accepted, u),
                                 _ => self.pseudonymizer.pseudonymize(&e.user_id),
                             };
                             let mut counts = Redactions::default();
@@ -327,8 +330,24 @@ impl Ingest {
         Prepared { accepted, dead, result }
     }
 
-    fn pseudonym<'a>(&self, cache: &mut HashMap<&'a str, String>, user: &'a str) -> String {
-        cache.entry(user).or_insert_with(|| self.pseudonymizer.pseudonymize(user)).clone()
+    /// The pseudonym of `user` for the event about to be accepted, computed
+    /// once per batch: `cache` remembers which accepted event holds it.
+    fn pseudonym<'a, S: std::hash::BuildHasher>(
+        &self,
+        cache: &mut HashMap<&'a str, usize, S>,
+        accepted: &[StoredEvent],
+        user: &'a str,
+    ) -> String {
+        match cache.entry(user) {
+            Entry::Occupied(o) => match accepted.get(*o.get()) {
+                Some(e) => e.event.user_id.clone(),
+                None => self.pseudonymizer.pseudonymize(user),
+            },
+            Entry::Vacant(v) => {
+                v.insert(accepted.len());
+                self.pseudonymizer.pseudonymize(user)
+            }
+        }
     }
 
     /// The HTTP handler (API Gateway, function URL, or the local server).
