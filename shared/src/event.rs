@@ -215,7 +215,21 @@ SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF 
 
 /// Whether `code` is an active ISO 4217 currency code.
 pub fn is_currency(code: &str) -> bool {
-    code.len() == 3 && ISO_4217.split(' ').any(|c| c == code)
+    // `ISO_4217` is sorted, one code every 4 bytes: a binary search.
+    let (codes, code) = (ISO_4217.as_bytes(), code.as_bytes());
+    if code.len() != 3 {
+        return false;
+    }
+    let (mut lo, mut hi) = (0, codes.len().div_ceil(4));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match codes[4 * mid..4 * mid + 3].cmp(code) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }
 
 /// Checks raw JSON events against schema version 1.
@@ -578,13 +592,12 @@ impl<'b> Fields<'_, 'b> {
 
 /// Whether `s` has no control characters and no surrounding white space.
 fn is_printable(s: &str) -> bool {
-    if s.is_ascii() {
-        // ASCII white space other than ' ' is made of control characters.
-        let b = s.as_bytes();
-        !b.iter().any(|&c| c < 0x20 || c == 0x7f) && b.first() != Some(&b' ') && b.last() != Some(&b' ')
-    } else {
-        !s.chars().any(char::is_control) && s.trim() == s
+    let b = s.as_bytes();
+    // Printable ASCII (the common case): only a space can be surrounding white space.
+    if b.iter().fold(true, |ok, c| ok & (0x20..0x7f).contains(c)) {
+        return b.first() != Some(&b' ') && b.last() != Some(&b' ');
     }
+    !s.chars().any(char::is_control) && s.trim() == s
 }
 
 fn truncate(s: &str) -> String {
@@ -1306,6 +1319,20 @@ mod tests {
                 let s = format!("{}{c}{}", &id[..i], &id[i + 1..]);
                 assert_eq!(is_uuid(&s), old_uuid(&s), "{s}");
             }
+        }
+        let codes: Vec<&str> = ISO_4217.split(' ').collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]) && codes.iter().all(|c| c.len() == 3));
+        assert!(codes.iter().all(|c| is_currency(c)));
+        for a in b'@'..=b'[' {
+            for b in b'A'..=b'Z' {
+                for c in [b'A', b'D', b'K', b'N', b'S', b'Y', b'Z', b'['] {
+                    let code = String::from_utf8(vec![a, b, c]).unwrap();
+                    assert_eq!(is_currency(&code), codes.contains(&code.as_str()), "{code}");
+                }
+            }
+        }
+        for odd in ["", "CN", "CNYY", "cny", "CN Y", " CNY", "CNY ", "ZWG", "AED", "ZWGA"] {
+            assert_eq!(is_currency(odd), codes.contains(&odd), "{odd}");
         }
         let old_printable = |s: &str| !(s.chars().any(|c| c.is_control()) || s.trim() != s);
         for c in (0..0x3000u32).filter_map(char::from_u32) {

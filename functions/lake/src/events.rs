@@ -153,12 +153,19 @@ pub fn encode_parquet(events: &[&StoredEvent], codec: Codec) -> Result<Vec<u8>> 
 /// The events as one Arrow record batch of `schema` (see [`schema`]).
 fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatch> {
     let n = events.len();
-    let mut rating = Int32Builder::with_capacity(n);
     let mut redactions = Int32Builder::with_capacity(n);
     for e in events {
-        rating.append_option(e.event.rating.map(i32::from));
         redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
     }
+    let rating: ArrayRef = if events.iter().all(|e| e.event.rating.is_none()) {
+        Arc::new(Int32Array::new_null(n))
+    } else {
+        let mut rating = Int32Builder::with_capacity(n);
+        for e in events {
+            rating.append_option(e.event.rating.map(i32::from));
+        }
+        Arc::new(rating.finish())
+    };
     let version = Int32Array::from_value(knowedge_shared::event::SCHEMA_VERSION as i32, n);
     let columns: Vec<ArrayRef> = vec![
         strings(events, |e| Some(&e.event.event_id)),
@@ -168,7 +175,7 @@ fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatc
         times(events, |e| e.received_at.timestamp_millis()),
         floats(events, |e| e.event.price),
         strings(events, |e| e.event.currency.as_deref()),
-        Arc::new(rating.finish()),
+        rating,
         floats(events, |e| e.event.progress),
         strings(events, |e| e.event.text.as_deref()),
         strings(events, |e| e.event.query.as_deref()),
@@ -182,8 +189,19 @@ fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatc
     Ok(RecordBatch::try_new(schema, columns)?)
 }
 
+// Columns of other event types are all null in a partition: those skip the builders.
+
 fn strings<'e>(events: &[&'e StoredEvent], f: impl Fn(&'e StoredEvent) -> Option<&'e str>) -> ArrayRef {
-    let bytes = events.iter().map(|e| f(e).map_or(0, str::len)).sum();
+    let (mut bytes, mut present) = (0, false);
+    for e in events {
+        if let Some(s) = f(e) {
+            bytes += s.len();
+            present = true;
+        }
+    }
+    if !present {
+        return Arc::new(StringArray::new_null(events.len()));
+    }
     let mut b = StringBuilder::with_capacity(events.len(), bytes);
     for e in events {
         b.append_option(f(e));
@@ -192,6 +210,9 @@ fn strings<'e>(events: &[&'e StoredEvent], f: impl Fn(&'e StoredEvent) -> Option
 }
 
 fn floats(events: &[&StoredEvent], f: impl Fn(&StoredEvent) -> Option<f64>) -> ArrayRef {
+    if events.iter().all(|e| f(e).is_none()) {
+        return Arc::new(Float64Array::new_null(events.len()));
+    }
     let mut b = Float64Builder::with_capacity(events.len());
     for e in events {
         b.append_option(f(e));
@@ -441,17 +462,74 @@ pub(crate) mod tests {
         events[1].event.text = Some("好".repeat(300));
         events[1].event.rating = Some(4);
         events[1].redactions = 2;
-        let refs: Vec<&StoredEvent> = events.iter().collect();
-        for codec in [Codec::Snappy, Codec::Zstd, Codec::Snappy] {
+        let all: Vec<&StoredEvent> = events.iter().collect();
+        for (refs, codec) in
+            [(&all[..], Codec::Snappy), (&all[..], Codec::Zstd), (&all[..1], Codec::Snappy), (&all[1..], Codec::Snappy)]
+        {
             let mut fresh = Vec::new();
             let opts = ArrowWriterOptions::new()
                 .with_properties(writer_properties(codec).unwrap())
                 .with_skip_arrow_metadata(true);
             let mut w = ArrowWriter::try_new_with_options(&mut fresh, schema(), opts).unwrap();
-            w.write(&record_batch(&refs, schema()).unwrap()).unwrap();
+            w.write(&reference_batch(refs)).unwrap();
             w.close().unwrap();
-            assert_eq!(encode_parquet(&refs, codec).unwrap(), fresh, "{codec:?}");
+            assert_eq!(encode_parquet(refs, codec).unwrap(), fresh, "{codec:?} {}", refs.len());
+            assert_eq!(record_batch(refs, schema()).unwrap(), reference_batch(refs));
         }
+    }
+
+    /// The record batch as first written: a builder per column, nulls appended one by one.
+    fn reference_batch(events: &[&StoredEvent]) -> RecordBatch {
+        let n = events.len();
+        let strings = |f: &dyn Fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
+            let mut b = StringBuilder::with_capacity(n, n * 16);
+            for e in events {
+                b.append_option(f(e));
+            }
+            Arc::new(b.finish())
+        };
+        let floats = |f: &dyn Fn(&StoredEvent) -> Option<f64>| -> ArrayRef {
+            let mut b = Float64Builder::with_capacity(n);
+            for e in events {
+                b.append_option(f(e));
+            }
+            Arc::new(b.finish())
+        };
+        let times = |f: &dyn Fn(&StoredEvent) -> i64| -> ArrayRef {
+            let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+            for e in events {
+                b.append_value(f(e));
+            }
+            Arc::new(b.finish())
+        };
+        let mut rating = Int32Builder::with_capacity(n);
+        let mut version = Int32Builder::with_capacity(n);
+        let mut redactions = Int32Builder::with_capacity(n);
+        for e in events {
+            rating.append_option(e.event.rating.map(i32::from));
+            version.append_value(knowedge_shared::event::SCHEMA_VERSION as i32);
+            redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
+        }
+        let columns: Vec<ArrayRef> = vec![
+            strings(&|e| Some(&e.event.event_id)),
+            strings(&|e| Some(&e.event.user_id)),
+            strings(&|e| e.event.item_id.as_deref()),
+            times(&|e| e.event.ts.timestamp_millis()),
+            times(&|e| e.received_at.timestamp_millis()),
+            floats(&|e| e.event.price),
+            strings(&|e| e.event.currency.as_deref()),
+            Arc::new(rating.finish()),
+            floats(&|e| e.event.progress),
+            strings(&|e| e.event.text.as_deref()),
+            strings(&|e| e.event.query.as_deref()),
+            strings(&|e| e.event.session_id.as_deref()),
+            strings(&|e| e.event.experiment.as_deref()),
+            strings(&|e| e.event.variant.as_deref()),
+            strings(&|e| e.event.recommendation_id.as_deref()),
+            Arc::new(version.finish()),
+            Arc::new(redactions.finish()),
+        ];
+        RecordBatch::try_new(schema(), columns).unwrap()
     }
 
     #[tokio::test]
