@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder, TimestampMillisecondBuilder};
+use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
@@ -153,10 +153,7 @@ pub fn encode_parquet(events: &[&StoredEvent], codec: Codec) -> Result<Vec<u8>> 
 /// The events as one Arrow record batch of `schema` (see [`schema`]).
 fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatch> {
     let n = events.len();
-    let mut redactions = Int32Builder::with_capacity(n);
-    for e in events {
-        redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
-    }
+    let redactions: Vec<i32> = events.iter().map(|e| i32::try_from(e.redactions).unwrap_or(i32::MAX)).collect();
     let rating: ArrayRef = if events.iter().all(|e| e.event.rating.is_none()) {
         Arc::new(Int32Array::new_null(n))
     } else {
@@ -184,7 +181,7 @@ fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatc
         strings(events, |e| e.event.variant.as_deref()),
         strings(events, |e| e.event.recommendation_id.as_deref()),
         Arc::new(version),
-        Arc::new(redactions.finish()),
+        Arc::new(Int32Array::from(redactions)),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }
@@ -221,11 +218,8 @@ fn floats(events: &[&StoredEvent], f: impl Fn(&StoredEvent) -> Option<f64>) -> A
 }
 
 fn times(events: &[&StoredEvent], f: impl Fn(&StoredEvent) -> i64) -> ArrayRef {
-    let mut b = TimestampMillisecondBuilder::with_capacity(events.len()).with_timezone("UTC");
-    for e in events {
-        b.append_value(f(e));
-    }
-    Arc::new(b.finish())
+    let millis: Vec<i64> = events.iter().map(|e| f(e)).collect();
+    Arc::new(TimestampMillisecondArray::from(millis).with_timezone("UTC"))
 }
 
 /// Decodes an event file of partition `event_type`.
@@ -480,6 +474,7 @@ pub(crate) mod tests {
 
     /// The record batch as first written: a builder per column, nulls appended one by one.
     fn reference_batch(events: &[&StoredEvent]) -> RecordBatch {
+        use arrow_array::builder::TimestampMillisecondBuilder;
         let n = events.len();
         let strings = |f: &dyn Fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
             let mut b = StringBuilder::with_capacity(n, n * 16);
