@@ -4,7 +4,8 @@
 //! (`decode_batch`, `validate`) gives.
 #![no_main]
 
-use knowedge_shared::event::{Element, RawEvent, Validator, decode_batch, decode_elements};
+use knowedge_shared::Error;
+use knowedge_shared::event::{Element, MAX_BATCH_EVENTS, RawEvent, Validator, decode_batch, decode_elements};
 use knowedge_shared::redact::{Redactions, redact};
 use libfuzzer_sys::fuzz_target;
 
@@ -24,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
+        (Ok(raw), Err(Error::TooManyEvents(n))) => assert!(raw.len() == *n && *n > MAX_BATCH_EVENTS),
         (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
         _ => panic!("decode_batch and decode_elements disagree"),
     }

@@ -40,6 +40,10 @@ pub enum Error {
     /// An event batch could not be decoded at all.
     #[error("invalid batch: {0}")]
     Batch(String),
+    /// An event batch holds more elements than
+    /// [`MAX_BATCH_EVENTS`](crate::event::MAX_BATCH_EVENTS) (their number).
+    #[error("{0} events; at most {max} per batch", max = crate::event::MAX_BATCH_EVENTS)]
+    TooManyEvents(usize),
 }
 
 /// Result alias of the portable core.

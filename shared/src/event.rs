@@ -664,13 +664,19 @@ pub fn decode_batch(body: &[u8], ndjson: bool) -> Result<Vec<RawEvent>> {
 /// Element for element, the result is what [`decode_batch`] gives: an
 /// [`Element::Fields`] `f` stands for `RawEvent::Json(f.to_value())`, an
 /// [`Element::Raw`] is the very same [`RawEvent`]; batch errors are the same.
+/// The one difference: a batch of more than [`MAX_BATCH_EVENTS`] elements,
+/// which nobody accepts, is [`Error::TooManyEvents`] with their number, and
+/// its elements are not decoded (so a large body of tiny elements costs no
+/// more memory than its outline).
 pub fn decode_elements(body: &[u8], ndjson: bool) -> Result<Vec<Element<'_>>> {
     if ndjson {
         let text = ndjson_text(body)?;
-        return Ok(text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
+        let lines = || text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let n = lines().count();
+        if n > MAX_BATCH_EVENTS {
+            return Err(Error::TooManyEvents(n));
+        }
+        return Ok(lines()
             .map(|(i, line)| match EventFields::parse(line) {
                 Some(f) => Element::Fields(f),
                 None => Element::Raw(strict_line(i, line)),
@@ -683,6 +689,9 @@ pub fn decode_elements(body: &[u8], ndjson: bool) -> Result<Vec<Element<'_>>> {
     }
     // Anything else: the batch's structure first, then element by element.
     let batch: Batch<'_> = serde_json::from_slice(body).map_err(|e| Error::Batch(e.to_string()))?;
+    if batch.events.len() > MAX_BATCH_EVENTS {
+        return Err(Error::TooManyEvents(batch.events.len()));
+    }
     Ok(batch
         .events
         .into_iter()
@@ -701,9 +710,10 @@ struct Batch<'a> {
     events: Vec<&'a serde_json::value::RawValue>,
 }
 
-/// Decodes `{"events": [...]}` whose every element is a flat object of
-/// schema fields; any other body, valid or not, is an error (and goes the
-/// element by element way). Whatever it accepts, [`Batch`] accepts too.
+/// Decodes `{"events": [...]}` of at most [`MAX_BATCH_EVENTS`] elements,
+/// each a flat object of schema fields; any other body, valid or not, is an
+/// error (and goes the element by element way). Whatever it accepts,
+/// [`Batch`] accepts too.
 fn flat_batch(body: &[u8]) -> serde_json::Result<Vec<Element<'_>>> {
     use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
     struct Events(usize);
@@ -727,6 +737,9 @@ fn flat_batch(body: &[u8]) -> serde_json::Result<Vec<Element<'_>>> {
                 if seq.next_element_seed(Fill(f))?.is_none() {
                     out.pop();
                     break;
+                }
+                if out.len() > MAX_BATCH_EVENTS {
+                    return Err(A::Error::custom("too many events"));
                 }
             }
             Ok(out)
@@ -1216,9 +1229,16 @@ mod tests {
             "{\"events\":{}}".to_owned(),
             "{}".to_owned(),
             String::new(),
+            format!("{{\"events\":[{}]}}", vec![good; MAX_BATCH_EVENTS].join(",")),
+            format!("{{\"events\":[{}]}}", vec![good; MAX_BATCH_EVENTS + 1].join(",")),
+            format!("{{\"events\":[{}]}}", vec!["{}"; 3 * MAX_BATCH_EVENTS].join(",")),
+            format!("{{\"events\":[{},[]]}}", vec!["{}"; MAX_BATCH_EVENTS].join(",")),
+            format!("{{\"events\":[{},{{]}}", vec!["{}"; MAX_BATCH_EVENTS + 1].join(",")),
         ] {
             out.push((odd.into_bytes(), false));
         }
+        out.push((vec![good; MAX_BATCH_EVENTS + 1].join("\n").into_bytes(), true));
+        out.push((vec![good; MAX_BATCH_EVENTS].join("\n\n").into_bytes(), true));
         out.push((b"\xff\xfe".to_vec(), true));
         out.push((b"{\"events\":[\"\xff\"]}".to_vec(), false));
         out
@@ -1229,6 +1249,12 @@ mod tests {
         for (body, ndjson) in bodies() {
             let shown = String::from_utf8_lossy(&body).into_owned();
             let want = decode_batch(&body, ndjson).map_err(|e| e.to_string());
+            if let Ok(raw) = &want
+                && raw.len() > MAX_BATCH_EVENTS
+            {
+                assert_eq!(decode_elements(&body, ndjson), Err(Error::TooManyEvents(raw.len())), "{shown}");
+                continue;
+            }
             let got = decode_elements(&body, ndjson)
                 .map(|es| es.into_iter().map(Element::into_raw).collect::<Vec<_>>())
                 .map_err(|e| e.to_string());

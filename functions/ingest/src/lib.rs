@@ -432,6 +432,13 @@ impl Ingest {
             .is_some_and(|ct| ct.starts_with("application/x-ndjson") || ct.starts_with("application/jsonl"));
         let raw = match event::decode_elements(body, ndjson) {
             Ok(r) => r,
+            Err(knowedge_shared::Error::TooManyEvents(n)) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_many_events",
+                    format!("{n} events; at most {} per batch", event::MAX_BATCH_EVENTS),
+                );
+            }
             Err(e) => return error(StatusCode::BAD_REQUEST, "malformed_batch", e),
         };
         if raw.is_empty() {
@@ -575,6 +582,24 @@ mod tests {
                 (20, 4, 19 + usize::from(ndjson))
             );
             assert!(fast.result.redactions.total() >= 4);
+        }
+    }
+
+    #[tokio::test]
+    async fn too_many_events_are_counted_without_decoding_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(dir.path());
+        for n in [501, 1_000] {
+            let json = format!("{{\"events\":[{}]}}", vec!["{}"; n].join(","));
+            let mut nd = post(&vec!["{}"; n].join("\n"));
+            nd.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+            for req in [post(&json), nd] {
+                let r = s.respond(req, now()).await;
+                assert_eq!(r.status(), 413);
+                let v: Value = serde_json::from_slice(r.body()).unwrap();
+                assert_eq!(v["error"]["code"], "too_many_events");
+                assert_eq!(v["error"]["message"], format!("{n} events; at most 500 per batch"));
+            }
         }
     }
 
