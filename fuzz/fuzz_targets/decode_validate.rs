@@ -1,8 +1,11 @@
 //! Batch decoding, strict per-event parsing, schema validation and PII
-//! redaction must never panic, whatever the bytes.
+//! redaction must never panic, whatever the bytes; the fast decoding path
+//! (`decode_elements`, `validate_fields`) must give what the `Value` path
+//! (`decode_batch`, `validate`) gives.
 #![no_main]
 
-use knowedge_shared::event::{RawEvent, Validator, decode_batch};
+use knowedge_shared::Error;
+use knowedge_shared::event::{Element, MAX_BATCH_EVENTS, RawEvent, Validator, decode_batch, decode_elements};
 use knowedge_shared::redact::{Redactions, redact};
 use libfuzzer_sys::fuzz_target;
 
@@ -10,7 +13,23 @@ fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else { return };
     let now = chrono::DateTime::from_timestamp(1_795_860_000, 0).unwrap_or_default();
     let validator = Validator::new(now);
-    if let Ok(events) = decode_batch(body, mode & 1 == 1) {
+    let decoded = decode_batch(body, mode & 1 == 1);
+    let elements = decode_elements(body, mode & 1 == 1);
+    match (&decoded, &elements) {
+        (Ok(raw), Ok(elements)) => {
+            assert_eq!(raw.len(), elements.len());
+            for (r, e) in raw.iter().zip(elements) {
+                assert_eq!(&e.clone().into_raw(), r);
+                if let (Element::Fields(f), RawEvent::Json(v)) = (e, r) {
+                    assert_eq!(validator.validate_fields(f).map(|e| e.to_event()), validator.validate(v));
+                }
+            }
+        }
+        (Ok(raw), Err(Error::TooManyEvents(n))) => assert!(raw.len() == *n && *n > MAX_BATCH_EVENTS),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("decode_batch and decode_elements disagree"),
+    }
+    if let Ok(events) = decoded {
         for e in events {
             if let RawEvent::Json(v) = e {
                 if let Ok(ev) = validator.validate(&v) {

@@ -43,6 +43,10 @@ pub enum Error {
     /// An A/B experiment configuration is invalid.
     #[error("invalid experiment: {0}")]
     Experiment(String),
+    /// An event batch holds more elements than
+    /// [`MAX_BATCH_EVENTS`](crate::event::MAX_BATCH_EVENTS) (their number).
+    #[error("{0} events; at most {max} per batch", max = crate::event::MAX_BATCH_EVENTS)]
+    TooManyEvents(usize),
 }
 
 /// Result alias of the portable core.

@@ -55,7 +55,14 @@ impl Pseudonymizer {
     pub fn pseudonymize(&self, user_id: &str) -> String {
         let mut mac = self.mac.clone();
         mac.update(user_id.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(mac.finalize().into_bytes()) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 15)];
+        }
+        // Hex digits are ASCII, so this never falls back.
+        std::str::from_utf8(&out).map(str::to_owned).unwrap_or_default()
     }
 }
 

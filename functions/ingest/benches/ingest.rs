@@ -11,7 +11,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use knowedge_ingest::Ingest;
 use knowedge_lake::Lake;
-use knowedge_shared::event::decode_batch;
+use knowedge_shared::event::decode_elements;
 use knowedge_shared::pseudonym::Pseudonymizer;
 use serde_json::{Value, json};
 
@@ -88,8 +88,8 @@ fn main() {
     );
     println!("{EVENTS} events in {} batches, {:.1} MB of JSON", bodies.len(), bytes as f64 / 1e6);
     {
-        let raw = decode_batch(&bodies[0], false).expect("batch");
-        let p = ingest.prepare(raw, now);
+        let raw = decode_elements(&bodies[0], false).expect("batch");
+        let p = ingest.prepare_elements(&raw, now);
         let one: Vec<&knowedge_lake::StoredEvent> = p.accepted.iter().take(1).collect();
         let t = Instant::now();
         for _ in 0..1000 {
@@ -121,9 +121,9 @@ fn main() {
         let (mut t_decode, mut t_prepare, mut t_parquet) = (0.0, 0.0, 0.0);
         for b in &bodies {
             let t0 = Instant::now();
-            let raw = decode_batch(b, false).expect("batch");
+            let raw = decode_elements(b, false).expect("batch");
             let t1 = Instant::now();
-            let p = ingest.prepare(raw, now);
+            let p = ingest.prepare_elements(&raw, now);
             let t2 = Instant::now();
             accepted += p.accepted.len();
             let files = knowedge_lake::events::partition_files(&p.accepted).expect("parquet");

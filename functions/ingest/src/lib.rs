@@ -31,11 +31,12 @@
 
 pub mod auth;
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use knowedge_lake::{DeadLetter, Lake, StoredEvent};
-use knowedge_shared::event::{self, Problem, RawEvent, Validator};
+use knowedge_shared::event::{self, Element, Event, Problem, RawEvent, Validator};
 use knowedge_shared::pseudonym::Pseudonymizer;
 use knowedge_shared::redact::{self, Redactions};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
@@ -180,6 +181,17 @@ impl Ingest {
     /// after the accepted events and the dead letters are durable.
     pub async fn ingest(&self, raw: Vec<RawEvent>, now: DateTime<Utc>) -> Result<BatchResult> {
         let prepared = self.prepare(raw, now);
+        self.store(prepared).await
+    }
+
+    /// [`Ingest::ingest`] of a batch decoded by [`event::decode_elements`]
+    /// (what the handler does).
+    pub async fn ingest_elements(&self, elements: &[Element<'_>], now: DateTime<Utc>) -> Result<BatchResult> {
+        let prepared = self.prepare_elements(elements, now);
+        self.store(prepared).await
+    }
+
+    async fn store(&self, prepared: Prepared) -> Result<BatchResult> {
         if !prepared.accepted.is_empty() {
             self.lake.write_events(&prepared.accepted).await?;
         }
@@ -190,71 +202,123 @@ impl Ingest {
     /// The pure part of [`Ingest::ingest`]: validation, pseudonymisation and
     /// redaction, without storage.
     pub fn prepare(&self, raw: Vec<RawEvent>, now: DateTime<Utc>) -> Prepared {
+        let elements: Vec<Element<'_>> = raw.into_iter().map(Element::Raw).collect();
+        self.prepare_elements(&elements, now)
+    }
+
+    /// The pure part of [`Ingest::ingest_elements`]: the same as
+    /// [`Ingest::prepare`] of the elements as [`event::decode_batch`] gives
+    /// them, without building a JSON value of each valid event.
+    pub fn prepare_elements(&self, elements: &[Element<'_>], now: DateTime<Utc>) -> Prepared {
         let mut validator = Validator::new(now);
         validator.max_age = self.max_age;
-        let mut seen = HashSet::new();
-        let mut pseudonyms: HashMap<String, String> = HashMap::new();
-        let mut accepted = Vec::new();
+        // Valid event ids are UUIDs: 36 ASCII bytes, compared in lowercase.
+        let hasher = foldhash::fast::RandomState::default();
+        let mut seen: HashSet<[u8; 36], _> = HashSet::with_capacity_and_hasher(elements.len(), hasher.clone());
+        // Raw user id -> position in `accepted` of the first event holding its pseudonym.
+        let mut pseudonyms: HashMap<&str, usize, _> = HashMap::with_capacity_and_hasher(elements.len(), hasher);
+        let mut accepted = Vec::with_capacity(elements.len());
         let mut dead = Vec::new();
-        let mut results = Vec::with_capacity(raw.len());
+        let mut results = Vec::with_capacity(elements.len());
         let mut total = Redactions::default();
-        for (index, element) in raw.into_iter().enumerate() {
-            let mut value = match element {
-                RawEvent::Json(v) => v,
-                RawEvent::Malformed { error, len, sha256 } => {
+        for (index, element) in elements.iter().enumerate() {
+            let (value, event_id, problems) = match element {
+                Element::Fields(fields) => match validator.validate_fields(fields) {
+                    Ok(e) => {
+                        let event_id = Some(e.event_id.to_owned());
+                        if !seen.insert(id_key(e.event_id)) {
+                            results.push(EventResult { index, event_id, status: "duplicate", problems: Vec::new() });
+                            continue;
+                        }
+                        let mut counts = Redactions::default();
+                        let mut clean =
+                            |t: Option<&str>| t.map(|t| redact::redact(t, &mut counts).unwrap_or_else(|| t.to_owned()));
+                        let text = clean(e.text);
+                        let query = clean(e.query);
+                        let own = |s: Option<&str>| s.map(str::to_owned);
+                        let event = Event {
+                            event_id: e.event_id.to_ascii_lowercase(),
+                            event_type: e.event_type,
+                            user_id: self.pseudonym(&mut pseudonyms, &accepted, e.user_id),
+                            item_id: own(e.item_id),
+                            ts: e.ts,
+                            price: e.price,
+                            currency: own(e.currency),
+                            rating: e.rating,
+                            progress: e.progress,
+                            text,
+                            query,
+                            session_id: own(e.session_id),
+                            experiment: own(e.experiment),
+                            variant: own(e.variant),
+                            recommendation_id: own(e.recommendation_id),
+                        };
+                        total.add(&counts);
+                        accepted.push(StoredEvent { event, received_at: now, redactions: counts.total() });
+                        results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
+                        continue;
+                    }
+                    Err(problems) => (fields.to_value(), fields.event_id().map(str::to_owned), problems),
+                },
+                Element::Raw(RawEvent::Json(value)) => {
+                    let event_id = value.get("event_id").and_then(Value::as_str).map(str::to_owned);
+                    match validator.validate(value) {
+                        Ok(mut e) => {
+                            if !seen.insert(id_key(&e.event_id)) {
+                                results.push(EventResult {
+                                    index,
+                                    event_id,
+                                    status: "duplicate",
+                                    problems: Vec::new(),
+                                });
+                                continue;
+                            }
+                            e.user_id = match value.get("user_id") {
+                                Some(Value::String(u)) => self.pseudonym(&mut pseudonyms, &accepted, u),
+                                _ => self.pseudonymizer.pseudonymize(&e.user_id),
+                            };
+                            let mut counts = Redactions::default();
+                            for field in [&mut e.text, &mut e.query].into_iter().flatten() {
+                                if let Some(clean) = redact::redact(field, &mut counts) {
+                                    *field = clean;
+                                }
+                            }
+                            total.add(&counts);
+                            accepted.push(StoredEvent { event: e, received_at: now, redactions: counts.total() });
+                            results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
+                            continue;
+                        }
+                        Err(problems) => (value.clone(), event_id, problems),
+                    }
+                }
+                Element::Raw(RawEvent::Malformed { error, len, sha256 }) => {
                     let message = format!("{error} ({len} bytes)");
                     let problems = vec![Problem { field: String::new(), rule: "json".into(), message }];
                     dead.push(DeadLetter {
                         received_at: now,
                         index,
                         raw: Value::Null,
-                        raw_sha256: Some(sha256),
+                        raw_sha256: Some(sha256.clone()),
                         problems: problems.clone(),
                     });
                     results.push(EventResult { index, event_id: None, status: "rejected", problems });
                     continue;
                 }
             };
-            let event_id = value.get("event_id").and_then(Value::as_str).map(str::to_owned);
-            match validator.validate(&value) {
-                Ok(mut e) => {
-                    if !seen.insert(e.event_id.clone()) {
-                        results.push(EventResult { index, event_id, status: "duplicate", problems: Vec::new() });
-                        continue;
-                    }
-                    e.user_id = self.pseudonym(&mut pseudonyms, &e.user_id);
-                    let mut counts = Redactions::default();
-                    for field in [&mut e.text, &mut e.query].into_iter().flatten() {
-                        if let Some(clean) = redact::redact(field, &mut counts) {
-                            *field = clean;
-                        }
-                    }
-                    total.add(&counts);
-                    accepted.push(StoredEvent { event: e, received_at: now, redactions: counts.total() });
-                    results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
-                }
-                Err(problems) => {
-                    if let Some(Value::String(u)) = value.get_mut("user_id") {
-                        *u = self.pseudonym(&mut pseudonyms, u);
-                    }
-                    let mut ignored = Redactions::default();
-                    for field in ["text", "query"] {
-                        if let Some(Value::String(t)) = value.get_mut(field)
-                            && let Some(clean) = redact::redact(t, &mut ignored)
-                        {
-                            *t = clean;
-                        }
-                    }
-                    dead.push(DeadLetter {
-                        received_at: now,
-                        index,
-                        raw: value,
-                        raw_sha256: None,
-                        problems: problems.clone(),
-                    });
-                    results.push(EventResult { index, event_id, status: "rejected", problems });
+            let mut value = value;
+            if let Some(Value::String(u)) = value.get_mut("user_id") {
+                *u = self.pseudonymizer.pseudonymize(u);
+            }
+            let mut ignored = Redactions::default();
+            for field in ["text", "query"] {
+                if let Some(Value::String(t)) = value.get_mut(field)
+                    && let Some(clean) = redact::redact(t, &mut ignored)
+                {
+                    *t = clean;
                 }
             }
+            dead.push(DeadLetter { received_at: now, index, raw: value, raw_sha256: None, problems: problems.clone() });
+            results.push(EventResult { index, event_id, status: "rejected", problems });
         }
         let result = BatchResult {
             accepted: accepted.len(),
@@ -266,13 +330,24 @@ impl Ingest {
         Prepared { accepted, dead, result }
     }
 
-    fn pseudonym(&self, cache: &mut HashMap<String, String>, user: &str) -> String {
-        if let Some(p) = cache.get(user) {
-            return p.clone();
+    /// The pseudonym of `user` for the event about to be accepted, computed
+    /// once per batch: `cache` remembers which accepted event holds it.
+    fn pseudonym<'a, S: std::hash::BuildHasher>(
+        &self,
+        cache: &mut HashMap<&'a str, usize, S>,
+        accepted: &[StoredEvent],
+        user: &'a str,
+    ) -> String {
+        match cache.entry(user) {
+            Entry::Occupied(o) => match accepted.get(*o.get()) {
+                Some(e) => e.event.user_id.clone(),
+                None => self.pseudonymizer.pseudonymize(user),
+            },
+            Entry::Vacant(v) => {
+                v.insert(accepted.len());
+                self.pseudonymizer.pseudonymize(user)
+            }
         }
-        let p = self.pseudonymizer.pseudonymize(user);
-        cache.insert(user.to_owned(), p.clone());
-        p
     }
 
     /// The HTTP handler (API Gateway, function URL, or the local server).
@@ -355,8 +430,15 @@ impl Ingest {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-ndjson") || ct.starts_with("application/jsonl"));
-        let raw = match event::decode_batch(body, ndjson) {
+        let raw = match event::decode_elements(body, ndjson) {
             Ok(r) => r,
+            Err(knowedge_shared::Error::TooManyEvents(n)) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_many_events",
+                    format!("{n} events; at most {} per batch", event::MAX_BATCH_EVENTS),
+                );
+            }
             Err(e) => return error(StatusCode::BAD_REQUEST, "malformed_batch", e),
         };
         if raw.is_empty() {
@@ -369,7 +451,7 @@ impl Ingest {
                 format!("{} events; at most {} per batch", raw.len(), event::MAX_BATCH_EVENTS),
             );
         }
-        match self.ingest(raw, now).await {
+        match self.ingest_elements(&raw, now).await {
             Ok(result) => {
                 let status = if result.accepted == 0 && result.duplicates == 0 {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -389,6 +471,15 @@ impl Ingest {
             }
         }
     }
+}
+
+/// The lookup key of a valid (UUID) event id: its bytes in lowercase.
+fn id_key(id: &str) -> [u8; 36] {
+    let mut key = [0; 36];
+    for (k, b) in key.iter_mut().zip(id.bytes()) {
+        *k = b.to_ascii_lowercase();
+    }
+    key
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
@@ -449,6 +540,74 @@ mod tests {
         let dead = lake.read_dead_letters().await.unwrap();
         assert_eq!(dead.len(), 1);
         assert_ne!(dead[0].raw["user_id"], "alice");
+    }
+
+    #[test]
+    fn prepare_elements_is_prepare() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(dir.path());
+        let id = |n: u32| format!("6a1f0a52-8d7e-4a0b-9a52-7c1f1b3e{n:04x}");
+        let mut events = Vec::new();
+        for n in 0..40u32 {
+            let user = format!("learner-{}", n % 7);
+            events.push(match n % 10 {
+                0 => json!({"event_id": id(n), "type": "view", "user_id": user, "item_id": "c1", "ts": "2026-11-28T11:00:00Z"}),
+                1 => json!({"event_id": id(n - 1).to_uppercase(), "type": "click", "user_id": user, "item_id": "c1", "ts": "2026-11-28T11:00:00Z"}),
+                2 => json!({"event_id": id(n), "type": "review", "user_id": user, "item_id": "c1", "ts": "2026-11-27T11:00:00Z", "rating": 4, "text": "很好 a@b.cn 13812345678"}),
+                3 => json!({"event_id": id(n), "type": "review", "user_id": user, "item_id": "c1", "ts": "2026-11-28T11:00:00Z", "rating": 9, "text": "13812345678"}),
+                4 => json!({"event_id": id(n), "type": "search", "user_id": user, "ts": "2026-11-28T11:00:00Z", "query": "卡号 4111 1111 1111 1111", "colour": "red"}),
+                5 => json!({"event_id": id(n), "type": "search", "user_id": user, "ts": "2026-11-28T11:00:00Z", "query": "x@y.org"}),
+                6 => json!({"event_id": id(n), "type": "purchase", "user_id": user, "item_id": "c2", "ts": "2026-11-28T11:00:00Z", "price": 9, "currency": "CNY"}),
+                7 => json!({"event_id": id(n), "type": "progress", "user_id": [user], "item_id": "c2", "ts": "2026-11-28T11:00:00Z", "progress": 0.5}),
+                8 => json!({"event_id": 7, "type": "view", "user_id": user, "ts": "2026-11-28T11:00:00Z"}),
+                _ => json!({"event_id": id(n), "type": "view", "user_id": user, "item_id": "c3", "ts": "2026-11-28T11:00:00Z", "session_id": "s"}),
+            });
+        }
+        let mut body = serde_json::to_string(&json!({ "events": events })).unwrap();
+        body.insert_str(
+            body.len() - 2,
+            r#",{"a":1,"a":2},[1],{"event_id":"x","text":{"t":"13812345678"},"user_id":"bob"}"#,
+        );
+        for (body, ndjson) in [(body.clone().into_bytes(), false), (ndjson(&body), true)] {
+            let elements = event::decode_elements(&body, ndjson).unwrap();
+            assert!(elements.iter().any(|e| matches!(e, Element::Fields(_))));
+            assert!(elements.iter().any(|e| matches!(e, Element::Raw(_))));
+            let fast = s.prepare_elements(&elements, now());
+            let slow = s.prepare(event::decode_batch(&body, ndjson).unwrap(), now());
+            assert_eq!(fast.result, slow.result);
+            assert_eq!(fast.accepted, slow.accepted);
+            assert_eq!(fast.dead, slow.dead);
+            assert_eq!(
+                (fast.result.accepted, fast.result.duplicates, fast.result.rejected),
+                (20, 4, 19 + usize::from(ndjson))
+            );
+            assert!(fast.result.redactions.total() >= 4);
+        }
+    }
+
+    #[tokio::test]
+    async fn too_many_events_are_counted_without_decoding_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = service(dir.path());
+        for n in [501, 1_000] {
+            let json = format!("{{\"events\":[{}]}}", vec!["{}"; n].join(","));
+            let mut nd = post(&vec!["{}"; n].join("\n"));
+            nd.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+            for req in [post(&json), nd] {
+                let r = s.respond(req, now()).await;
+                assert_eq!(r.status(), 413);
+                let v: Value = serde_json::from_slice(r.body()).unwrap();
+                assert_eq!(v["error"]["code"], "too_many_events");
+                assert_eq!(v["error"]["message"], format!("{n} events; at most 500 per batch"));
+            }
+        }
+    }
+
+    fn ndjson(body: &str) -> Vec<u8> {
+        let v: Value = serde_json::from_str(&body.replace(r#"{"a":1,"a":2}"#, r#"{"a":3}"#)).unwrap();
+        let mut lines: Vec<String> = v["events"].as_array().unwrap().iter().map(|e| e.to_string()).collect();
+        lines.push(r#"{"a":1,"a":2}"#.into());
+        lines.join("\n").into_bytes()
     }
 
     #[tokio::test]

@@ -2,9 +2,9 @@
 //! de-duplicating reads.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder, TimestampMillisecondBuilder};
+use arrow_array::builder::{Float64Builder, Int32Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, Float64Array, Int32Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
@@ -12,10 +12,12 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use knowedge_shared::event::{Event, EventType, Problem};
 use object_store::{ObjectStoreExt, PutPayload};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::SchemaDescriptor;
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Lake, Result};
@@ -104,66 +106,120 @@ pub fn writer_properties(codec: Codec) -> Result<WriterProperties> {
     .build())
 }
 
+/// What every event file shares, built once: the Arrow schema, its Parquet
+/// schema and the writer settings of each codec.
+struct FileLayout {
+    arrow: SchemaRef,
+    parquet: SchemaDescriptor,
+    snappy: WriterProperties,
+    zstd: WriterProperties,
+}
+
+fn file_layout() -> Result<&'static FileLayout> {
+    static LAYOUT: OnceLock<FileLayout> = OnceLock::new();
+    if let Some(l) = LAYOUT.get() {
+        return Ok(l);
+    }
+    let arrow = schema();
+    let snappy = writer_properties(Codec::Snappy)?;
+    let zstd = writer_properties(Codec::Zstd)?;
+    // As `ArrowWriter` derives it (both codecs share the type coercion setting).
+    debug_assert_eq!(snappy.coerce_types(), zstd.coerce_types());
+    let parquet = ArrowSchemaConverter::new().with_coerce_types(snappy.coerce_types()).convert(&arrow)?;
+    Ok(LAYOUT.get_or_init(|| FileLayout { arrow, parquet, snappy, zstd }))
+}
+
 /// Encodes events of one partition as a Parquet file.
 pub fn encode_parquet(events: &[&StoredEvent], codec: Codec) -> Result<Vec<u8>> {
-    let n = events.len();
-    let strings = |f: &dyn Fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
-        let mut b = StringBuilder::with_capacity(n, n * 16);
-        for e in events {
-            b.append_option(f(e));
-        }
-        Arc::new(b.finish())
+    let layout = file_layout()?;
+    let batch = record_batch(events, layout.arrow.clone())?;
+    let props = match codec {
+        Codec::Snappy => layout.snappy.clone(),
+        Codec::Zstd => layout.zstd.clone(),
     };
-    let floats = |f: &dyn Fn(&StoredEvent) -> Option<f64>| -> ArrayRef {
-        let mut b = Float64Builder::with_capacity(n);
-        for e in events {
-            b.append_option(f(e));
-        }
-        Arc::new(b.finish())
-    };
-    let times = |f: &dyn Fn(&StoredEvent) -> i64| -> ArrayRef {
-        let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-        for e in events {
-            b.append_value(f(e));
-        }
-        Arc::new(b.finish())
-    };
-    let mut rating = Int32Builder::with_capacity(n);
-    let mut version = Int32Builder::with_capacity(n);
-    let mut redactions = Int32Builder::with_capacity(n);
-    for e in events {
-        rating.append_option(e.event.rating.map(i32::from));
-        version.append_value(knowedge_shared::event::SCHEMA_VERSION as i32);
-        redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
-    }
-    let columns: Vec<ArrayRef> = vec![
-        strings(&|e| Some(&e.event.event_id)),
-        strings(&|e| Some(&e.event.user_id)),
-        strings(&|e| e.event.item_id.as_deref()),
-        times(&|e| e.event.ts.timestamp_millis()),
-        times(&|e| e.received_at.timestamp_millis()),
-        floats(&|e| e.event.price),
-        strings(&|e| e.event.currency.as_deref()),
-        Arc::new(rating.finish()),
-        floats(&|e| e.event.progress),
-        strings(&|e| e.event.text.as_deref()),
-        strings(&|e| e.event.query.as_deref()),
-        strings(&|e| e.event.session_id.as_deref()),
-        strings(&|e| e.event.experiment.as_deref()),
-        strings(&|e| e.event.variant.as_deref()),
-        strings(&|e| e.event.recommendation_id.as_deref()),
-        Arc::new(version.finish()),
-        Arc::new(redactions.finish()),
-    ];
-    let batch = RecordBatch::try_new(schema(), columns)?;
-    let props = writer_properties(codec)?;
-    let mut out = Vec::new();
-    let opts =
-        parquet::arrow::arrow_writer::ArrowWriterOptions::new().with_properties(props).with_skip_arrow_metadata(true);
-    let mut w = ArrowWriter::try_new_with_options(&mut out, schema(), opts)?;
+    // Room for the data (compressed or not) and the footer, so the file is not copied as it grows.
+    let data: usize = batch.columns().iter().map(|c| c.get_buffer_memory_size()).sum();
+    let mut out = Vec::with_capacity(data + 16 * 1024);
+    let opts = ArrowWriterOptions::new()
+        .with_properties(props)
+        .with_skip_arrow_metadata(true)
+        .with_parquet_schema(layout.parquet.clone());
+    let mut w = ArrowWriter::try_new_with_options(&mut out, layout.arrow.clone(), opts)?;
     w.write(&batch)?;
     w.close()?;
     Ok(out)
+}
+
+/// The events as one Arrow record batch of `schema` (see [`schema`]).
+fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatch> {
+    let n = events.len();
+    let redactions: Vec<i32> = events.iter().map(|e| i32::try_from(e.redactions).unwrap_or(i32::MAX)).collect();
+    let rating: ArrayRef = if events.iter().all(|e| e.event.rating.is_none()) {
+        Arc::new(Int32Array::new_null(n))
+    } else {
+        let mut rating = Int32Builder::with_capacity(n);
+        for e in events {
+            rating.append_option(e.event.rating.map(i32::from));
+        }
+        Arc::new(rating.finish())
+    };
+    let version = Int32Array::from_value(knowedge_shared::event::SCHEMA_VERSION as i32, n);
+    let columns: Vec<ArrayRef> = vec![
+        strings(events, |e| Some(&e.event.event_id)),
+        strings(events, |e| Some(&e.event.user_id)),
+        strings(events, |e| e.event.item_id.as_deref()),
+        times(events, |e| e.event.ts.timestamp_millis()),
+        times(events, |e| e.received_at.timestamp_millis()),
+        floats(events, |e| e.event.price),
+        strings(events, |e| e.event.currency.as_deref()),
+        rating,
+        floats(events, |e| e.event.progress),
+        strings(events, |e| e.event.text.as_deref()),
+        strings(events, |e| e.event.query.as_deref()),
+        strings(events, |e| e.event.session_id.as_deref()),
+        strings(events, |e| e.event.experiment.as_deref()),
+        strings(events, |e| e.event.variant.as_deref()),
+        strings(events, |e| e.event.recommendation_id.as_deref()),
+        Arc::new(version),
+        Arc::new(Int32Array::from(redactions)),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+// Columns of other event types are all null in a partition: those skip the builders.
+
+fn strings<'e>(events: &[&'e StoredEvent], f: impl Fn(&'e StoredEvent) -> Option<&'e str>) -> ArrayRef {
+    let (mut bytes, mut present) = (0, false);
+    for e in events {
+        if let Some(s) = f(e) {
+            bytes += s.len();
+            present = true;
+        }
+    }
+    if !present {
+        return Arc::new(StringArray::new_null(events.len()));
+    }
+    let mut b = StringBuilder::with_capacity(events.len(), bytes);
+    for e in events {
+        b.append_option(f(e));
+    }
+    Arc::new(b.finish())
+}
+
+fn floats(events: &[&StoredEvent], f: impl Fn(&StoredEvent) -> Option<f64>) -> ArrayRef {
+    if events.iter().all(|e| f(e).is_none()) {
+        return Arc::new(Float64Array::new_null(events.len()));
+    }
+    let mut b = Float64Builder::with_capacity(events.len());
+    for e in events {
+        b.append_option(f(e));
+    }
+    Arc::new(b.finish())
+}
+
+fn times(events: &[&StoredEvent], f: impl Fn(&StoredEvent) -> i64) -> ArrayRef {
+    let millis: Vec<i64> = events.iter().map(|e| f(e)).collect();
+    Arc::new(TimestampMillisecondArray::from(millis).with_timezone("UTC"))
 }
 
 /// Decodes an event file of partition `event_type`.
@@ -392,6 +448,83 @@ pub(crate) mod tests {
             received_at: DateTime::<Utc>::from_timestamp(1_764_000_000 + received_s, 0).unwrap(),
             redactions: 0,
         }
+    }
+
+    #[test]
+    fn shared_layout_writes_the_same_bytes_as_a_fresh_writer() {
+        let mut events = [ev("a", EventType::View, 1, 0), ev("b", EventType::Purchase, 1, 5)];
+        events[1].event.text = Some("好".repeat(300));
+        events[1].event.rating = Some(4);
+        events[1].redactions = 2;
+        let all: Vec<&StoredEvent> = events.iter().collect();
+        for (refs, codec) in
+            [(&all[..], Codec::Snappy), (&all[..], Codec::Zstd), (&all[..1], Codec::Snappy), (&all[1..], Codec::Snappy)]
+        {
+            let mut fresh = Vec::new();
+            let opts = ArrowWriterOptions::new()
+                .with_properties(writer_properties(codec).unwrap())
+                .with_skip_arrow_metadata(true);
+            let mut w = ArrowWriter::try_new_with_options(&mut fresh, schema(), opts).unwrap();
+            w.write(&reference_batch(refs)).unwrap();
+            w.close().unwrap();
+            assert_eq!(encode_parquet(refs, codec).unwrap(), fresh, "{codec:?} {}", refs.len());
+            assert_eq!(record_batch(refs, schema()).unwrap(), reference_batch(refs));
+        }
+    }
+
+    /// The record batch as first written: a builder per column, nulls appended one by one.
+    fn reference_batch(events: &[&StoredEvent]) -> RecordBatch {
+        use arrow_array::builder::TimestampMillisecondBuilder;
+        let n = events.len();
+        let strings = |f: &dyn Fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
+            let mut b = StringBuilder::with_capacity(n, n * 16);
+            for e in events {
+                b.append_option(f(e));
+            }
+            Arc::new(b.finish())
+        };
+        let floats = |f: &dyn Fn(&StoredEvent) -> Option<f64>| -> ArrayRef {
+            let mut b = Float64Builder::with_capacity(n);
+            for e in events {
+                b.append_option(f(e));
+            }
+            Arc::new(b.finish())
+        };
+        let times = |f: &dyn Fn(&StoredEvent) -> i64| -> ArrayRef {
+            let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+            for e in events {
+                b.append_value(f(e));
+            }
+            Arc::new(b.finish())
+        };
+        let mut rating = Int32Builder::with_capacity(n);
+        let mut version = Int32Builder::with_capacity(n);
+        let mut redactions = Int32Builder::with_capacity(n);
+        for e in events {
+            rating.append_option(e.event.rating.map(i32::from));
+            version.append_value(knowedge_shared::event::SCHEMA_VERSION as i32);
+            redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
+        }
+        let columns: Vec<ArrayRef> = vec![
+            strings(&|e| Some(&e.event.event_id)),
+            strings(&|e| Some(&e.event.user_id)),
+            strings(&|e| e.event.item_id.as_deref()),
+            times(&|e| e.event.ts.timestamp_millis()),
+            times(&|e| e.received_at.timestamp_millis()),
+            floats(&|e| e.event.price),
+            strings(&|e| e.event.currency.as_deref()),
+            Arc::new(rating.finish()),
+            floats(&|e| e.event.progress),
+            strings(&|e| e.event.text.as_deref()),
+            strings(&|e| e.event.query.as_deref()),
+            strings(&|e| e.event.session_id.as_deref()),
+            strings(&|e| e.event.experiment.as_deref()),
+            strings(&|e| e.event.variant.as_deref()),
+            strings(&|e| e.event.recommendation_id.as_deref()),
+            Arc::new(version.finish()),
+            Arc::new(redactions.finish()),
+        ];
+        RecordBatch::try_new(schema(), columns).unwrap()
     }
 
     #[tokio::test]
