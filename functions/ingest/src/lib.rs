@@ -130,6 +130,7 @@ impl Ingest {
     /// A service writing to `lake` with `pseudonymizer`, without authentication
     /// (for tests and trusted local use; see [`Ingest::with_keys`]).
     pub fn new(lake: Lake, pseudonymizer: Pseudonymizer) -> Self {
+        tracing::info!(pseudonym_key_id = pseudonymizer.key_id(), "ingestion pseudonymises with this key");
         Self {
             lake,
             pseudonymizer,
