@@ -61,6 +61,8 @@ pub(crate) struct Guests {
     env: Vec<(String, String)>,
     outbound: OutboundHttp,
     idle: Idle,
+    /// Guest runs in progress (see [`Guests::drain`]).
+    running: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What the guest sees of the host's file system, read-only.
@@ -83,7 +85,7 @@ impl Guests {
         let pre = tokio::task::spawn_blocking(move || compile(&wasm))
             .await
             .map_err(|e| wasm_error("compiling the component", wasmtime::Error::msg(e.to_string())))??;
-        Ok(Self { pre, dirs, env, outbound, idle: Arc::default() })
+        Ok(Self { pre, dirs, env, outbound, idle: Arc::default(), running: Arc::default() })
     }
 
     /// The engine the component is compiled for.
@@ -110,8 +112,14 @@ impl Guests {
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let answered = Arc::new(AtomicBool::new(false));
+        let answered_for_task = answered.clone();
         let instance = Instance { pre: self.pre.clone(), store, proxy, served, idle: self.idle.clone() };
-        let task = tokio::spawn(run(instance, req, out, answered.clone()));
+        let running = Running::start(&self.running);
+        let task = tokio::spawn(async move {
+            let result = run(instance, req, out, answered_for_task).await;
+            drop(running);
+            result
+        });
         match tokio::time::timeout(REQUEST_DEADLINE + Duration::from_secs(1), receiver).await {
             Ok(Ok(Ok(response))) => {
                 answered.store(true, Ordering::Release);
@@ -123,6 +131,19 @@ impl Guests {
                 task.abort();
                 Err(wasmtime::Error::msg(format!("guest did not answer within {REQUEST_DEADLINE:?}")))
             }
+        }
+    }
+
+    /// Waits (at most `limit`) until no guest runs any more, then drops the
+    /// idle instances: a clean stop, with nothing of the guests' left for
+    /// the runtime to cancel.
+    pub(crate) async fn drain(&self, limit: Duration) {
+        let until = Instant::now() + limit;
+        while self.running.load(Ordering::Acquire) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
         }
     }
 
@@ -156,6 +177,22 @@ fn arm_deadline(store: &mut Store<GuestState>) {
         // worker thread; interrupt it (a trap) once the deadline passed.
         Ok(if Instant::now() >= deadline { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
     });
+}
+
+/// Counts a guest run while alive.
+struct Running(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Running {
+    fn start(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What one request runs on.

@@ -216,6 +216,7 @@ impl EdgeHost {
         let (stop, stopped) = watch::channel(false);
 
         let app = Arc::new(App { guests, watcher: watcher.clone(), sentiment: sentiment.clone(), local_addr });
+        let app_for_host = app.clone();
         let server = tokio::spawn(server::serve(listener, app, stopped.clone()));
         let polling = tokio::spawn(watcher.clone().poll(config.poll_interval, stopped.clone()));
         let polling_sentiment = tokio::spawn(sentiment.clone().poll(config.poll_interval, stopped));
@@ -228,12 +229,12 @@ impl EdgeHost {
             server,
             polling,
             polling_sentiment,
+            app: app_for_host,
         })
     }
 }
 
 /// A started host; dropping it stops the server and the watcher too.
-#[derive(Debug)]
 pub struct RunningHost {
     local_addr: SocketAddr,
     watcher: Arc<ModelWatcher>,
@@ -242,6 +243,13 @@ pub struct RunningHost {
     server: JoinHandle<()>,
     polling: JoinHandle<()>,
     polling_sentiment: JoinHandle<()>,
+    app: Arc<App>,
+}
+
+impl std::fmt::Debug for RunningHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningHost").field("local_addr", &self.local_addr).finish_non_exhaustive()
+    }
 }
 
 impl RunningHost {
@@ -270,9 +278,10 @@ impl RunningHost {
     /// Stops accepting connections, drops open ones and waits for the
     /// server and watcher tasks to end.
     pub async fn shutdown(self) {
-        let RunningHost { stop, server, polling, polling_sentiment, .. } = self;
+        let RunningHost { stop, server, polling, polling_sentiment, app, .. } = self;
         drop(stop);
         join("server", server).await;
+        app.guests.drain(REQUEST_DEADLINE + Duration::from_secs(1)).await;
         join("model watcher", polling).await;
         join("sentiment model watcher", polling_sentiment).await;
         info!("edge host stopped");
@@ -280,7 +289,7 @@ impl RunningHost {
 
     /// Runs until ctrl-c (or until the server task ends), then shuts down.
     pub async fn wait(self) {
-        let RunningHost { stop, mut server, polling, polling_sentiment, .. } = self;
+        let RunningHost { stop, mut server, polling, polling_sentiment, app, .. } = self;
         let server_ended = tokio::select! {
             () = ctrl_c() => false,
             ended = &mut server => {
@@ -292,6 +301,7 @@ impl RunningHost {
         if !server_ended {
             join("server", server).await;
         }
+        app.guests.drain(REQUEST_DEADLINE + Duration::from_secs(1)).await;
         join("model watcher", polling).await;
         join("sentiment model watcher", polling_sentiment).await;
         info!("edge host stopped");
