@@ -33,6 +33,17 @@ const GUEST_MODELS_DIR: &str = "/models";
 /// Where the guest sees the model store.
 const GUEST_STORE_DIR: &str = "/store";
 
+/// The `fermyon:spin/variables` import (see `edge/host/wit/spin-variables.wit`).
+mod spin_variables {
+    #![allow(missing_docs)]
+    wasmtime::component::bindgen!({
+        path: "wit/spin-variables.wit",
+        world: "variables-host",
+    });
+}
+
+use spin_variables::fermyon::spin::variables as spin_vars;
+
 /// Requests one guest instance serves before it is dropped for a fresh one.
 pub const MAX_REQUESTS_PER_INSTANCE: u32 = 10_000;
 /// Most idle instances kept for the next requests.
@@ -63,6 +74,8 @@ pub(crate) struct Guests {
     idle: Idle,
     /// Guest runs in progress (see [`Guests::drain`]).
     running: Arc<std::sync::atomic::AtomicUsize>,
+    /// Spin variables: the environment's `KNOWEDGE_*` names, lower-cased without the prefix.
+    variables: Arc<Vec<(String, String)>>,
 }
 
 /// What the guest sees of the host's file system, read-only.
@@ -85,7 +98,12 @@ impl Guests {
         let pre = tokio::task::spawn_blocking(move || compile(&wasm))
             .await
             .map_err(|e| wasm_error("compiling the component", wasmtime::Error::msg(e.to_string())))??;
-        Ok(Self { pre, dirs, env, outbound, idle: Arc::default(), running: Arc::default() })
+        let variables = Arc::new(
+            env.iter()
+                .filter_map(|(k, v)| Some((k.strip_prefix("KNOWEDGE_")?.to_ascii_lowercase(), v.clone())))
+                .collect(),
+        );
+        Ok(Self { pre, dirs, env, outbound, idle: Arc::default(), running: Arc::default(), variables })
     }
 
     /// The engine the component is compiled for.
@@ -161,6 +179,7 @@ impl Guests {
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).trap_on_grow_failure(true).build(),
             hooks: self.outbound.clone(),
+            variables: self.variables.clone(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -302,6 +321,8 @@ fn compile(wasm: &std::path::Path) -> Result<ProxyPre<GuestState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| wasm_error("linking WASI", e))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| wasm_error("linking wasi:http", e))?;
+    spin_vars::add_to_linker::<GuestState, wasmtime::component::HasSelf<GuestState>>(&mut linker, |s| s)
+        .map_err(|e| wasm_error("linking fermyon:spin/variables", e))?;
     let pre = linker.instantiate_pre(&component).map_err(|e| wasm_error("resolving the component's imports", e))?;
     ProxyPre::new(pre).map_err(|e| wasm_error("the component is not a wasi:http/proxy component", e))
 }
@@ -317,6 +338,17 @@ struct GuestState {
     table: ResourceTable,
     limits: StoreLimits,
     hooks: OutboundHttp,
+    /// Spin application variables the guest may read.
+    variables: Arc<Vec<(String, String)>>,
+}
+
+impl spin_vars::Host for GuestState {
+    fn get(&mut self, name: String) -> std::result::Result<String, spin_vars::Error> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(spin_vars::Error::InvalidName(name));
+        }
+        self.variables.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).ok_or(spin_vars::Error::Undefined(name))
+    }
 }
 
 impl WasiView for GuestState {

@@ -203,7 +203,7 @@ async fn answers_without_a_model_and_survives_a_trapping_guest() {
 }
 
 #[test]
-fn component_exports_the_wasi_http_handler() {
+fn component_exports_the_wasi_http_handler_and_imports_spin_variables() {
     // Only the types are looked at: skip optimisation to compile faster.
     let mut config = wasmtime::Config::new();
     config.cranelift_opt_level(wasmtime::OptLevel::None);
@@ -214,7 +214,9 @@ fn component_exports_the_wasi_http_handler() {
     let imports: Vec<&str> = ty.imports(&engine).map(|(name, _)| name).collect();
     eprintln!("exports: {exports:?}\nimports: {imports:?}");
     assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
-    assert!(imports.iter().all(|i| i.starts_with("wasi:")), "{imports:?}");
+    // WASI, and Spin's application variables (the keys are Spin variables); nothing else of Spin's.
+    assert!(imports.iter().all(|i| i.starts_with("wasi:") || *i == "fermyon:spin/variables@2.0.0"), "{imports:?}");
+    assert!(imports.contains(&"fermyon:spin/variables@2.0.0"), "{imports:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

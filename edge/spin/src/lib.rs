@@ -1,11 +1,12 @@
 //! The knowedge edge scorer as a Spin HTTP component.
 //!
 //! Built for `wasm32-wasip2`, the component exports
-//! `wasi:http/incoming-handler@0.2.0`, so it runs under Spin (`spin up`,
-//! `spin deploy`) and under any wasi:http 0.2 host such as
-//! `knowedge-edge-host` or `wasmtime serve`.
+//! `wasi:http/incoming-handler@0.2.0` and imports Spin's
+//! `fermyon:spin/variables@2.0.0`, so it runs under Spin (`spin up`,
+//! `spin deploy`) and under `knowedge-edge-host`, which provides both.
 //!
-//! Per request it reads its configuration from the environment, gets the one
+//! Per request it reads its configuration (Spin variables, else environment
+//! variables of the same names, see below), gets the one
 //! model the route needs (the recommendation model, or the sentiment model
 //! for `POST /v1/sentiment`), and hands everything, the request body
 //! included, to [`knowedge_shared::api::handle_with_body`], which holds all
@@ -16,9 +17,14 @@
 //! requests as long as the file's length and modification time are
 //! unchanged; a host that reuses instances (the local host does, Spin may)
 //! thus pays for loading once per model, not per request, and a swapped file
-//! is picked up at the next request. Variables:
+//! is picked up at the next request.
 //!
-//! | variable | meaning |
+//! Settings are Spin application variables (`fermyon:spin/variables`; the
+//! name without `KNOWEDGE_`, in lower case: `signing_public_key`,
+//! `pseudonym_key`, …, declared in `spin.toml`), else environment variables
+//! of the full names. The local host provides both.
+//!
+//! | setting | meaning |
 //! |---|---|
 //! | `KNOWEDGE_SIGNING_PUBLIC_KEY` | hex ed25519 key the model artifact must be signed with |
 //! | `KNOWEDGE_PSEUDONYM_KEY` | hex key mapping request user ids to model pseudonyms |
@@ -26,7 +32,6 @@
 //! | `KNOWEDGE_SENTIMENT_MODEL_PATH` | sentiment model file, default [`DEFAULT_SENTIMENT_MODEL_PATH`] |
 //! | `KNOWEDGE_EXPERIMENT` | optional A/B experiment (JSON, see `knowedge_shared::experiment`) |
 //! | `KNOWEDGE_STORE_DIR` | directory of published `<version>.kwm` files that variants name, default [`DEFAULT_STORE_DIR`] |
-//!
 //! | `KNOWEDGE_INGEST_URL`, `KNOWEDGE_INGEST_KEY` | ingestion endpoint and the edge's ingest key: `POST /v1/events` forwards there (the host must allow the outbound request) |
 //!
 //! Each recommendation answer's exposure record is written to standard
@@ -121,7 +126,7 @@ mod component {
     /// `POST /v1/events`: the batch, given variants and the recommendation id,
     /// sent to ingestion with the edge's ingest key; ingestion's answer is relayed.
     async fn forward(request: &api::Request<'_>, body: &[u8], config: &EdgeConfig) -> api::Response {
-        let (Ok(url), Ok(key)) = (std::env::var(INGEST_URL_VAR), std::env::var(INGEST_KEY_VAR)) else {
+        let (Some(url), Some(key)) = (setting(INGEST_URL_VAR), setting(INGEST_KEY_VAR)) else {
             return api::Response::error(
                 503,
                 "not_configured",
@@ -149,7 +154,7 @@ mod component {
     /// The experiment in `KNOWEDGE_EXPERIMENT`; an invalid one is reported
     /// on standard error and ignored (every learner gets the current model).
     fn experiment() -> Option<Experiment> {
-        let text = std::env::var(EXPERIMENT_VAR).ok().filter(|t| !t.trim().is_empty())?;
+        let text = setting(EXPERIMENT_VAR).filter(|t| !t.trim().is_empty())?;
         Experiment::from_json(&text).inspect_err(|e| eprintln!("knowedge: {EXPERIMENT_VAR}: {e}")).ok()
     }
 
@@ -164,8 +169,18 @@ mod component {
         format!("r-{:016x}{:016x}", draw(), draw())
     }
 
+    /// A setting: the Spin variable named like `name` without its
+    /// `KNOWEDGE_` prefix, in lower case (`KNOWEDGE_PSEUDONYM_KEY` →
+    /// `pseudonym_key`), else the environment variable `name`.
+    fn setting(name: &str) -> Option<String> {
+        let variable = name.strip_prefix("KNOWEDGE_").unwrap_or(name).to_ascii_lowercase();
+        let value = spin_sdk::variables::get(&variable).ok().or_else(|| std::env::var(name).ok())?;
+        // An empty value (a manifest default) means "not set".
+        (!value.trim().is_empty()).then_some(value)
+    }
+
     fn pseudonymizer() -> Option<Pseudonymizer> {
-        let hex = std::env::var(PSEUDONYM_KEY_VAR).ok()?;
+        let hex = setting(PSEUDONYM_KEY_VAR)?;
         Pseudonymizer::from_hex(&hex).ok()
     }
 
@@ -190,7 +205,7 @@ mod component {
         match version {
             None => MODEL.with(|cell| cached(cell, MODEL_PATH_VAR, DEFAULT_MODEL_PATH, Model::from_artifact)),
             Some(v) => {
-                let dir = std::env::var(STORE_DIR_VAR).unwrap_or_else(|_| DEFAULT_STORE_DIR.to_owned());
+                let dir = setting(STORE_DIR_VAR).unwrap_or_else(|| DEFAULT_STORE_DIR.to_owned());
                 let path = format!("{}/{}", dir.trim_end_matches('/'), store::artifact_name(v));
                 VARIANT_MODEL.with(|cell| cached_at(cell, path, Model::from_artifact))
             }
@@ -212,7 +227,7 @@ mod component {
         default_path: &str,
         load: impl Fn(&[u8], &PublicKey) -> Result<T, E>,
     ) -> Result<Rc<T>, String> {
-        let path = std::env::var(path_var).unwrap_or_else(|_| default_path.to_owned());
+        let path = setting(path_var).unwrap_or_else(|| default_path.to_owned());
         cached_at(cell, path, load)
     }
 
@@ -222,7 +237,7 @@ mod component {
         path: String,
         load: impl Fn(&[u8], &PublicKey) -> Result<T, E>,
     ) -> Result<Rc<T>, String> {
-        let key_hex = std::env::var(PUBLIC_KEY_VAR).map_err(|_| format!("{PUBLIC_KEY_VAR} is not set"))?;
+        let key_hex = setting(PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
         let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let stamp: Stamp = (path.clone(), meta.len(), meta.modified().ok());
         if let Some(c) = cell.borrow().as_ref()
