@@ -300,9 +300,14 @@ impl Model {
         let u = user.and_then(|u| self.user_index.get(u)).map(|&u| u as usize);
         let seen = u.map(|u| self.seen(u)).unwrap_or(&[]);
         let session = self.session_indices(session);
-        let mut exclude: Vec<u32> = filters.exclude.iter().filter_map(|e| self.item_index.get(e).copied()).collect();
-        exclude.extend_from_slice(&session);
-        exclude.sort_unstable();
+        // Owned, excluded and session items as a bit set: one lookup per item in the scan.
+        let mut blocked = vec![0u64; self.items.len().div_ceil(64)];
+        let excluded = filters.exclude.iter().filter_map(|e| self.item_index.get(e).copied());
+        for i in seen.iter().copied().chain(excluded).chain(session.iter().copied()) {
+            if let Some(word) = blocked.get_mut(i as usize / 64) {
+                *word |= 1 << (i % 64);
+            }
+        }
         let category = match &filters.category {
             Some(c) => match self.categories.iter().position(|x| x == c) {
                 Some(i) => Some(i as u32),
@@ -311,9 +316,7 @@ impl Model {
             None => None,
         };
         let keep = |i: usize| {
-            let i32_ = i as u32;
-            seen.binary_search(&i32_).is_err()
-                && exclude.binary_search(&i32_).is_err()
+            blocked[i / 64] & (1 << (i % 64)) == 0
                 && category.is_none_or(|c| self.item_category[i] == c)
                 && filters.max_price.is_none_or(|p| self.item_price[i] <= p)
         };
