@@ -41,6 +41,35 @@ use crate::model::{Filters, Model, ModelInfo, Scored};
 use crate::pseudonym::Pseudonymizer;
 use crate::sentiment::{Sentiment, SentimentModel};
 
+/// Names of the settings every edge adapter reads (environment variables,
+/// Workers vars and secrets; Spin variables use them without `KNOWEDGE_`,
+/// in lower case). Defined once so that the adapters and the local host agree.
+pub mod settings {
+    /// Hex ed25519 public key that model artifacts must be signed with.
+    pub const PUBLIC_KEY_VAR: &str = "KNOWEDGE_SIGNING_PUBLIC_KEY";
+    /// Hex pseudonymisation key.
+    pub const PSEUDONYM_KEY_VAR: &str = "KNOWEDGE_PSEUDONYM_KEY";
+    /// The A/B experiment (JSON, see [`crate::experiment`]).
+    pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
+    /// The ingestion endpoint `POST /v1/events` forwards to (a full URL).
+    pub const INGEST_URL_VAR: &str = "KNOWEDGE_INGEST_URL";
+    /// The edge's ingest API key (scope `events.write`).
+    pub const INGEST_KEY_VAR: &str = "KNOWEDGE_INGEST_KEY";
+}
+
+/// The answer to `POST /v1/events` on an edge with no ingestion endpoint configured.
+pub fn events_not_configured() -> Response {
+    Response::error(
+        503,
+        "not_configured",
+        format!(
+            "this edge forwards no events: {} and {} are not set",
+            settings::INGEST_URL_VAR,
+            settings::INGEST_KEY_VAR
+        ),
+    )
+}
+
 /// Most items one request may ask for.
 pub const MAX_K: usize = 100;
 /// Default number of items.

@@ -57,6 +57,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use knowedge_shared::api::settings;
 use knowedge_shared::artifact::PublicKey;
 use knowedge_shared::experiment::Experiment;
 use knowedge_shared::pseudonym::Pseudonymizer;
@@ -188,12 +189,12 @@ impl EdgeHost {
         sentiment.refresh().await;
 
         let mut env = vec![
-            ("KNOWEDGE_SIGNING_PUBLIC_KEY".to_owned(), config.public_key_hex.trim().to_owned()),
-            ("KNOWEDGE_PSEUDONYM_KEY".to_owned(), config.pseudonym_key_hex.trim().to_owned()),
+            (settings::PUBLIC_KEY_VAR.to_owned(), config.public_key_hex.trim().to_owned()),
+            (settings::PSEUDONYM_KEY_VAR.to_owned(), config.pseudonym_key_hex.trim().to_owned()),
         ];
         if let Some(text) = &config.experiment {
             Experiment::from_json(text).map_err(Error::Experiment)?;
-            env.push(("KNOWEDGE_EXPERIMENT".to_owned(), text.clone()));
+            env.push((settings::EXPERIMENT_VAR.to_owned(), text.clone()));
         }
         let mut outbound = guest::OutboundHttp::default();
         if let Some(f) = &config.ingest {
@@ -203,8 +204,8 @@ impl EdgeHost {
                 _ => return Err(Error::Config(format!("ingest URL `{}` is not an http(s) URL", f.url))),
             };
             outbound.allowed = Some(authority);
-            env.push(("KNOWEDGE_INGEST_URL".to_owned(), f.url.clone()));
-            env.push(("KNOWEDGE_INGEST_KEY".to_owned(), f.key.clone()));
+            env.push((settings::INGEST_URL_VAR.to_owned(), f.url.clone()));
+            env.push((settings::INGEST_KEY_VAR.to_owned(), f.key.clone()));
         }
         let dirs = guest::Dirs { live: watcher.live_dir().to_owned(), store: config.models_dir.clone() };
         let guests = Guests::load(config.wasm.clone(), dirs, env, outbound).await?;

@@ -45,28 +45,23 @@
 //! # -> target/wasm32-wasip2/edge/knowedge_edge_spin.wasm
 //! ```
 
+/// The settings shared by every edge adapter.
+pub use knowedge_shared::api::settings::{
+    EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR,
+};
+
 /// Model file read when `KNOWEDGE_MODEL_PATH` is not set.
 pub const DEFAULT_MODEL_PATH: &str = "/models/model.kwm";
-/// Variable holding the hex public key that verifies model artifacts.
-pub const PUBLIC_KEY_VAR: &str = "KNOWEDGE_SIGNING_PUBLIC_KEY";
-/// Variable holding the hex pseudonymisation key.
-pub const PSEUDONYM_KEY_VAR: &str = "KNOWEDGE_PSEUDONYM_KEY";
 /// Variable overriding the model file path.
 pub const MODEL_PATH_VAR: &str = "KNOWEDGE_MODEL_PATH";
 /// Sentiment model file read when `KNOWEDGE_SENTIMENT_MODEL_PATH` is not set.
 pub const DEFAULT_SENTIMENT_MODEL_PATH: &str = "/models/sentiment.kwm";
 /// Variable overriding the sentiment model file path.
 pub const SENTIMENT_MODEL_PATH_VAR: &str = "KNOWEDGE_SENTIMENT_MODEL_PATH";
-/// Variable holding the A/B experiment (JSON, see `knowedge_shared::experiment`).
-pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
 /// Variable naming the directory of published versions (`<version>.kwm`) that experiment variants name.
 pub const STORE_DIR_VAR: &str = "KNOWEDGE_STORE_DIR";
 /// Store directory read when `KNOWEDGE_STORE_DIR` is not set.
 pub const DEFAULT_STORE_DIR: &str = "/store";
-/// Variable holding the ingestion endpoint `POST /v1/events` forwards to (a full URL).
-pub const INGEST_URL_VAR: &str = "KNOWEDGE_INGEST_URL";
-/// Variable holding the edge's ingest API key (scope `events.write`).
-pub const INGEST_KEY_VAR: &str = "KNOWEDGE_INGEST_KEY";
 
 // `unsafe` is allowed here only for the export glue `#[http_component]`
 // generates (wit-bindgen's canonical ABI entry points); the code below has none.
@@ -127,11 +122,7 @@ mod component {
     /// sent to ingestion with the edge's ingest key; ingestion's answer is relayed.
     async fn forward(request: &api::Request<'_>, body: &[u8], config: &EdgeConfig) -> api::Response {
         let (Some(url), Some(key)) = (setting(INGEST_URL_VAR), setting(INGEST_KEY_VAR)) else {
-            return api::Response::error(
-                503,
-                "not_configured",
-                format!("this edge forwards no events: {INGEST_URL_VAR} and {INGEST_KEY_VAR} are not set"),
-            );
+            return api::events_not_configured();
         };
         let batch = match api::forward_events(request, body, config) {
             Ok(b) => b,

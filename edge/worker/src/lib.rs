@@ -39,18 +39,13 @@
 //! # -> build/worker/shim.mjs, build/index.js, build/index_bg.wasm
 //! ```
 
+/// The settings shared by every edge adapter.
+pub use knowedge_shared::api::settings::{
+    EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR,
+};
+
 /// KV namespace binding holding the model store.
 pub const MODELS_BINDING: &str = "MODELS";
-/// Secret (or var) holding the hex public key that verifies model artifacts.
-pub const PUBLIC_KEY_VAR: &str = "KNOWEDGE_SIGNING_PUBLIC_KEY";
-/// Secret (or var) holding the hex pseudonymisation key.
-pub const PSEUDONYM_KEY_VAR: &str = "KNOWEDGE_PSEUDONYM_KEY";
-/// Var holding the A/B experiment (JSON, see `knowedge_shared::experiment`).
-pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
-/// Var holding the ingestion endpoint `POST /v1/events` forwards to (a full URL).
-pub const INGEST_URL_VAR: &str = "KNOWEDGE_INGEST_URL";
-/// Secret holding the Worker's ingest API key (scope `events.write`).
-pub const INGEST_KEY_VAR: &str = "KNOWEDGE_INGEST_KEY";
 
 // `unsafe` is allowed here only for the glue `#[event(fetch)]` and
 // wasm-bindgen generate; the code below has none.
@@ -148,11 +143,7 @@ mod worker_glue {
     /// sent to ingestion with the Worker's ingest key; ingestion's answer is relayed.
     async fn forward(request: &api::Request<'_>, body: &[u8], config: &EdgeConfig, env: &Env) -> api::Response {
         let (Some(url), Some(key)) = (text_binding(env, INGEST_URL_VAR), text_binding(env, INGEST_KEY_VAR)) else {
-            return api::Response::error(
-                503,
-                "not_configured",
-                format!("this edge forwards no events: {INGEST_URL_VAR} and {INGEST_KEY_VAR} are not set"),
-            );
+            return api::events_not_configured();
         };
         let batch = match api::forward_events(request, body, config) {
             Ok(b) => b,
