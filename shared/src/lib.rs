@@ -45,6 +45,7 @@ pub mod event;
 pub mod experiment;
 pub mod model;
 pub mod pseudonym;
+mod quantized;
 pub mod redact;
 pub mod sentiment;
 pub mod store;

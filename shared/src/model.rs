@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::artifact::{Artifact, ModelKind, PublicKey, TrainingWindow};
+use crate::quantized::QuantizedFactors;
 use crate::{Error, Result};
 
 /// Business filters on a recommendation request.
@@ -135,6 +136,8 @@ pub struct Model {
     item_factors: Vec<f32>,
     user_factors: Vec<f32>,
     item_norms: Vec<f32>,
+    /// The quantised item factors of the first top-k pass (large enough factor models).
+    quantized: Option<QuantizedFactors>,
     item_item: Option<ItemItemWeights>,
 }
 
@@ -204,6 +207,7 @@ impl Model {
         } else {
             Vec::new()
         };
+        let quantized = QuantizedFactors::new(&item_factors, dims);
         let mut item_index = HashMap::with_capacity(n);
         for (i, id) in a.manifest.items.iter().enumerate() {
             if item_index.insert(id.clone(), i as u32).is_some() {
@@ -238,6 +242,7 @@ impl Model {
             item_factors,
             user_factors,
             item_norms,
+            quantized,
             item_item,
         })
     }
@@ -322,7 +327,15 @@ impl Model {
         };
         let top = match self.scorer(u, &session) {
             Scorer::Factors(uv) => {
-                top_k(self.items.len(), k, |i| dot(&uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]), keep)
+                match self.quantized.as_ref().and_then(|q| q.top_k(&self.item_factors, &uv, k, keep)) {
+                    Some(top) => top,
+                    None => top_k(
+                        self.items.len(),
+                        k,
+                        |i| dot(&uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]),
+                        keep,
+                    ),
+                }
             }
             Scorer::Dense(scores) => top_k(self.items.len(), k, |i| scores[i], keep),
             Scorer::Popularity => top_k(self.items.len(), k, |i| self.popularity[i], keep),
@@ -663,13 +676,22 @@ impl Ord for Entry {
 
 /// The `k` best indices in `0..n` by `score` among those `keep` accepts,
 /// best first. NaN scores rank last.
-pub fn top_k(n: usize, k: usize, mut score: impl FnMut(usize) -> f32, keep: impl Fn(usize) -> bool) -> Vec<(u32, f32)> {
-    let k = k.min(n);
+pub fn top_k(n: usize, k: usize, score: impl FnMut(usize) -> f32, keep: impl Fn(usize) -> bool) -> Vec<(u32, f32)> {
+    top_k_of(0..n, k.min(n), score, keep)
+}
+
+/// [`top_k`] over the given indices (ascending, so that ties break by index).
+pub(crate) fn top_k_of(
+    indices: impl Iterator<Item = usize>,
+    k: usize,
+    mut score: impl FnMut(usize) -> f32,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<(u32, f32)> {
     if k == 0 {
         return Vec::new();
     }
-    let mut heap: BinaryHeap<std::cmp::Reverse<Entry>> = BinaryHeap::with_capacity(k + 1);
-    for i in 0..n {
+    let mut heap: BinaryHeap<std::cmp::Reverse<Entry>> = BinaryHeap::with_capacity(k.min(4096) + 1);
+    for i in indices {
         if !keep(i) {
             continue;
         }

@@ -1,0 +1,449 @@
+//! Exact top-k over factor models in two passes: a fast first pass over item
+//! factors quantised to 16-bit integers finds the few items that can be in
+//! the top k, and the exact `f32` scores of [`dot`] decide among those.
+//!
+//! The first pass computes, for every item `i`, the integer dot product
+//! `dᵢ = q(u) · q(vᵢ)` of the quantised user and item vectors (`q(x) =
+//! round(x / s)`, one scale `s` for all items, one for the user). Integer
+//! arithmetic is exact, so the pass gives the same `dᵢ` on every platform
+//! whatever the instruction set (SSE2 natively, `simd128` in WebAssembly, a
+//! plain loop elsewhere). With `c = s_u · s_v`, the exact score lies within
+//! `c·dᵢ ± B` where
+//!
+//! ```text
+//! B = ‖u‖₁·e_v + e_u·s_v·max‖q(vᵢ)‖₁ + (dims + 1)·2⁻²⁴·‖u‖∞·max‖vᵢ‖₁
+//! ```
+//!
+//! (`e` the largest quantisation error of a component, measured; the last
+//! term bounds the rounding of the `f32` dot product itself). If the k-th
+//! largest `dᵢ` among the items the filters keep is `τ`, then k items score
+//! at least `c·τ - B`, and every item with `c·dᵢ + B` below that is strictly
+//! worse than all of them: only items with `dᵢ ≥ τ - 2B/c` are scored
+//! exactly. The answer is therefore exactly the answer of the plain scan,
+//! ties included; typically a handful of items are scored exactly.
+//!
+//! Models whose factors are not all finite, or too large for `f32` sums to
+//! stay finite, are not quantised, and user vectors of that kind are not
+//! either: those requests take the plain scan.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::model::{dot, top_k_of};
+
+/// Largest factor magnitude quantised (products of 64 such values and their
+/// sums stay far from `f32` overflow).
+const LIMIT: f64 = 1e15;
+/// Dimensions beyond this are not quantised.
+const MAX_DIMS: usize = 4096;
+/// Fewer items than this take the plain scan.
+const MIN_ITEMS: usize = 64;
+
+/// Item factors quantised for the first pass.
+#[derive(Clone, Debug)]
+pub(crate) struct QuantizedFactors {
+    dims: usize,
+    /// Row length: `dims` rounded up to a multiple of 8, zero padded.
+    stride: usize,
+    /// Largest quantised magnitude (of items and of users).
+    range: i32,
+    /// Item scale `s_v`.
+    scale: f64,
+    /// Quantised item rows.
+    rows: Vec<i16>,
+    /// Largest `|v - s_v·q(v)|` over all components.
+    error: f64,
+    /// Largest `‖q(vᵢ)‖₁`.
+    q_l1: f64,
+    /// Largest `‖vᵢ‖₁`.
+    v_l1: f64,
+}
+
+/// Lanes of the load-time passes: eight independent accumulators, so the
+/// compiler vectorises the reductions.
+const LANES: usize = 8;
+
+/// Quantises `v` into `out` with `scale` (rounding to nearest, clamped to
+/// `±range`) and returns a bound on the largest error `|v - scale·q|` and
+/// a bound on `‖v‖₁`. `v` must be finite.
+///
+/// The error is measured in `f32`: `|x - q·s|` computed in `f32` is within
+/// two roundings (each at most 2⁻²⁴ of a value no larger than `max |x|` plus
+/// the error) of the true value, so `2⁻²² · max |x|` is added to cover them.
+fn quantize(v: &[f32], range: i32, scale: f64, out: &mut [i16]) -> (f64, f64) {
+    // Adding and subtracting 1.5·2²³ rounds any |y| < 2²² to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let s = scale as f32;
+    let inv = if scale > 0.0 { (1.0 / scale) as f32 } else { 0.0 };
+    let r = range as f32;
+    let (mut error, mut big, mut l1) = ([0f32; LANES], [0f32; LANES], [0f32; LANES]);
+    let mut one = |x: f32, o: &mut i16, j: usize| {
+        let q = ((x * inv + ROUND) - ROUND).clamp(-r, r);
+        *o = q as i16;
+        let e = (x - q * s).abs();
+        error[j] = if e > error[j] { e } else { error[j] };
+        big[j] = if x.abs() > big[j] { x.abs() } else { big[j] };
+        l1[j] += x.abs();
+    };
+    let n = v.len().min(out.len());
+    let mut vs = v[..n].chunks_exact(LANES);
+    let mut os = out[..n].chunks_exact_mut(LANES);
+    for (x, o) in (&mut vs).zip(&mut os) {
+        for j in 0..LANES {
+            one(x[j], &mut o[j], j);
+        }
+    }
+    for (j, (&x, o)) in vs.remainder().iter().zip(os.into_remainder()).enumerate() {
+        one(x, o, j);
+    }
+    let lane_max = |a: [f32; LANES]| a.into_iter().fold(0f64, |m, x| m.max(f64::from(x)));
+    // The largest error of a component, plus the rounding slack of its measurement.
+    let error = lane_max(error) + lane_max(big) * f64::powi(2.0, -22) + f64::from(s) * f64::powi(2.0, -22);
+    // An f32 sum of n terms is within n·2⁻²⁴ of the exact sum, relatively.
+    let l1 = l1.iter().map(|x| f64::from(*x)).sum::<f64>() * (1.0 + (v.len() + LANES) as f64 * f64::powi(2.0, -23));
+    (error, l1)
+}
+
+/// The largest magnitude in `v`; `None` if any value is not finite or above [`LIMIT`].
+fn max_abs(v: &[f32]) -> Option<f64> {
+    // x · 0 is NaN exactly for infinite and NaN values.
+    let (mut poison, mut m) = ([0f32; LANES], [0f32; LANES]);
+    let mut chunks = v.chunks_exact(LANES);
+    for x in &mut chunks {
+        for j in 0..LANES {
+            poison[j] += x[j] * 0.0;
+            m[j] = if x[j].abs() > m[j] { x[j].abs() } else { m[j] };
+        }
+    }
+    for (j, &x) in chunks.remainder().iter().enumerate() {
+        poison[j] += x * 0.0;
+        m[j] = if x.abs() > m[j] { x.abs() } else { m[j] };
+    }
+    let m = m.into_iter().fold(0f64, |a, x| a.max(f64::from(x)));
+    (poison.iter().all(|p| *p == 0.0) && m <= LIMIT).then_some(m)
+}
+
+impl QuantizedFactors {
+    /// Quantises `factors` (`items × dims`, row major); `None` if the model
+    /// is too small to gain, or its factors are unsuitable (see the module docs).
+    pub(crate) fn new(factors: &[f32], dims: usize) -> Option<Self> {
+        if dims == 0 || dims > MAX_DIMS || !factors.len().is_multiple_of(dims) || factors.len() / dims < MIN_ITEMS {
+            return None;
+        }
+        let n = factors.len() / dims;
+        let stride = dims.div_ceil(8) * 8;
+        // Every |dot| <= stride · range² must fit in an i32.
+        let range = ((f64::from(i32::MAX) / stride as f64).sqrt().floor() as i32).min(i32::from(i16::MAX));
+        let scale = max_abs(factors)? / f64::from(range);
+        let mut rows = vec![0i16; n * stride];
+        let (mut error, mut q_l1, mut v_l1) = (0f64, 0f64, 0f64);
+        for (v, q) in factors.chunks_exact(dims).zip(rows.chunks_exact_mut(stride)) {
+            let (e, l1) = quantize(v, range, scale, q);
+            error = error.max(e);
+            v_l1 = v_l1.max(l1);
+            q_l1 = q_l1.max(f64::from(q.iter().map(|x| u32::from(x.unsigned_abs())).sum::<u32>()));
+        }
+        Some(Self { dims, stride, range, scale, rows, error, q_l1, v_l1 })
+    }
+
+    /// The exact top `k` by `dot(user, item factors)` among the items `keep`
+    /// accepts, as [`top_k_of`] over all items would give it; `None` if this
+    /// user vector cannot take the fast path (the caller scans instead).
+    pub(crate) fn top_k(
+        &self,
+        factors: &[f32],
+        user: &[f32],
+        k: usize,
+        keep: impl Fn(usize) -> bool,
+    ) -> Option<Vec<(u32, f32)>> {
+        if user.len() != self.dims || k == 0 {
+            return None;
+        }
+        let u_max = max_abs(user)?;
+        let u_scale = u_max / f64::from(self.range);
+        let c = u_scale * self.scale;
+        if c.is_nan() || c <= 0.0 {
+            return None;
+        }
+        let mut uq = vec![0i16; self.stride];
+        let (u_error, u_l1) = quantize(user, self.range, u_scale, &mut uq);
+        let rounding = (self.dims + 1) as f64 * f64::powi(2.0, -24) * u_max * self.v_l1;
+        let bound = (u_l1 * self.error + u_error * self.scale * self.q_l1 + rounding) * (1.0 + 1e-6);
+        let margin = (2.0 * bound / c).ceil() + 1.0;
+        if margin.is_nan() || margin >= 1e12 {
+            return None;
+        }
+        let margin = margin as i64;
+
+        let mut dots = Vec::with_capacity(self.rows.len() / self.stride);
+        simd::dots(&self.rows, self.stride, &uq, &mut dots);
+
+        // The k-th largest first-pass score among the kept items (a min-heap
+        // of k), skipping blocks whose best score cannot enter it.
+        let mut best: BinaryHeap<Reverse<i32>> = BinaryHeap::with_capacity(k + 1);
+        let mut floor = i32::MIN;
+        for (b, block) in dots.chunks(BLOCK).enumerate() {
+            if best.len() == k && block_max(block) <= floor {
+                continue;
+            }
+            for (j, &d) in block.iter().enumerate() {
+                if (best.len() == k && d <= floor) || !keep(b * BLOCK + j) {
+                    continue;
+                }
+                best.push(Reverse(d));
+                if best.len() > k {
+                    best.pop();
+                }
+                if best.len() == k {
+                    floor = best.peek().map_or(i32::MIN, |w| w.0);
+                }
+            }
+        }
+        let threshold = match best.peek() {
+            Some(w) if best.len() == k => i64::from(w.0) - margin,
+            // Fewer than k items kept: all of them are the answer.
+            _ => i64::MIN,
+        };
+        let mut candidates = Vec::new();
+        for (b, block) in dots.chunks(BLOCK).enumerate() {
+            if i64::from(block_max(block)) >= threshold {
+                let hits = block.iter().enumerate().filter(|(_, x)| i64::from(**x) >= threshold);
+                candidates.extend(hits.map(|(j, _)| b * BLOCK + j));
+            }
+        }
+        let d = self.dims;
+        Some(top_k_of(candidates.into_iter(), k, |i| dot(user, &factors[i * d..(i + 1) * d]), keep))
+    }
+}
+
+/// Items per block of the selection passes.
+const BLOCK: usize = 16;
+
+/// The largest value of a block (unrolled for a full block).
+fn block_max(block: &[i32]) -> i32 {
+    match <&[i32; BLOCK]>::try_from(block) {
+        Ok(full) => full.iter().fold(i32::MIN, |m, &x| m.max(x)),
+        Err(_) => block.iter().fold(i32::MIN, |m, &x| m.max(x)),
+    }
+}
+
+/// The first pass: `out[i] = rows[i] · u` for every row of `stride` values.
+#[allow(unsafe_code)]
+mod simd {
+    /// Appends `rows[i] · u` for every row: two accumulators per row, and for
+    /// the common strides a literal row length, so the loop unrolls
+    /// completely, and four rows per iteration. `$load` reads eight lanes,
+    /// `$madd` multiplies pairs and adds neighbours into four `i32` lanes,
+    /// `$sum` adds the four lanes, `$sum4` the lanes of four vectors into one
+    /// array.
+    #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
+    macro_rules! rows_dot {
+        ($rows:expr, $stride:expr, $u:expr, $out:expr, $load:expr, $madd:expr, $add:expr, $zero:expr, $sum:expr, $sum4:expr) => {{
+            let load = $load;
+            let uv: Vec<_> = $u.chunks_exact(8).map(load).collect();
+            macro_rules! row {
+                ($r:expr, $s:expr) => {{
+                    let (r, s): (&[i16], usize) = ($r, $s);
+                    let (mut a0, mut a1) = ($zero, $zero);
+                    let mut c = 0;
+                    while c + 1 < s / 8 {
+                        a0 = $add(a0, $madd(load(&r[c * 8..c * 8 + 8]), uv[c]));
+                        a1 = $add(a1, $madd(load(&r[c * 8 + 8..c * 8 + 16]), uv[c + 1]));
+                        c += 2;
+                    }
+                    if c < s / 8 {
+                        a0 = $add(a0, $madd(load(&r[c * 8..c * 8 + 8]), uv[c]));
+                    }
+                    $add(a0, a1)
+                }};
+            }
+            macro_rules! fixed {
+                ($s:literal) => {{
+                    let mut blocks = $rows.chunks_exact(4 * $s);
+                    for b in &mut blocks {
+                        let x = [
+                            row!(&b[..$s], $s),
+                            row!(&b[$s..2 * $s], $s),
+                            row!(&b[2 * $s..3 * $s], $s),
+                            row!(&b[3 * $s..], $s),
+                        ];
+                        $out.extend_from_slice(&$sum4(x));
+                    }
+                    $out.extend(blocks.remainder().chunks_exact($s).map(|r| $sum(row!(r, $s))));
+                }};
+            }
+            match $stride {
+                16 => fixed!(16),
+                32 => fixed!(32),
+                64 => fixed!(64),
+                128 => fixed!(128),
+                s => $out.extend($rows.chunks_exact(s).map(|r| $sum(row!(r, s)))),
+            }
+        }};
+    }
+
+    /// SSE2, part of every x86-64 processor.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+        // SAFETY: SSE2 is enabled on every x86_64 target (it is part of the
+        // architecture's baseline), which is all `sse2_dots` requires.
+        unsafe { sse2_dots(rows, stride, u, out) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse2")]
+    fn sse2_dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+        use std::arch::x86_64::*;
+        rows_dot!(
+            rows,
+            stride,
+            u,
+            out,
+            |x: &[i16]| -> __m128i {
+                let x: &[i16; 8] = x.try_into().expect("eight lanes");
+                // SAFETY: `x` points to 16 readable bytes; unaligned loads are allowed.
+                unsafe { _mm_loadu_si128(x.as_ptr().cast()) }
+            },
+            _mm_madd_epi16,
+            _mm_add_epi32,
+            _mm_setzero_si128(),
+            |a: __m128i| {
+                let b = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0b01_00_11_10));
+                _mm_cvtsi128_si32(_mm_add_epi32(b, _mm_shuffle_epi32(b, 0b10_11_00_01)))
+            },
+            |[x0, x1, x2, x3]: [__m128i; 4]| {
+                // Transpose and add: lane i of the result sums the lanes of xi.
+                let s01 = _mm_add_epi32(_mm_unpacklo_epi32(x0, x1), _mm_unpackhi_epi32(x0, x1));
+                let s23 = _mm_add_epi32(_mm_unpacklo_epi32(x2, x3), _mm_unpackhi_epi32(x2, x3));
+                let s = _mm_add_epi32(_mm_unpacklo_epi64(s01, s23), _mm_unpackhi_epi64(s01, s23));
+                [
+                    _mm_cvtsi128_si32(s),
+                    _mm_cvtsi128_si32(_mm_shuffle_epi32(s, 1)),
+                    _mm_cvtsi128_si32(_mm_shuffle_epi32(s, 2)),
+                    _mm_cvtsi128_si32(_mm_shuffle_epi32(s, 3)),
+                ]
+            }
+        );
+    }
+
+    /// `simd128`, enabled for the project's WebAssembly builds.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+        use std::arch::wasm32::*;
+        rows_dot!(
+            rows,
+            stride,
+            u,
+            out,
+            |x: &[i16]| -> v128 {
+                let x: &[i16; 8] = x.try_into().expect("eight lanes");
+                // SAFETY: `x` points to 16 readable bytes; WebAssembly loads need no alignment.
+                unsafe { v128_load(x.as_ptr().cast()) }
+            },
+            i32x4_dot_i16x8,
+            i32x4_add,
+            i32x4_splat(0),
+            |a: v128| {
+                let b = i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a));
+                i32x4_extract_lane::<0>(i32x4_add(b, i32x4_shuffle::<1, 0, 3, 2>(b, b)))
+            },
+            |[x0, x1, x2, x3]: [v128; 4]| {
+                // Transpose and add: lane i of the result sums the lanes of xi.
+                let s01 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(x0, x1), i32x4_shuffle::<2, 6, 3, 7>(x0, x1));
+                let s23 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(x2, x3), i32x4_shuffle::<2, 6, 3, 7>(x2, x3));
+                let s = i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(s01, s23), i32x4_shuffle::<2, 3, 6, 7>(s01, s23));
+                [
+                    i32x4_extract_lane::<0>(s),
+                    i32x4_extract_lane::<1>(s),
+                    i32x4_extract_lane::<2>(s),
+                    i32x4_extract_lane::<3>(s),
+                ]
+            }
+        );
+    }
+
+    /// Anywhere else: a plain loop (same integers).
+    #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+        portable(rows, stride, u, out)
+    }
+
+    #[cfg_attr(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
+    pub(super) fn portable(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+        for r in rows.chunks_exact(stride) {
+            out.push(r.iter().zip(u).map(|(&x, &y)| i32::from(x) * i32::from(y)).fold(0i32, i32::wrapping_add));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::top_k;
+
+    fn lcg(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = seed;
+        move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        }
+    }
+
+    #[test]
+    fn the_simd_pass_equals_the_portable_loop() {
+        let mut next = lcg(1);
+        for dims in [8, 13, 64, 100] {
+            let f: Vec<f32> = (0..200 * dims).map(|_| next() * 3.0).collect();
+            let q = QuantizedFactors::new(&f, dims).unwrap();
+            let u: Vec<f32> = (0..dims).map(|_| next()).collect();
+            let mut uq = vec![0i16; q.stride];
+            quantize(&u, q.range, 0.5 / f64::from(q.range), &mut uq);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            simd::dots(&q.rows, q.stride, &uq, &mut a);
+            simd::portable(&q.rows, q.stride, &uq, &mut b);
+            assert_eq!(a, b, "dims {dims}");
+        }
+    }
+
+    #[test]
+    fn two_passes_give_exactly_the_plain_scan() {
+        let mut next = lcg(7);
+        for (n, dims, k) in [(1000, 64, 10), (500, 13, 50), (300, 32, 1), (2000, 128, 100), (100, 16, 200)] {
+            let mut f: Vec<f32> = (0..n * dims).map(|_| next()).collect();
+            // Near ties and exact ties: copies of rows, and rows scaled a hair.
+            for i in (0..n).step_by(17) {
+                let src = (i * 31 + 5) % n;
+                let row: Vec<f32> = f[src * dims..(src + 1) * dims].to_vec();
+                let scale = if i % 2 == 0 { 1.0 } else { 1.0 + 1e-6 };
+                for (j, x) in row.iter().enumerate() {
+                    f[i * dims + j] = x * scale;
+                }
+            }
+            let q = QuantizedFactors::new(&f, dims).unwrap();
+            for trial in 0..20 {
+                let u: Vec<f32> = (0..dims).map(|_| next() * (1.0 + trial as f32)).collect();
+                let keep = |i: usize| i % 7 != 3;
+                let fast = q.top_k(&f, &u, k, keep).unwrap();
+                let plain = top_k(n, k, |i| dot(&u, &f[i * dims..(i + 1) * dims]), keep);
+                assert_eq!(fast, plain, "n {n} dims {dims} k {k} trial {trial}");
+            }
+        }
+    }
+
+    #[test]
+    fn unsuitable_vectors_take_the_plain_scan() {
+        let mut next = lcg(3);
+        let f: Vec<f32> = (0..100 * 8).map(|_| next()).collect();
+        assert!(QuantizedFactors::new(&f[..8 * 10], 8).is_none(), "too few items to gain");
+        let mut bad = f.clone();
+        bad[17] = f32::NAN;
+        assert!(QuantizedFactors::new(&bad, 8).is_none());
+        bad[17] = 1e30;
+        assert!(QuantizedFactors::new(&bad, 8).is_none());
+        let q = QuantizedFactors::new(&f, 8).unwrap();
+        assert!(q.top_k(&f, &[0.0; 8], 5, |_| true).is_none(), "zero user vector");
+        assert!(q.top_k(&f, &[f32::INFINITY; 8], 5, |_| true).is_none());
+        assert!(q.top_k(&f, &[1.0; 7], 5, |_| true).is_none());
+        assert_eq!(q.top_k(&f, &[1.0; 8], 5, |i| i < 3).unwrap().len(), 3, "fewer kept than k");
+    }
+}
