@@ -38,6 +38,10 @@ pub struct BenchOptions {
     pub wrk_seconds: u64,
     /// Items of the model served under `wrk` load.
     pub wrk_items: usize,
+    /// Open connections of the `wrk` load.
+    pub wrk_connections: u32,
+    /// Threads of the `wrk` load.
+    pub wrk_threads: u32,
     /// Write the figures here as JSON.
     pub json: Option<PathBuf>,
 }
@@ -186,7 +190,7 @@ pub async fn run(opts: &BenchOptions) -> Result<Value> {
 }
 
 /// Serves a `wrk_items` × 64 model from the Spin component in the local host
-/// and loads it with `wrk` (2 threads, 32 connections).
+/// and loads it with `wrk` (`wrk_threads` threads, `wrk_connections` connections).
 async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value> {
     let pseudonym_hex = "11".repeat(32);
     let pseudonyms = Pseudonymizer::from_hex(&pseudonym_hex)?;
@@ -214,9 +218,21 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Warm up as many instances as wrk opens connections (each loads and
+    // verifies the model once), so the figures are of the steady state.
+    for _ in 0..3 {
+        let calls: Vec<_> = (0..opts.wrk_connections)
+            .map(|_| url.clone())
+            .map(|u| tokio::spawn(async move { crate::get_json(&u).await }))
+            .collect();
+        for c in calls {
+            c.await??;
+        }
+    }
     let d = format!("{}s", opts.wrk_seconds);
+    let (t, c) = (format!("-t{}", opts.wrk_threads), format!("-c{}", opts.wrk_connections));
     let out = tokio::process::Command::new("wrk")
-        .args(["-t2", "-c32", "-d", &d, "--latency", &url])
+        .args([&t, &c, "-d", &d, "--latency", &url])
         .output()
         .await
         .context("running wrk (install it with `apt-get install wrk`)")?;
@@ -226,8 +242,8 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
         bail!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr));
     }
     println!(
-        "wrk, {} s, 2 threads, 32 connections, GET /v1/recommend ({} x {DIMS} model):\n{text}",
-        opts.wrk_seconds, opts.wrk_items
+        "wrk, {} s, {} threads, {} connections, GET /v1/recommend ({} x {DIMS} model):\n{text}",
+        opts.wrk_seconds, opts.wrk_threads, opts.wrk_connections, opts.wrk_items
     );
     let grab = |prefix: &str| -> Option<String> {
         text.lines().find_map(|l| l.trim_start().strip_prefix(prefix).map(|r| r.trim().to_owned()))
@@ -236,6 +252,8 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
     Ok(json!({
         "seconds": opts.wrk_seconds,
         "items": opts.wrk_items,
+        "connections": opts.wrk_connections,
+        "threads": opts.wrk_threads,
         "requests_per_second": grab("Requests/sec:").and_then(|s| s.parse::<f64>().ok()),
         "p50": grab("50%"),
         "p99": grab("99%"),

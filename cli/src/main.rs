@@ -208,6 +208,12 @@ enum EdgeCommand {
         /// Items of the model served under wrk load (× 64 dimensions).
         #[arg(long, default_value_t = 10_000)]
         wrk_items: usize,
+        /// Open connections of the wrk load.
+        #[arg(long, default_value_t = 32)]
+        wrk_connections: u32,
+        /// Threads of the wrk load.
+        #[arg(long, default_value_t = 2)]
+        wrk_threads: u32,
         /// Also write the figures as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -378,7 +384,19 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Edge {
-            command: EdgeCommand::Bench { native, wasm_bench, wasm, worker, seconds, wrk, wrk_items, json },
+            command:
+                EdgeCommand::Bench {
+                    native,
+                    wasm_bench,
+                    wasm,
+                    worker,
+                    seconds,
+                    wrk,
+                    wrk_items,
+                    wrk_connections,
+                    wrk_threads,
+                    json,
+                },
         } => {
             let opts = knowedge::edgebench::BenchOptions {
                 native,
@@ -388,6 +406,8 @@ async fn run(cli: Cli) -> Result<()> {
                 seconds,
                 wrk_seconds: wrk,
                 wrk_items,
+                wrk_connections,
+                wrk_threads,
                 json,
             };
             knowedge::edgebench::run(&opts).await?;

@@ -63,6 +63,11 @@ pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch:
 }
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<App>) {
+    // Answers go out as soon as they are written: a response whose head and
+    // body leave in two writes must not wait for the client's delayed ACK.
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
     let service = service_fn(move |req| {
         let app = app.clone();
         async move { Ok::<_, Infallible>(route(&app, req).await) }
