@@ -174,7 +174,7 @@ async fn events_in_recommendations_out_at_the_edge() {
     assert_eq!(s.refused.as_deref(), Some("tampered"), "{s:?}");
     assert!(s.last_error.as_deref().unwrap_or_default().contains("signature"), "{s:?}");
     let mut future = artifact.to_vec();
-    future[8..12].copy_from_slice(&2u32.to_le_bytes());
+    future[8..12].copy_from_slice(&3u32.to_le_bytes());
     models.publish("future", future).await.unwrap();
     host.refresh().await;
     let s = host.status();

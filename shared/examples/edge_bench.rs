@@ -53,7 +53,7 @@ fn run(args: &[String]) -> Result<String, String> {
         model = Some(m);
     }
     let model = model.ok_or("no model")?;
-    // Of which the signature check (SHA-512 over the whole artifact, ed25519).
+    // Of which the signature check (BLAKE3 over the whole artifact, ed25519 over the digest).
     let mut verifies = Vec::new();
     for _ in 0..loads.len().min(20) {
         let t = Instant::now();

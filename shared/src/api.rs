@@ -855,7 +855,7 @@ mod tests {
         let b = body(&get("/v1/model", ""));
         assert_eq!(b["model_id"], "m-1");
         assert_eq!(b["kind"], "popularity");
-        assert_eq!(b["format_version"], 1);
+        assert_eq!(b["format_version"], 2);
     }
     fn sentiment_model() -> SentimentModel {
         let mut f = crate::sentiment::Featurizer::new(12);

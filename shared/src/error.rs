@@ -12,11 +12,13 @@ pub enum Error {
     #[error("not a knowedge model artifact (bad magic bytes)")]
     NotAnArtifact,
     /// The container version is not one this reader understands.
-    #[error("unsupported artifact format version {found}; this reader understands version {supported}")]
+    #[error(
+        "unsupported artifact format version {found}; this reader writes version {supported} and reads versions 1 to {supported}"
+    )]
     UnsupportedVersion {
         /// Version found in the artifact header.
         found: u32,
-        /// Version this reader supports.
+        /// Version this reader writes (it reads versions 1 to this).
         supported: u32,
     },
     /// Lengths in the header do not match the bytes.

@@ -9,7 +9,7 @@
 //! * [`redact`]: redaction of e-mail addresses, phone, ID and bank card numbers in free text;
 //! * [`artifact`]: the signed model artifact format (version
 //!   [`artifact::FORMAT_VERSION`]): safetensors tensors plus a JSON manifest,
-//!   signed with ed25519;
+//!   signed with ed25519 over a BLAKE3 digest;
 //! * [`model`]: the scoring core (top-k by dot product with business filters);
 //! * [`sentiment`]: review sentiment (hashed text features and a linear
 //!   model), scored the same in training and at the edge;

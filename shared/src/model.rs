@@ -7,6 +7,10 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
+/// Id indexes. Their keys come from the signed artifact and requests only
+/// look keys up, so a fast hash (foldhash) needs no defence against chosen keys.
+type IdIndex = HashMap<String, u32, foldhash::fast::RandomState>;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -124,8 +128,8 @@ pub struct ModelInfo {
 pub struct Model {
     info: ModelInfo,
     items: Vec<String>,
-    item_index: HashMap<String, u32>,
-    user_index: HashMap<String, u32>,
+    item_index: IdIndex,
+    user_index: IdIndex,
     categories: Vec<String>,
     item_category: Vec<u32>,
     item_price: Vec<f32>,
@@ -208,7 +212,7 @@ impl Model {
             Vec::new()
         };
         let quantized = QuantizedFactors::new(&item_factors, dims);
-        let mut item_index = HashMap::with_capacity(n);
+        let mut item_index = IdIndex::with_capacity_and_hasher(n, Default::default());
         for (i, id) in a.manifest.items.iter().enumerate() {
             if item_index.insert(id.clone(), i as u32).is_some() {
                 return Err(Error::Manifest(format!("duplicate item id {id}")));

@@ -71,30 +71,47 @@ const LANES: usize = 8;
 /// two roundings (each at most 2⁻²⁴ of a value no larger than `max |x|` plus
 /// the error) of the true value, so `2⁻²² · max |x|` is added to cover them.
 fn quantize(v: &[f32], range: i32, scale: f64, out: &mut [i16]) -> (f64, f64) {
-    // Adding and subtracting 1.5·2²³ rounds any |y| < 2²² to the nearest integer.
+    // Adding 1.5·2²³ rounds any |y| < 2²² to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let s = scale as f32;
     let inv = if scale > 0.0 { (1.0 / scale) as f32 } else { 0.0 };
     let r = range as f32;
     let (mut error, mut big, mut l1) = ([0f32; LANES], [0f32; LANES], [0f32; LANES]);
-    let mut one = |x: f32, o: &mut i16, j: usize| {
-        let q = ((x * inv + ROUND) - ROUND).clamp(-r, r);
-        *o = q as i16;
-        let e = (x - q * s).abs();
-        error[j] = if e > error[j] { e } else { error[j] };
-        big[j] = if x.abs() > big[j] { x.abs() } else { big[j] };
-        l1[j] += x.abs();
-    };
     let n = v.len().min(out.len());
+    // One component into lane `j` (a macro, so that the full-chunk loop below
+    // has literal bounds and vectorises).
+    macro_rules! one {
+        ($x:expr, $o:expr, $j:expr) => {{
+            let (x, j) = ($x, $j);
+            let y = x * inv;
+            let t = (if y < -r {
+                -r
+            } else if y > r {
+                r
+            } else {
+                y
+            }) + ROUND;
+            let q = t - ROUND;
+            // t = 1.5·2²³ + q exactly, so its low mantissa bits hold q: the
+            // integer comes out of a subtraction of bit patterns (which
+            // vectorises, where a float-to-integer cast does not).
+            *$o = (t.to_bits() as i32 - ROUND.to_bits() as i32) as i16;
+            let e = (x - q * s).abs();
+            error[j] = if e > error[j] { e } else { error[j] };
+            let a = x.abs();
+            big[j] = if a > big[j] { a } else { big[j] };
+            l1[j] += a;
+        }};
+    }
     let mut vs = v[..n].chunks_exact(LANES);
     let mut os = out[..n].chunks_exact_mut(LANES);
     for (x, o) in (&mut vs).zip(&mut os) {
         for j in 0..LANES {
-            one(x[j], &mut o[j], j);
+            one!(x[j], &mut o[j], j);
         }
     }
-    for (j, (&x, o)) in vs.remainder().iter().zip(os.into_remainder()).enumerate() {
-        one(x, o, j);
+    for (j, (x, o)) in vs.remainder().iter().zip(os.into_remainder()).enumerate() {
+        one!(*x, o, j);
     }
     let lane_max = |a: [f32; LANES]| a.into_iter().fold(0f64, |m, x| m.max(f64::from(x)));
     // The largest error of a component, plus the rounding slack of its measurement.

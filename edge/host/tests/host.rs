@@ -137,12 +137,12 @@ async fn serves_verifies_and_swaps_models() {
 
     // So is an artifact of an unknown format version.
     let mut future_format = artifact("v3", [1.0, 2.0, 3.0, 4.0]);
-    future_format[8..12].copy_from_slice(&2u32.to_le_bytes());
+    future_format[8..12].copy_from_slice(&3u32.to_le_bytes());
     publish(f.store.path(), "v3", &future_format);
     host.refresh().await;
     let status = host.status();
     assert_eq!((status.serving.as_deref(), status.refused.as_deref()), (Some("v1"), Some("v3")));
-    assert!(status.last_error.as_deref().unwrap().contains("format version 2"), "{status:?}");
+    assert!(status.last_error.as_deref().unwrap().contains("format version 3"), "{status:?}");
     assert_eq!(model_id(host).await, "v1");
     let (code, _, body) = get(host, "/_host/status").await;
     assert_eq!((code, body["refused"].as_str()), (200, Some("v3")));

@@ -127,13 +127,13 @@ fn bad_artifacts_are_refused_with_typed_errors() {
     let mid = tampered.len() / 2;
     tampered[mid] ^= 1;
     assert!(matches!(scorer.load(&tampered, &key()).unwrap(), Err(ScoreError::BadSignature)));
-    let mut v2 = bytes.clone();
-    v2[8] = 2;
-    assert!(matches!(scorer.load(&v2, &key()).unwrap(), Err(ScoreError::UnsupportedVersion(2))));
+    let mut v3 = bytes.clone();
+    v3[8] = 3;
+    assert!(matches!(scorer.load(&v3, &key()).unwrap(), Err(ScoreError::UnsupportedVersion(3))));
     assert!(matches!(scorer.load(b"not an artifact", &key()).unwrap(), Err(ScoreError::BadArtifact(_))));
     assert!(scorer.load(&bytes, &[9; 32]).unwrap().is_err());
     let needs =
-        assemble(br#"{"format_version":1,"kind":"mf","requires":["time-travel"]}"#, b"", &SigningKey::from_seed(SEED))
+        assemble(br#"{"format_version":2,"kind":"mf","requires":["time-travel"]}"#, b"", &SigningKey::from_seed(SEED))
             .unwrap();
     assert!(scorer.load(&needs, &key()).unwrap().is_err());
     // Still serving after all that.

@@ -560,7 +560,7 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
     assert_eq!(without_id(&worker.get("/v1/recommend?user=learner-0000&k=10").await.1), without_id(&v1_top));
     // So is one of an unknown format version.
     let mut future = mf_artifact("v3", 3);
-    future[8..12].copy_from_slice(&2u32.to_le_bytes());
+    future[8..12].copy_from_slice(&3u32.to_le_bytes());
     worker.put(&[(&artifact_name("v3"), future), (CURRENT, b"v3".to_vec())]).await;
     assert_eq!(worker.get("/v1/model").await.1["model_id"], "v1");
     worker.wait_for_log("refused model v3 from current").await;
