@@ -237,6 +237,7 @@ impl QuantizedFactors {
 const BLOCK: usize = 16;
 
 /// The largest value of a block (unrolled for a full block).
+#[inline(always)]
 fn block_max(block: &[i32]) -> i32 {
     match <&[i32; BLOCK]>::try_from(block) {
         Ok(full) => full.iter().fold(i32::MIN, |m, &x| m.max(x)),
