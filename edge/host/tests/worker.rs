@@ -318,6 +318,11 @@ async fn send_unbounded(addr: &str, method: &str, path: &str, body: Vec<u8>) -> 
 }
 
 async fn start_spin(store: &Path, state: &Path) -> RunningHost {
+    start_spin_with(store, state, None).await
+}
+
+/// [`start_spin`] running an A/B experiment (JSON).
+async fn start_spin_with(store: &Path, state: &Path, experiment: Option<&str>) -> RunningHost {
     EdgeHost::start(HostConfig {
         wasm: spin_wasm(),
         models_dir: store.to_owned(),
@@ -326,7 +331,7 @@ async fn start_spin(store: &Path, state: &Path) -> RunningHost {
         pseudonym_key_hex: PSEUDONYM_KEY.into(),
         listen: "127.0.0.1:0".parse().unwrap(),
         poll_interval: Duration::from_secs(3600),
-        experiment: None,
+        experiment: experiment.map(str::to_owned),
         ingest: None,
     })
     .await
@@ -572,6 +577,56 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
     let native_v4 = Model::from_artifact(&v4, &key).unwrap();
     assert_eq!(answer["items"], native_items(&native_v4, &learner(0), 10, &Filters::default()));
 
+    drop(worker);
+    spin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_runs_experiments_like_the_spin_component() {
+    let (v1, v2) = (mf_artifact("v1", 1), mf_artifact("v2", 2));
+    let experiment = r#"{"name":"home-2026-11","variants":[{"name":"control","weight":1,"model":"current"},{"name":"treatment","weight":1,"model":"v2"}]}"#;
+    let (store, state) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    for (name, bytes) in [(artifact_name("v1"), &v1), (artifact_name("v2"), &v2), (CURRENT.into(), &b"v1\n".to_vec())] {
+        std::fs::write(store.path().join(name), bytes).unwrap();
+    }
+    let spin = start_spin_with(store.path(), state.path(), Some(experiment)).await;
+    let spin_addr = spin.local_addr().to_string();
+    let worker = WorkerDev::start_with_vars(
+        &[(&artifact_name("v1"), v1.clone()), (&artifact_name("v2"), v2.clone()), (CURRENT, b"v1\n".to_vec())],
+        &format!("KNOWEDGE_EXPERIMENT={experiment}\n"),
+    )
+    .await;
+
+    let e = knowedge_shared::experiment::Experiment::from_json(experiment).unwrap();
+    let pseudonyms = Pseudonymizer::from_hex(PSEUDONYM_KEY).unwrap();
+    let key = SigningKey::from_seed(SEED).public_key();
+    let models = [Model::from_artifact(&v1, &key).unwrap(), Model::from_artifact(&v2, &key).unwrap()];
+    let mut seen = std::collections::BTreeSet::new();
+    for u in 0..16 {
+        let user = learner(u);
+        let path = format!("/v1/recommend?user={user}&k=10");
+        let (status, from_worker) = worker.get(&path).await;
+        assert_eq!(status, 200, "{path}: {from_worker}");
+        let (status, from_spin) = send(&spin_addr, "GET", &path, Vec::new()).await;
+        assert_eq!(status, 200, "{path}: {from_spin}");
+        // Same assignment, same variant model, same answer as the native core.
+        let variant = e.assign(&pseudonyms.pseudonymize(&user)).name.clone();
+        assert_eq!(from_worker["experiment"], "home-2026-11", "{from_worker}");
+        assert_eq!(from_worker["variant"], variant.as_str(), "{path}: {from_worker}");
+        assert_eq!(
+            without_id(&from_worker),
+            without_id(&from_spin),
+            "{path}: the Worker and the Spin component differ"
+        );
+        let model = &models[usize::from(variant == "treatment")];
+        assert_eq!(from_worker["model_id"], model.info().model_id.as_str(), "{path}: {from_worker}");
+        assert_eq!(from_worker["items"], native_items(model, &user, 10, &Filters::default()), "{path}");
+        // The exposure is logged with the answer's recommendation id.
+        let id = from_worker["recommendation_id"].as_str().unwrap();
+        worker.wait_for_log(id).await;
+        seen.insert(variant);
+    }
+    assert_eq!(seen.len(), 2, "16 learners should reach both variants: {seen:?}");
     drop(worker);
     spin.shutdown().await;
 }
