@@ -11,7 +11,7 @@
 //! `c·dᵢ ± B` where
 //!
 //! ```text
-//! B = ‖u‖₁·e_v + e_u·s_v·max‖q(vᵢ)‖₁ + (dims + 1)·2⁻²⁴·‖u‖∞·max‖vᵢ‖₁
+//! B = ‖u‖₁·e_v + e_u·s_v·max‖q(vᵢ)‖₁ + γ·‖u‖∞·max‖vᵢ‖₁,  γ = n·2⁻²⁴ / (1 - n·2⁻²⁴), n = dims + 1
 //! ```
 //!
 //! (`e` the largest quantisation error of a component, measured; the last
@@ -184,7 +184,9 @@ impl QuantizedFactors {
         }
         let mut uq = vec![0i16; self.stride];
         let (u_error, u_l1) = quantize(user, self.range, u_scale, &mut uq);
-        let rounding = (self.dims + 1) as f64 * f64::powi(2.0, -24) * u_max * self.v_l1;
+        // γₙ = n·u / (1 - n·u) bounds the relative rounding of an n-term f32 dot product.
+        let nu = (self.dims + 1) as f64 * f64::powi(2.0, -24);
+        let rounding = nu / (1.0 - nu) * u_max * self.v_l1;
         let bound = (u_l1 * self.error + u_error * self.scale * self.q_l1 + rounding) * (1.0 + 1e-6);
         let margin = (2.0 * bound / c).ceil() + 1.0;
         if margin.is_nan() || margin >= 1e12 {
@@ -192,9 +194,36 @@ impl QuantizedFactors {
         }
         let margin = margin as i64;
 
-        let mut dots = Vec::with_capacity(self.rows.len() / self.stride);
-        simd::dots(&self.rows, self.stride, &uq, &mut dots);
+        let n = self.rows.len() / self.stride;
+        SCRATCH.with(|scratch| {
+            // The first-pass scores go to a buffer kept per thread (grown once,
+            // never cleared: every score is overwritten), or to a fresh one if
+            // that is in use.
+            let mut own = Vec::new();
+            let mut kept = scratch.try_borrow_mut();
+            let buffer = match kept.as_deref_mut() {
+                Ok(b) => b,
+                Err(_) => &mut own,
+            };
+            if buffer.len() < n {
+                buffer.resize(n, 0);
+            }
+            let dots = &mut buffer[..n];
+            simd::dots(&self.rows, self.stride, &uq, dots);
+            Some(self.select(dots, factors, user, k, margin, &keep))
+        })
+    }
 
+    /// The exact top `k` from the first-pass scores `dots` (see the module docs).
+    fn select(
+        &self,
+        dots: &[i32],
+        factors: &[f32],
+        user: &[f32],
+        k: usize,
+        margin: i64,
+        keep: &impl Fn(usize) -> bool,
+    ) -> Vec<(u32, f32)> {
         // The k-th largest first-pass score among the kept items (a min-heap
         // of k), skipping blocks whose best score cannot enter it.
         let mut best: BinaryHeap<Reverse<i32>> = BinaryHeap::with_capacity(k + 1);
@@ -229,8 +258,13 @@ impl QuantizedFactors {
             }
         }
         let d = self.dims;
-        Some(top_k_of(candidates.into_iter(), k, |i| dot(user, &factors[i * d..(i + 1) * d]), keep))
+        top_k_of(candidates.into_iter(), k, |i| dot(user, &factors[i * d..(i + 1) * d]), keep)
     }
+}
+
+thread_local! {
+    /// The first-pass scores of the last request on this thread.
+    static SCRATCH: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Items per block of the selection passes.
@@ -240,15 +274,25 @@ const BLOCK: usize = 16;
 #[inline(always)]
 fn block_max(block: &[i32]) -> i32 {
     match <&[i32; BLOCK]>::try_from(block) {
-        Ok(full) => full.iter().fold(i32::MIN, |m, &x| m.max(x)),
+        Ok(full) => {
+            // Four lanes, as the vector maximum instructions take them.
+            let mut m = [i32::MIN; 4];
+            for c in full.chunks_exact(4) {
+                for j in 0..4 {
+                    m[j] = m[j].max(c[j]);
+                }
+            }
+            m[0].max(m[1]).max(m[2].max(m[3]))
+        }
         Err(_) => block.iter().fold(i32::MIN, |m, &x| m.max(x)),
     }
 }
 
-/// The first pass: `out[i] = rows[i] · u` for every row of `stride` values.
+/// The first pass: `out[i] = rows[i] · u` for every row of `stride` values
+/// (`out` holds one score per row).
 #[allow(unsafe_code)]
 mod simd {
-    /// Appends `rows[i] · u` for every row: two accumulators per row, and for
+    /// Writes `rows[i] · u` for every row: two accumulators per row, and for
     /// the common strides a literal row length, so the loop unrolls
     /// completely, and four rows per iteration. `$load` reads eight lanes,
     /// `$madd` multiplies pairs and adds neighbours into four `i32` lanes,
@@ -278,16 +322,19 @@ mod simd {
             macro_rules! fixed {
                 ($s:literal) => {{
                     let mut blocks = $rows.chunks_exact(4 * $s);
-                    for b in &mut blocks {
+                    let (full, rest) = $out.split_at_mut(blocks.len() * 4);
+                    for (b, o) in (&mut blocks).zip(full.chunks_exact_mut(4)) {
                         let x = [
                             row!(&b[..$s], $s),
                             row!(&b[$s..2 * $s], $s),
                             row!(&b[2 * $s..3 * $s], $s),
                             row!(&b[3 * $s..], $s),
                         ];
-                        $out.extend_from_slice(&$sum4(x));
+                        o.copy_from_slice(&$sum4(x));
                     }
-                    $out.extend(blocks.remainder().chunks_exact($s).map(|r| $sum(row!(r, $s))));
+                    for (r, o) in blocks.remainder().chunks_exact($s).zip(rest) {
+                        *o = $sum(row!(r, $s));
+                    }
                 }};
             }
             match $stride {
@@ -295,14 +342,18 @@ mod simd {
                 32 => fixed!(32),
                 64 => fixed!(64),
                 128 => fixed!(128),
-                s => $out.extend($rows.chunks_exact(s).map(|r| $sum(row!(r, s)))),
+                s => {
+                    for (r, o) in $rows.chunks_exact(s).zip($out.iter_mut()) {
+                        *o = $sum(row!(r, s));
+                    }
+                }
             }
         }};
     }
 
     /// SSE2, part of every x86-64 processor.
     #[cfg(target_arch = "x86_64")]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
         // SAFETY: SSE2 is enabled on every x86_64 target (it is part of the
         // architecture's baseline), which is all `sse2_dots` requires.
         unsafe { sse2_dots(rows, stride, u, out) }
@@ -310,7 +361,7 @@ mod simd {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
-    fn sse2_dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+    fn sse2_dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
         use std::arch::x86_64::*;
         rows_dot!(
             rows,
@@ -346,7 +397,7 @@ mod simd {
 
     /// `simd128`, enabled for the project's WebAssembly builds.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
         use std::arch::wasm32::*;
         rows_dot!(
             rows,
@@ -382,14 +433,14 @@ mod simd {
 
     /// Anywhere else: a plain loop (same integers).
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
         portable(rows, stride, u, out)
     }
 
     #[cfg_attr(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
-    pub(super) fn portable(rows: &[i16], stride: usize, u: &[i16], out: &mut Vec<i32>) {
-        for r in rows.chunks_exact(stride) {
-            out.push(r.iter().zip(u).map(|(&x, &y)| i32::from(x) * i32::from(y)).fold(0i32, i32::wrapping_add));
+    pub(super) fn portable(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
+        for (r, o) in rows.chunks_exact(stride).zip(out.iter_mut()) {
+            *o = r.iter().zip(u).map(|(&x, &y)| i32::from(x) * i32::from(y)).fold(0i32, i32::wrapping_add);
         }
     }
 }
@@ -416,7 +467,7 @@ mod tests {
             let u: Vec<f32> = (0..dims).map(|_| next()).collect();
             let mut uq = vec![0i16; q.stride];
             quantize(&u, q.range, 0.5 / f64::from(q.range), &mut uq);
-            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let (mut a, mut b) = (vec![0; 200], vec![0; 200]);
             simd::dots(&q.rows, q.stride, &uq, &mut a);
             simd::portable(&q.rows, q.stride, &uq, &mut b);
             assert_eq!(a, b, "dims {dims}");
