@@ -168,10 +168,10 @@ impl Guests {
     /// A store with the request's WASI context, limits and deadline.
     fn new_store(&self) -> wasmtime::Result<Store<GuestState>> {
         let mut wasi = WasiCtx::builder();
-        // The guest's file reads are of small local files (the live model, read
-        // once per instance, and its metadata per request): done on the current
-        // thread they cost microseconds, where a hand-off to the blocking pool
-        // per call cost a third of the throughput under load.
+        // The guest reads local files only: the live model once per instance
+        // (milliseconds), its metadata once per request (microseconds). Done on
+        // the current thread; a hand-off to the blocking pool per call cost a
+        // third of the throughput under load.
         wasi.envs(&self.env).inherit_stdout().inherit_stderr().allow_blocking_current_thread(true);
         wasi.preopened_dir(&self.dirs.live, GUEST_MODELS_DIR, FsPerms::ReadOnly)?;
         if self.dirs.store.is_dir() {
