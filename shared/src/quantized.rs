@@ -196,28 +196,38 @@ impl QuantizedFactors {
 
         let n = self.rows.len() / self.stride;
         SCRATCH.with(|scratch| {
-            // The first-pass scores go to a buffer kept per thread (grown once,
-            // never cleared: every score is overwritten), or to a fresh one if
-            // that is in use.
-            let mut own = Vec::new();
+            // The first-pass scores and the block maxima go to buffers kept
+            // per thread (grown once, never cleared: every value is
+            // overwritten), or to fresh ones if those are in use.
+            let mut own = Scratch::default();
             let mut kept = scratch.try_borrow_mut();
             let buffer = match kept.as_deref_mut() {
                 Ok(b) => b,
                 Err(_) => &mut own,
             };
-            if buffer.len() < n {
-                buffer.resize(n, 0);
+            let blocks = n.div_ceil(BLOCK);
+            if buffer.dots.len() < n {
+                buffer.dots.resize(n, 0);
             }
-            let dots = &mut buffer[..n];
-            simd::dots(&self.rows, self.stride, &uq, dots);
-            Some(self.select(dots, factors, user, k, margin, &keep))
+            if buffer.maxima.len() < blocks {
+                buffer.maxima.resize(blocks, 0);
+            }
+            let (dots, maxima) = (&mut buffer.dots[..n], &mut buffer.maxima[..blocks]);
+            let written = simd::dots(&self.rows, self.stride, &uq, dots, maxima);
+            for (m, block) in maxima.iter_mut().zip(dots.chunks(BLOCK)).skip(written) {
+                *m = block.iter().fold(i32::MIN, |m, &x| m.max(x));
+            }
+            Some(self.select(dots, maxima, factors, user, k, margin, &keep))
         })
     }
 
-    /// The exact top `k` from the first-pass scores `dots` (see the module docs).
+    /// The exact top `k` from the first-pass scores `dots` and their block
+    /// `maxima` (see the module docs).
+    #[allow(clippy::too_many_arguments)]
     fn select(
         &self,
         dots: &[i32],
+        maxima: &[i32],
         factors: &[f32],
         user: &[f32],
         k: usize,
@@ -228,8 +238,8 @@ impl QuantizedFactors {
         // of k), skipping blocks whose best score cannot enter it.
         let mut best: BinaryHeap<Reverse<i32>> = BinaryHeap::with_capacity(k + 1);
         let mut floor = i32::MIN;
-        for (b, block) in dots.chunks(BLOCK).enumerate() {
-            if best.len() == k && block_max(block) <= floor {
+        for (b, (block, &top)) in dots.chunks(BLOCK).zip(maxima).enumerate() {
+            if best.len() == k && top <= floor {
                 continue;
             }
             for (j, &d) in block.iter().enumerate() {
@@ -251,8 +261,8 @@ impl QuantizedFactors {
             _ => i64::MIN,
         };
         let mut candidates = Vec::new();
-        for (b, block) in dots.chunks(BLOCK).enumerate() {
-            if i64::from(block_max(block)) >= threshold {
+        for (b, (block, &top)) in dots.chunks(BLOCK).zip(maxima).enumerate() {
+            if i64::from(top) >= threshold {
                 let hits = block.iter().enumerate().filter(|(_, x)| i64::from(**x) >= threshold);
                 candidates.extend(hits.map(|(j, _)| b * BLOCK + j));
             }
@@ -263,111 +273,125 @@ impl QuantizedFactors {
 }
 
 thread_local! {
-    /// The first-pass scores of the last request on this thread.
-    static SCRATCH: std::cell::RefCell<Vec<i32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The first-pass buffers of the last request on this thread.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// First-pass scores, and the largest of each block of [`BLOCK`].
+#[derive(Default)]
+struct Scratch {
+    dots: Vec<i32>,
+    maxima: Vec<i32>,
 }
 
 /// Items per block of the selection passes.
 const BLOCK: usize = 16;
 
-/// The largest value of a block (unrolled for a full block).
-#[inline(always)]
-fn block_max(block: &[i32]) -> i32 {
-    match <&[i32; BLOCK]>::try_from(block) {
-        Ok(full) => {
-            // Four lanes, as the vector maximum instructions take them.
-            let mut m = [i32::MIN; 4];
-            for c in full.chunks_exact(4) {
-                for j in 0..4 {
-                    m[j] = m[j].max(c[j]);
-                }
-            }
-            m[0].max(m[1]).max(m[2].max(m[3]))
-        }
-        Err(_) => block.iter().fold(i32::MIN, |m, &x| m.max(x)),
-    }
-}
-
 /// The first pass: `out[i] = rows[i] · u` for every row of `stride` values
-/// (`out` holds one score per row).
+/// (`out` holds one score per row), and the largest score of each block of
+/// [`BLOCK`] rows into `maxima` as far as the vector loop covers whole blocks.
 #[allow(unsafe_code)]
 mod simd {
-    /// Writes `rows[i] · u` for every row: two accumulators per row, and for
-    /// the common strides a literal row length, so the loop unrolls
-    /// completely, and four rows per iteration. `$load` reads eight lanes,
-    /// `$madd` multiplies pairs and adds neighbours into four `i32` lanes,
-    /// `$sum` adds the four lanes, `$sum4` the lanes of four vectors into one
-    /// array.
+    // The vector loop takes four rows at a time and writes one maximum per four groups.
+    const _: () = assert!(super::BLOCK == 16);
+
+    /// The vector loop, for an instruction set given as closures: `$load`
+    /// reads eight `i16` lanes, `$madd` multiplies lane pairs and adds
+    /// neighbours into four `i32` lanes, `$add` and `$max` work lane by lane,
+    /// `$splat` fills four lanes, `$lanes` reads them out, `$sum4` adds the
+    /// lanes of four vectors into one (lane `i` the sum of vector `i`).
+    /// Returns the number of leading blocks whose maximum it wrote.
+    ///
+    /// Four rows go together, the dimensions outside and the rows inside, so
+    /// every vector loaded is used at once. The user vector's length is on
+    /// purpose not a constant to the optimiser: it then keeps this order
+    /// (one early-exit test per eight dimensions), where with a known length
+    /// it reassociates the sums and hoists all 32 row loads of a group in
+    /// front, which a WebAssembly compiler (wasmtime's Cranelift) spills to
+    /// the stack: 1.5x slower in wasmtime, and no faster natively.
     #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
     macro_rules! rows_dot {
-        ($rows:expr, $stride:expr, $u:expr, $out:expr, $load:expr, $madd:expr, $add:expr, $zero:expr, $sum:expr, $sum4:expr) => {{
+        ($rows:expr, $stride:expr, $u:expr, $out:expr, $maxima:expr,
+         $load:expr, $madd:expr, $add:expr, $max:expr, $splat:expr, $lanes:expr, $sum4:expr) => {{
+            let (rows, u, out, maxima): (&[i16], &[i16], &mut [i32], &mut [i32]) = ($rows, $u, $out, $maxima);
             let load = $load;
-            let uv: Vec<_> = $u.chunks_exact(8).map(load).collect();
-            macro_rules! row {
-                ($r:expr, $s:expr) => {{
-                    let (r, s): (&[i16], usize) = ($r, $s);
-                    let (mut a0, mut a1) = ($zero, $zero);
-                    let mut c = 0;
-                    while c + 1 < s / 8 {
-                        a0 = $add(a0, $madd(load(&r[c * 8..c * 8 + 8]), uv[c]));
-                        a1 = $add(a1, $madd(load(&r[c * 8 + 8..c * 8 + 16]), uv[c + 1]));
-                        c += 2;
+            let uv: Vec<_> = u.chunks_exact(8).map(load).collect();
+            let zero = $splat(0);
+            macro_rules! kernel {
+                ($s:expr) => {{
+                    let s: usize = $s;
+                    let mut groups = rows.chunks_exact(4 * s);
+                    let (full, rest) = out.split_at_mut(groups.len() * 4);
+                    let mut written = 0;
+                    let mut m = $splat(i32::MIN);
+                    for (g, (b, o)) in (&mut groups).zip(full.chunks_exact_mut(4)).enumerate() {
+                        let (r01, r23) = b.split_at(2 * s);
+                        let ((r0, r1), (r2, r3)) = (r01.split_at(s), r23.split_at(s));
+                        let mut acc = [zero; 4];
+                        let lanes = r0.chunks_exact(8).zip(r1.chunks_exact(8)).zip(r2.chunks_exact(8));
+                        for ((((x0, x1), x2), x3), &w) in lanes.zip(r3.chunks_exact(8)).zip(&uv) {
+                            acc[0] = $add(acc[0], $madd(load(x0), w));
+                            acc[1] = $add(acc[1], $madd(load(x1), w));
+                            acc[2] = $add(acc[2], $madd(load(x2), w));
+                            acc[3] = $add(acc[3], $madd(load(x3), w));
+                        }
+                        let sums = $sum4(acc);
+                        o.copy_from_slice(&$lanes(sums));
+                        m = $max(m, sums);
+                        if g % 4 == 3 {
+                            let [a, b, c, d] = $lanes(m);
+                            maxima[written] = a.max(b).max(c.max(d));
+                            written += 1;
+                            m = $splat(i32::MIN);
+                        }
                     }
-                    if c < s / 8 {
-                        a0 = $add(a0, $madd(load(&r[c * 8..c * 8 + 8]), uv[c]));
+                    for (r, o) in groups.remainder().chunks_exact(s).zip(rest) {
+                        let mut a = zero;
+                        for (x, &w) in r.chunks_exact(8).zip(&uv) {
+                            a = $add(a, $madd(load(x), w));
+                        }
+                        *o = $lanes(a).iter().sum();
                     }
-                    $add(a0, a1)
+                    written
                 }};
             }
-            macro_rules! fixed {
-                ($s:literal) => {{
-                    let mut blocks = $rows.chunks_exact(4 * $s);
-                    let (full, rest) = $out.split_at_mut(blocks.len() * 4);
-                    for (b, o) in (&mut blocks).zip(full.chunks_exact_mut(4)) {
-                        let x = [
-                            row!(&b[..$s], $s),
-                            row!(&b[$s..2 * $s], $s),
-                            row!(&b[2 * $s..3 * $s], $s),
-                            row!(&b[3 * $s..], $s),
-                        ];
-                        o.copy_from_slice(&$sum4(x));
-                    }
-                    for (r, o) in blocks.remainder().chunks_exact($s).zip(rest) {
-                        *o = $sum(row!(r, $s));
-                    }
-                }};
-            }
+            // Literal row lengths for the common strides: the inner loop unrolls.
             match $stride {
-                16 => fixed!(16),
-                32 => fixed!(32),
-                64 => fixed!(64),
-                128 => fixed!(128),
-                s => {
-                    for (r, o) in $rows.chunks_exact(s).zip($out.iter_mut()) {
-                        *o = $sum(row!(r, s));
-                    }
-                }
+                16 => kernel!(16),
+                32 => kernel!(32),
+                64 => kernel!(64),
+                128 => kernel!(128),
+                s => kernel!(s),
             }
         }};
     }
 
     /// SSE2, part of every x86-64 processor.
     #[cfg(target_arch = "x86_64")]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
         // SAFETY: SSE2 is enabled on every x86_64 target (it is part of the
         // architecture's baseline), which is all `sse2_dots` requires.
-        unsafe { sse2_dots(rows, stride, u, out) }
+        unsafe { sse2_dots(rows, stride, u, out, maxima) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
-    fn sse2_dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
+    fn sse2_dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
         use std::arch::x86_64::*;
+        let lanes = |a: __m128i| {
+            [
+                _mm_cvtsi128_si32(a),
+                _mm_cvtsi128_si32(_mm_shuffle_epi32(a, 1)),
+                _mm_cvtsi128_si32(_mm_shuffle_epi32(a, 2)),
+                _mm_cvtsi128_si32(_mm_shuffle_epi32(a, 3)),
+            ]
+        };
         rows_dot!(
             rows,
             stride,
             u,
             out,
+            maxima,
             |x: &[i16]| -> __m128i {
                 let x: &[i16; 8] = x.try_into().expect("eight lanes");
                 // SAFETY: `x` points to 16 readable bytes; unaligned loads are allowed.
@@ -375,35 +399,31 @@ mod simd {
             },
             _mm_madd_epi16,
             _mm_add_epi32,
-            _mm_setzero_si128(),
-            |a: __m128i| {
-                let b = _mm_add_epi32(a, _mm_shuffle_epi32(a, 0b01_00_11_10));
-                _mm_cvtsi128_si32(_mm_add_epi32(b, _mm_shuffle_epi32(b, 0b10_11_00_01)))
+            // SSE2 has no 32-bit maximum: compare and blend.
+            |a: __m128i, b: __m128i| {
+                let gt = _mm_cmpgt_epi32(a, b);
+                _mm_or_si128(_mm_and_si128(gt, a), _mm_andnot_si128(gt, b))
             },
+            _mm_set1_epi32,
+            lanes,
             |[x0, x1, x2, x3]: [__m128i; 4]| {
-                // Transpose and add: lane i of the result sums the lanes of xi.
                 let s01 = _mm_add_epi32(_mm_unpacklo_epi32(x0, x1), _mm_unpackhi_epi32(x0, x1));
                 let s23 = _mm_add_epi32(_mm_unpacklo_epi32(x2, x3), _mm_unpackhi_epi32(x2, x3));
-                let s = _mm_add_epi32(_mm_unpacklo_epi64(s01, s23), _mm_unpackhi_epi64(s01, s23));
-                [
-                    _mm_cvtsi128_si32(s),
-                    _mm_cvtsi128_si32(_mm_shuffle_epi32(s, 1)),
-                    _mm_cvtsi128_si32(_mm_shuffle_epi32(s, 2)),
-                    _mm_cvtsi128_si32(_mm_shuffle_epi32(s, 3)),
-                ]
+                _mm_add_epi32(_mm_unpacklo_epi64(s01, s23), _mm_unpackhi_epi64(s01, s23))
             }
-        );
+        )
     }
 
     /// `simd128`, enabled for the project's WebAssembly builds.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
         use std::arch::wasm32::*;
         rows_dot!(
             rows,
             stride,
             u,
             out,
+            maxima,
             |x: &[i16]| -> v128 {
                 let x: &[i16; 8] = x.try_into().expect("eight lanes");
                 // SAFETY: `x` points to 16 readable bytes; WebAssembly loads need no alignment.
@@ -411,30 +431,29 @@ mod simd {
             },
             i32x4_dot_i16x8,
             i32x4_add,
-            i32x4_splat(0),
+            i32x4_max,
+            i32x4_splat,
             |a: v128| {
-                let b = i32x4_add(a, i32x4_shuffle::<2, 3, 0, 1>(a, a));
-                i32x4_extract_lane::<0>(i32x4_add(b, i32x4_shuffle::<1, 0, 3, 2>(b, b)))
+                [
+                    i32x4_extract_lane::<0>(a),
+                    i32x4_extract_lane::<1>(a),
+                    i32x4_extract_lane::<2>(a),
+                    i32x4_extract_lane::<3>(a),
+                ]
             },
             |[x0, x1, x2, x3]: [v128; 4]| {
-                // Transpose and add: lane i of the result sums the lanes of xi.
                 let s01 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(x0, x1), i32x4_shuffle::<2, 6, 3, 7>(x0, x1));
                 let s23 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(x2, x3), i32x4_shuffle::<2, 6, 3, 7>(x2, x3));
-                let s = i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(s01, s23), i32x4_shuffle::<2, 3, 6, 7>(s01, s23));
-                [
-                    i32x4_extract_lane::<0>(s),
-                    i32x4_extract_lane::<1>(s),
-                    i32x4_extract_lane::<2>(s),
-                    i32x4_extract_lane::<3>(s),
-                ]
+                i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(s01, s23), i32x4_shuffle::<2, 3, 6, 7>(s01, s23))
             }
-        );
+        )
     }
 
-    /// Anywhere else: a plain loop (same integers).
+    /// Anywhere else: a plain loop (same integers); writes no maxima.
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
-        portable(rows, stride, u, out)
+    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], _maxima: &mut [i32]) -> usize {
+        portable(rows, stride, u, out);
+        0
     }
 
     #[cfg_attr(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
@@ -467,10 +486,17 @@ mod tests {
             let u: Vec<f32> = (0..dims).map(|_| next()).collect();
             let mut uq = vec![0i16; q.stride];
             quantize(&u, q.range, 0.5 / f64::from(q.range), &mut uq);
-            let (mut a, mut b) = (vec![0; 200], vec![0; 200]);
-            simd::dots(&q.rows, q.stride, &uq, &mut a);
+            let (mut a, mut b, mut maxima) = (vec![0; 200], vec![0; 200], vec![i32::MIN; 13]);
+            let written = simd::dots(&q.rows, q.stride, &uq, &mut a, &mut maxima);
             simd::portable(&q.rows, q.stride, &uq, &mut b);
             assert_eq!(a, b, "dims {dims}");
+            assert!(written <= 12, "only whole blocks");
+            for (m, block) in maxima.iter().zip(b.chunks(BLOCK)).take(written) {
+                assert_eq!(*m, *block.iter().max().unwrap(), "dims {dims}");
+            }
+            if cfg!(target_arch = "x86_64") {
+                assert_eq!(written, 12, "the vector loop covers the whole blocks");
+            }
         }
     }
 
