@@ -224,6 +224,7 @@ impl QuantizedFactors {
     /// The exact top `k` from the first-pass scores `dots` and their block
     /// `maxima` (see the module docs).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     fn select(
         &self,
         dots: &[i32],
@@ -414,8 +415,11 @@ mod simd {
         )
     }
 
-    /// `simd128`, enabled for the project's WebAssembly builds.
+    /// `simd128`, enabled for the project's WebAssembly builds. Never
+    /// inlined: inside a large caller (the edge components are built with
+    /// LTO) the loop loses registers to the caller's values and spills.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[inline(never)]
     pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
         use std::arch::wasm32::*;
         rows_dot!(
