@@ -1,6 +1,9 @@
 //! Exact top-k over factor models in two passes: a fast first pass over item
-//! factors quantised to 16-bit integers finds the few items that can be in
-//! the top k, and the exact `f32` scores of [`dot`] decide among those.
+//! factors quantised to 8-bit integers (the user vector to 16 bits) finds the
+//! few items that can be in the top k, and the exact `f32` scores of [`dot`]
+//! decide among those. Eight bits keep the pass's reads to one byte per
+//! factor: for models larger than the processor's caches the pass is bound by
+//! memory reads, not arithmetic.
 //!
 //! The first pass computes, for every item `i`, the integer dot product
 //! `dᵢ = q(u) · q(vᵢ)` of the quantised user and item vectors (`q(x) =
@@ -39,18 +42,21 @@ const MAX_DIMS: usize = 4096;
 /// Fewer items than this take the plain scan.
 const MIN_ITEMS: usize = 64;
 
+/// Largest quantised magnitude of an item factor.
+const ITEM_RANGE: i32 = 127;
+
 /// Item factors quantised for the first pass.
 #[derive(Clone, Debug)]
 pub(crate) struct QuantizedFactors {
     dims: usize,
-    /// Row length: `dims` rounded up to a multiple of 8, zero padded.
+    /// Row length: `dims` rounded up to a multiple of 16, zero padded.
     stride: usize,
-    /// Largest quantised magnitude (of items and of users).
-    range: i32,
+    /// Largest quantised magnitude of a user factor.
+    user_range: i32,
     /// Item scale `s_v`.
     scale: f64,
     /// Quantised item rows.
-    rows: Vec<i16>,
+    rows: Vec<i8>,
     /// Largest `|v - s_v·q(v)|` over all components.
     error: f64,
     /// Largest `‖q(vᵢ)‖₁`.
@@ -70,7 +76,7 @@ const LANES: usize = 8;
 /// The error is measured in `f32`: `|x - q·s|` computed in `f32` is within
 /// two roundings (each at most 2⁻²⁴ of a value no larger than `max |x|` plus
 /// the error) of the true value, so `2⁻²² · max |x|` is added to cover them.
-fn quantize(v: &[f32], range: i32, scale: f64, out: &mut [i16]) -> (f64, f64) {
+fn quantize<T: Lane>(v: &[f32], range: i32, scale: f64, out: &mut [T]) -> (f64, f64) {
     // Adding 1.5·2²³ rounds any |y| < 2²² to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let s = scale as f32;
@@ -95,7 +101,7 @@ fn quantize(v: &[f32], range: i32, scale: f64, out: &mut [i16]) -> (f64, f64) {
             // t = 1.5·2²³ + q exactly, so its low mantissa bits hold q: the
             // integer comes out of a subtraction of bit patterns (which
             // vectorises, where a float-to-integer cast does not).
-            *$o = (t.to_bits() as i32 - ROUND.to_bits() as i32) as i16;
+            *$o = T::from_i32(t.to_bits() as i32 - ROUND.to_bits() as i32);
             let e = (x - q * s).abs();
             error[j] = if e > error[j] { e } else { error[j] };
             let a = x.abs();
@@ -119,6 +125,24 @@ fn quantize(v: &[f32], range: i32, scale: f64, out: &mut [i16]) -> (f64, f64) {
     // An f32 sum of n terms is within n·2⁻²⁴ of the exact sum, relatively.
     let l1 = l1.iter().map(|x| f64::from(*x)).sum::<f64>() * (1.0 + (v.len() + LANES) as f64 * f64::powi(2.0, -23));
     (error, l1)
+}
+
+/// An integer a quantised factor is stored as.
+trait Lane: Copy {
+    /// `x`, which is within the type's range.
+    fn from_i32(x: i32) -> Self;
+}
+
+impl Lane for i8 {
+    fn from_i32(x: i32) -> Self {
+        x as i8
+    }
+}
+
+impl Lane for i16 {
+    fn from_i32(x: i32) -> Self {
+        x as i16
+    }
 }
 
 /// The largest magnitude in `v`; `None` if any value is not finite or above [`LIMIT`].
@@ -148,19 +172,20 @@ impl QuantizedFactors {
             return None;
         }
         let n = factors.len() / dims;
-        let stride = dims.div_ceil(8) * 8;
-        // Every |dot| <= stride · range² must fit in an i32.
-        let range = ((f64::from(i32::MAX) / stride as f64).sqrt().floor() as i32).min(i32::from(i16::MAX));
-        let scale = max_abs(factors)? / f64::from(range);
-        let mut rows = vec![0i16; n * stride];
+        let stride = dims.div_ceil(16) * 16;
+        // Every |dot| <= stride · user_range · ITEM_RANGE must fit in an i32.
+        let user_range =
+            ((f64::from(i32::MAX) / (stride as f64 * f64::from(ITEM_RANGE))).floor() as i32).min(i32::from(i16::MAX));
+        let scale = max_abs(factors)? / f64::from(ITEM_RANGE);
+        let mut rows = vec![0i8; n * stride];
         let (mut error, mut q_l1, mut v_l1) = (0f64, 0f64, 0f64);
         for (v, q) in factors.chunks_exact(dims).zip(rows.chunks_exact_mut(stride)) {
-            let (e, l1) = quantize(v, range, scale, q);
+            let (e, l1) = quantize(v, ITEM_RANGE, scale, q);
             error = error.max(e);
             v_l1 = v_l1.max(l1);
             q_l1 = q_l1.max(f64::from(q.iter().map(|x| u32::from(x.unsigned_abs())).sum::<u32>()));
         }
-        Some(Self { dims, stride, range, scale, rows, error, q_l1, v_l1 })
+        Some(Self { dims, stride, user_range, scale, rows, error, q_l1, v_l1 })
     }
 
     /// The exact top `k` by `dot(user, item factors)` among the items `keep`
@@ -177,13 +202,13 @@ impl QuantizedFactors {
             return None;
         }
         let u_max = max_abs(user)?;
-        let u_scale = u_max / f64::from(self.range);
+        let u_scale = u_max / f64::from(self.user_range);
         let c = u_scale * self.scale;
         if c.is_nan() || c <= 0.0 {
             return None;
         }
         let mut uq = vec![0i16; self.stride];
-        let (u_error, u_l1) = quantize(user, self.range, u_scale, &mut uq);
+        let (u_error, u_l1) = quantize(user, self.user_range, u_scale, &mut uq);
         // γₙ = n·u / (1 - n·u) bounds the relative rounding of an n-term f32 dot product.
         let nu = (self.dims + 1) as f64 * f64::powi(2.0, -24);
         let rounding = nu / (1.0 - nu) * u_max * self.v_l1;
@@ -297,26 +322,40 @@ mod simd {
     const _: () = assert!(super::BLOCK == 16);
 
     /// The vector loop, for an instruction set given as closures: `$load`
-    /// reads eight `i16` lanes, `$madd` multiplies lane pairs and adds
-    /// neighbours into four `i32` lanes, `$add` and `$max` work lane by lane,
-    /// `$splat` fills four lanes, `$lanes` reads them out, `$sum4` adds the
-    /// lanes of four vectors into one (lane `i` the sum of vector `i`).
-    /// Returns the number of leading blocks whose maximum it wrote.
+    /// reads sixteen `i8` lanes (or eight `i16`), `$widen` turns sixteen
+    /// `i8` lanes into their even and odd lanes as eight `i16` each, `$madd`
+    /// multiplies `i16` lane pairs and adds neighbours into four `i32` lanes,
+    /// `$add` and `$max` work lane by lane, `$splat` fills four lanes,
+    /// `$lanes` reads them out, `$sum4` adds the lanes of four vectors into
+    /// one (lane `i` the sum of vector `i`). Returns the number of leading
+    /// blocks whose maximum it wrote.
     ///
     /// Four rows go together, the dimensions outside and the rows inside, so
     /// every vector loaded is used at once. The user vector's length is on
     /// purpose not a constant to the optimiser: it then keeps this order
-    /// (one early-exit test per eight dimensions), where with a known length
-    /// it reassociates the sums and hoists all 32 row loads of a group in
-    /// front, which a WebAssembly compiler (wasmtime's Cranelift) spills to
-    /// the stack: 1.5x slower in wasmtime, and no faster natively.
+    /// (one early-exit test per sixteen dimensions), where with a known
+    /// length it reassociates the sums and hoists all row loads of a group
+    /// in front, which a WebAssembly compiler (wasmtime's Cranelift) spills
+    /// to the stack: 1.5x slower in wasmtime, and no faster natively.
     #[cfg(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")))]
     macro_rules! rows_dot {
         ($rows:expr, $stride:expr, $u:expr, $out:expr, $maxima:expr,
-         $load:expr, $madd:expr, $add:expr, $max:expr, $splat:expr, $lanes:expr, $sum4:expr) => {{
-            let (rows, u, out, maxima): (&[i16], &[i16], &mut [i32], &mut [i32]) = ($rows, $u, $out, $maxima);
-            let load = $load;
-            let uv: Vec<_> = u.chunks_exact(8).map(load).collect();
+         $load:expr, $widen:expr, $madd:expr, $add:expr, $max:expr, $splat:expr, $lanes:expr, $sum4:expr) => {{
+            let (rows, u, out, maxima): (&[i8], &[i16], &mut [i32], &mut [i32]) = ($rows, $u, $out, $maxima);
+            let (load, widen, madd, add) = ($load, $widen, $madd, $add);
+            // The user vector's even and odd lanes of every sixteen.
+            let uv: Vec<_> = u
+                .chunks_exact(16)
+                .map(|c| {
+                    let even: [i16; 8] = std::array::from_fn(|j| c[2 * j]);
+                    let odd: [i16; 8] = std::array::from_fn(|j| c[2 * j + 1]);
+                    (load(even.as_slice()), load(odd.as_slice()))
+                })
+                .collect();
+            let dot16 = |acc, x: &[i8], (e, o)| {
+                let (xe, xo) = widen(x);
+                add(acc, add(madd(xe, e), madd(xo, o)))
+            };
             let zero = $splat(0);
             macro_rules! kernel {
                 ($s:expr) => {{
@@ -329,12 +368,12 @@ mod simd {
                         let (r01, r23) = b.split_at(2 * s);
                         let ((r0, r1), (r2, r3)) = (r01.split_at(s), r23.split_at(s));
                         let mut acc = [zero; 4];
-                        let lanes = r0.chunks_exact(8).zip(r1.chunks_exact(8)).zip(r2.chunks_exact(8));
-                        for ((((x0, x1), x2), x3), &w) in lanes.zip(r3.chunks_exact(8)).zip(&uv) {
-                            acc[0] = $add(acc[0], $madd(load(x0), w));
-                            acc[1] = $add(acc[1], $madd(load(x1), w));
-                            acc[2] = $add(acc[2], $madd(load(x2), w));
-                            acc[3] = $add(acc[3], $madd(load(x3), w));
+                        let lanes = r0.chunks_exact(16).zip(r1.chunks_exact(16)).zip(r2.chunks_exact(16));
+                        for ((((x0, x1), x2), x3), &w) in lanes.zip(r3.chunks_exact(16)).zip(&uv) {
+                            acc[0] = dot16(acc[0], x0, w);
+                            acc[1] = dot16(acc[1], x1, w);
+                            acc[2] = dot16(acc[2], x2, w);
+                            acc[3] = dot16(acc[3], x3, w);
                         }
                         let sums = $sum4(acc);
                         o.copy_from_slice(&$lanes(sums));
@@ -347,10 +386,7 @@ mod simd {
                         }
                     }
                     for (r, o) in groups.remainder().chunks_exact(s).zip(rest) {
-                        let mut a = zero;
-                        for (x, &w) in r.chunks_exact(8).zip(&uv) {
-                            a = $add(a, $madd(load(x), w));
-                        }
+                        let a = r.chunks_exact(16).zip(&uv).fold(zero, |a, (x, &w)| dot16(a, x, w));
                         *o = $lanes(a).iter().sum();
                     }
                     written
@@ -369,7 +405,7 @@ mod simd {
 
     /// SSE2, part of every x86-64 processor.
     #[cfg(target_arch = "x86_64")]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
+    pub(super) fn dots(rows: &[i8], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
         // SAFETY: SSE2 is enabled on every x86_64 target (it is part of the
         // architecture's baseline), which is all `sse2_dots` requires.
         unsafe { sse2_dots(rows, stride, u, out, maxima) }
@@ -377,8 +413,14 @@ mod simd {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse2")]
-    fn sse2_dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
+    fn sse2_dots(rows: &[i8], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
         use std::arch::x86_64::*;
+        /// Sixteen bytes (sixteen `i8` or eight `i16` lanes).
+        fn load<T>(x: &[T]) -> __m128i {
+            assert_eq!(size_of_val(x), 16, "sixteen bytes");
+            // SAFETY: `x` points to 16 readable bytes; unaligned loads are allowed.
+            unsafe { _mm_loadu_si128(x.as_ptr().cast()) }
+        }
         let lanes = |a: __m128i| {
             [
                 _mm_cvtsi128_si32(a),
@@ -393,10 +435,13 @@ mod simd {
             u,
             out,
             maxima,
-            |x: &[i16]| -> __m128i {
-                let x: &[i16; 8] = x.try_into().expect("eight lanes");
-                // SAFETY: `x` points to 16 readable bytes; unaligned loads are allowed.
-                unsafe { _mm_loadu_si128(x.as_ptr().cast()) }
+            |x: &[i16]| load(x),
+            // Byte 2j of a 16-bit lane is its low half: shifted up and back
+            // (arithmetically) it is lane j of the even bytes; the high half
+            // shifted down is lane j of the odd bytes.
+            |x: &[i8]| {
+                let x = load(x);
+                (_mm_srai_epi16(_mm_slli_epi16(x, 8), 8), _mm_srai_epi16(x, 8))
             },
             _mm_madd_epi16,
             _mm_add_epi32,
@@ -420,18 +465,26 @@ mod simd {
     /// LTO) the loop loses registers to the caller's values and spills.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline(never)]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
+    pub(super) fn dots(rows: &[i8], stride: usize, u: &[i16], out: &mut [i32], maxima: &mut [i32]) -> usize {
         use std::arch::wasm32::*;
+        /// Sixteen bytes (sixteen `i8` or eight `i16` lanes).
+        fn load<T>(x: &[T]) -> v128 {
+            assert_eq!(size_of_val(x), 16, "sixteen bytes");
+            // SAFETY: `x` points to 16 readable bytes; WebAssembly loads need no alignment.
+            unsafe { v128_load(x.as_ptr().cast()) }
+        }
         rows_dot!(
             rows,
             stride,
             u,
             out,
             maxima,
-            |x: &[i16]| -> v128 {
-                let x: &[i16; 8] = x.try_into().expect("eight lanes");
-                // SAFETY: `x` points to 16 readable bytes; WebAssembly loads need no alignment.
-                unsafe { v128_load(x.as_ptr().cast()) }
+            |x: &[i16]| load(x),
+            // As for SSE2: the low byte of each 16-bit lane shifted up and
+            // back (arithmetically), the high byte shifted down.
+            |x: &[i8]| {
+                let x = load(x);
+                (i16x8_shr(i16x8_shl(x, 8), 8), i16x8_shr(x, 8))
             },
             i32x4_dot_i16x8,
             i32x4_add,
@@ -455,13 +508,13 @@ mod simd {
 
     /// Anywhere else: a plain loop (same integers); writes no maxima.
     #[cfg(not(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128"))))]
-    pub(super) fn dots(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32], _maxima: &mut [i32]) -> usize {
+    pub(super) fn dots(rows: &[i8], stride: usize, u: &[i16], out: &mut [i32], _maxima: &mut [i32]) -> usize {
         portable(rows, stride, u, out);
         0
     }
 
     #[cfg_attr(any(target_arch = "x86_64", all(target_arch = "wasm32", target_feature = "simd128")), allow(dead_code))]
-    pub(super) fn portable(rows: &[i16], stride: usize, u: &[i16], out: &mut [i32]) {
+    pub(super) fn portable(rows: &[i8], stride: usize, u: &[i16], out: &mut [i32]) {
         for (r, o) in rows.chunks_exact(stride).zip(out.iter_mut()) {
             *o = r.iter().zip(u).map(|(&x, &y)| i32::from(x) * i32::from(y)).fold(0i32, i32::wrapping_add);
         }
@@ -489,7 +542,7 @@ mod tests {
             let q = QuantizedFactors::new(&f, dims).unwrap();
             let u: Vec<f32> = (0..dims).map(|_| next()).collect();
             let mut uq = vec![0i16; q.stride];
-            quantize(&u, q.range, 0.5 / f64::from(q.range), &mut uq);
+            quantize(&u, q.user_range, 0.5 / f64::from(q.user_range), &mut uq);
             let (mut a, mut b, mut maxima) = (vec![0; 200], vec![0; 200], vec![i32::MIN; 13]);
             let written = simd::dots(&q.rows, q.stride, &uq, &mut a, &mut maxima);
             simd::portable(&q.rows, q.stride, &uq, &mut b);
