@@ -5,11 +5,8 @@
 //! sum in a fixed order, and ties break by item order.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
-
-/// Id indexes. Their keys come from the signed artifact and requests only
-/// look keys up, so a fast hash (foldhash) needs no defence against chosen keys.
-type IdIndex = HashMap<String, u32, foldhash::fast::RandomState>;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -129,6 +126,7 @@ pub struct Model {
     info: ModelInfo,
     items: Vec<String>,
     item_index: IdIndex,
+    users: Vec<String>,
     user_index: IdIndex,
     categories: Vec<String>,
     item_category: Vec<u32>,
@@ -139,7 +137,8 @@ pub struct Model {
     dims: usize,
     item_factors: Vec<f32>,
     user_factors: Vec<f32>,
-    item_norms: Vec<f32>,
+    /// Norms of the item factors, computed when [`similar`](Self::similar) first needs them.
+    item_norms: std::sync::OnceLock<Vec<f32>>,
     /// The quantised item factors of the first top-k pass (large enough factor models).
     quantized: Option<QuantizedFactors>,
     item_item: Option<ItemItemWeights>,
@@ -147,6 +146,66 @@ pub struct Model {
 
 /// No category.
 pub const NO_CATEGORY: u32 = u32::MAX;
+
+/// Positions of ids in an id list: open addressing (linear probing, at most
+/// half full) over positions in the list, compared with the ids themselves,
+/// so that building it copies no string. The keys come from the signed
+/// artifact and requests only look keys up, so a fast hash (foldhash, seeded
+/// per index) needs no defence against chosen keys.
+#[derive(Clone, Debug, Default)]
+struct IdIndex {
+    slots: Vec<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+/// An unused slot of an [`IdIndex`].
+const EMPTY_SLOT: u32 = u32::MAX;
+
+impl IdIndex {
+    /// Indexes `ids`; `Err(i)` if `ids[i]` repeats an earlier id (or the list
+    /// is too long to index).
+    fn build(ids: &[String]) -> std::result::Result<Self, usize> {
+        if ids.len() >= EMPTY_SLOT as usize / 2 {
+            return Err(ids.len() - 1);
+        }
+        let mut index = Self { slots: vec![EMPTY_SLOT; (2 * ids.len()).next_power_of_two()], ..Self::default() };
+        let mask = index.slots.len() - 1;
+        for (i, id) in ids.iter().enumerate() {
+            let mut s = index.slot_of(id);
+            loop {
+                match index.slots[s] {
+                    EMPTY_SLOT => {
+                        index.slots[s] = i as u32;
+                        break;
+                    }
+                    j if ids[j as usize] == *id => return Err(i),
+                    _ => s = (s + 1) & mask,
+                }
+            }
+        }
+        Ok(index)
+    }
+
+    fn slot_of(&self, id: &str) -> usize {
+        (self.hasher.hash_one(id) as usize) & (self.slots.len() - 1)
+    }
+
+    /// The position of `id` in `ids`, the list the index was built from.
+    fn get(&self, ids: &[String], id: &str) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = self.slot_of(id);
+        loop {
+            match self.slots[s] {
+                EMPTY_SLOT => return None,
+                j if ids.get(j as usize).is_some_and(|x| x == id) => return Some(j),
+                _ => s = (s + 1) & mask,
+            }
+        }
+    }
+}
 
 impl Model {
     /// Verifies an artifact with `key` and loads it.
@@ -206,19 +265,11 @@ impl Model {
             }
         };
         let item_item = if kind == ModelKind::ItemItem { Some(ItemItemWeights::take(&mut a, n, m)?) } else { None };
-        let item_norms = if dims > 0 && !item_factors.is_empty() {
-            item_factors.chunks_exact(dims).map(|r| dot(r, r).sqrt()).collect()
-        } else {
-            Vec::new()
-        };
         let quantized = QuantizedFactors::new(&item_factors, dims);
-        let mut item_index = IdIndex::with_capacity_and_hasher(n, Default::default());
-        for (i, id) in a.manifest.items.iter().enumerate() {
-            if item_index.insert(id.clone(), i as u32).is_some() {
-                return Err(Error::Manifest(format!("duplicate item id {id}")));
-            }
-        }
-        let user_index = a.manifest.users.iter().enumerate().map(|(i, u)| (u.clone(), i as u32)).collect();
+        let item_index = IdIndex::build(&a.manifest.items)
+            .map_err(|i| Error::Manifest(format!("duplicate item id {}", a.manifest.items[i])))?;
+        let user_index = IdIndex::build(&a.manifest.users)
+            .map_err(|i| Error::Manifest(format!("duplicate user id {}", a.manifest.users[i])))?;
         let mf = a.manifest;
         Ok(Self {
             info: ModelInfo {
@@ -235,6 +286,7 @@ impl Model {
             },
             items: mf.items,
             item_index,
+            users: mf.users,
             user_index,
             categories: mf.categories,
             item_category,
@@ -245,7 +297,7 @@ impl Model {
             dims,
             item_factors,
             user_factors,
-            item_norms,
+            item_norms: std::sync::OnceLock::new(),
             quantized,
             item_item,
         })
@@ -263,13 +315,13 @@ impl Model {
 
     /// Whether the (pseudonymous) user is known to the model.
     pub fn knows_user(&self, user: &str) -> bool {
-        self.user_index.contains_key(user)
+        self.user_index.get(&self.users, user).is_some()
     }
 
     /// Items the (pseudonymous) user already owns.
     pub fn owned(&self, user: &str) -> Vec<&str> {
-        match self.user_index.get(user) {
-            Some(&u) => self.seen(u as usize).iter().map(|&i| self.items[i as usize].as_str()).collect(),
+        match self.user_index.get(&self.users, user) {
+            Some(u) => self.seen(u as usize).iter().map(|&i| self.items[i as usize].as_str()).collect(),
             None => Vec::new(),
         }
     }
@@ -306,12 +358,12 @@ impl Model {
         k: usize,
         filters: &Filters,
     ) -> Vec<Scored> {
-        let u = user.and_then(|u| self.user_index.get(u)).map(|&u| u as usize);
+        let u = user.and_then(|u| self.user_index.get(&self.users, u)).map(|u| u as usize);
         let seen = u.map(|u| self.seen(u)).unwrap_or(&[]);
         let session = self.session_indices(session);
         // Owned, excluded and session items as a bit set: one lookup per item in the scan.
         let mut blocked = vec![0u64; self.items.len().div_ceil(64)];
-        let excluded = filters.exclude.iter().filter_map(|e| self.item_index.get(e).copied());
+        let excluded = filters.exclude.iter().filter_map(|e| self.item_index.get(&self.items, e));
         for i in seen.iter().copied().chain(excluded).chain(session.iter().copied()) {
             if let Some(word) = blocked.get_mut(i as usize / 64) {
                 *word |= 1 << (i % 64);
@@ -353,13 +405,13 @@ impl Model {
     /// candidates. Ids the model does not know come back in
     /// [`Ranked::unknown`], in request order; a repeated id is ranked once.
     pub fn rank(&self, user: Option<&str>, session: &[String], candidates: &[String]) -> Ranked {
-        let u = user.and_then(|u| self.user_index.get(u)).map(|&u| u as usize);
+        let u = user.and_then(|u| self.user_index.get(&self.users, u)).map(|u| u as usize);
         let session = self.session_indices(session);
         let mut wanted: Vec<u32> = Vec::with_capacity(candidates.len());
         let mut unknown = Vec::new();
         for c in candidates {
-            match self.item_index.get(c) {
-                Some(&i) => wanted.push(i),
+            match self.item_index.get(&self.items, c) {
+                Some(i) => wanted.push(i),
                 None => unknown.push(c.clone()),
             }
         }
@@ -389,7 +441,7 @@ impl Model {
             if out.len() == MAX_SESSION_ITEMS {
                 break;
             }
-            if let Some(&i) = self.item_index.get(s)
+            if let Some(i) = self.item_index.get(&self.items, s)
                 && !out.contains(&i)
             {
                 out.push(i);
@@ -457,7 +509,7 @@ impl Model {
     /// popularity models, the most popular items of the same category).
     /// `None` if the item is unknown.
     pub fn similar(&self, item: &str, k: usize) -> Option<Vec<Scored>> {
-        let &q = self.item_index.get(item)?;
+        let q = self.item_index.get(&self.items, item)?;
         let q = q as usize;
         let top = if let Some(ii) = &self.item_item {
             let (items, weights) = ii.neighbours(q);
@@ -477,11 +529,13 @@ impl Model {
         } else {
             let d = self.dims;
             let qv = &self.item_factors[q * d..(q + 1) * d];
-            let qn = self.item_norms[q].max(f32::MIN_POSITIVE);
+            let norms =
+                self.item_norms.get_or_init(|| self.item_factors.chunks_exact(d).map(|r| dot(r, r).sqrt()).collect());
+            let qn = norms[q].max(f32::MIN_POSITIVE);
             top_k(
                 self.items.len(),
                 k,
-                |i| dot(qv, &self.item_factors[i * d..(i + 1) * d]) / (qn * self.item_norms[i].max(f32::MIN_POSITIVE)),
+                |i| dot(qv, &self.item_factors[i * d..(i + 1) * d]) / (qn * norms[i].max(f32::MIN_POSITIVE)),
                 |i| i != q,
             )
         };
@@ -737,6 +791,24 @@ mod tests {
 
     fn ids(v: &[Scored]) -> Vec<&str> {
         v.iter().map(|s| s.item.as_str()).collect()
+    }
+
+    #[test]
+    fn the_id_index_finds_every_id_and_only_those() {
+        let ids: Vec<String> = (0..1000).map(|i| format!("item-{i}")).collect();
+        let index = IdIndex::build(&ids).unwrap();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(index.get(&ids, id), Some(i as u32));
+        }
+        for miss in ["", "item-1000", "item-", "ITEM-1", "item-01"] {
+            assert_eq!(index.get(&ids, miss), None, "{miss:?}");
+        }
+        let mut twice = ids.clone();
+        twice.push("item-17".into());
+        assert_eq!(IdIndex::build(&twice).unwrap_err(), 1000);
+        let none = IdIndex::build(&[]).unwrap();
+        assert_eq!(none.get(&[], "a"), None);
+        assert_eq!(IdIndex::default().get(&ids, "item-1"), None);
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! B = ‖u‖₁·e_v + e_u·s_v·max‖q(vᵢ)‖₁ + γ·‖u‖∞·max‖vᵢ‖₁,  γ = n·2⁻²⁴ / (1 - n·2⁻²⁴), n = dims + 1
 //! ```
 //!
-//! (`e` the largest quantisation error of a component, measured; the last
+//! (`e` the largest quantisation error of a component, measured; the row
+//! norms `max‖·‖₁` bounded by `dims` times the largest magnitude; the last
 //! term bounds the rounding of the `f32` dot product itself). If the k-th
 //! largest `dᵢ` among the items the filters keep is `τ`, then k items score
 //! at least `c·τ - B`, and every item with `c·dᵢ + B` below that is strictly
@@ -59,11 +60,14 @@ pub(crate) struct QuantizedFactors {
     rows: Vec<i8>,
     /// Largest `|v - s_v·q(v)|` over all components.
     error: f64,
-    /// Largest `‖q(vᵢ)‖₁`.
+    /// A bound of every `‖q(vᵢ)‖₁`.
     q_l1: f64,
-    /// Largest `‖vᵢ‖₁`.
+    /// A bound of every `‖vᵢ‖₁`.
     v_l1: f64,
 }
+
+/// Adding 1.5·2²³ rounds any `f32` below 2²² in magnitude to the nearest integer.
+const ROUND: f32 = 12_582_912.0;
 
 /// Lanes of the load-time passes: eight independent accumulators, so the
 /// compiler vectorises the reductions.
@@ -77,8 +81,6 @@ const LANES: usize = 8;
 /// two roundings (each at most 2⁻²⁴ of a value no larger than `max |x|` plus
 /// the error) of the true value, so `2⁻²² · max |x|` is added to cover them.
 fn quantize<T: Lane>(v: &[f32], range: i32, scale: f64, out: &mut [T]) -> (f64, f64) {
-    // Adding 1.5·2²³ rounds any |y| < 2²² to the nearest integer.
-    const ROUND: f32 = 12_582_912.0;
     let s = scale as f32;
     let inv = if scale > 0.0 { (1.0 / scale) as f32 } else { 0.0 };
     let r = range as f32;
@@ -90,13 +92,8 @@ fn quantize<T: Lane>(v: &[f32], range: i32, scale: f64, out: &mut [T]) -> (f64, 
         ($x:expr, $o:expr, $j:expr) => {{
             let (x, j) = ($x, $j);
             let y = x * inv;
-            let t = (if y < -r {
-                -r
-            } else if y > r {
-                r
-            } else {
-                y
-            }) + ROUND;
+            // (`max`/`min`, not comparisons, so that the loop vectorises.)
+            let t = y.max(-r).min(r) + ROUND;
             let q = t - ROUND;
             // t = 1.5·2²³ + q exactly, so its low mantissa bits hold q: the
             // integer comes out of a subtraction of bit patterns (which
@@ -145,6 +142,18 @@ impl Lane for i16 {
     }
 }
 
+/// Quantises item factors, all within `±ITEM_RANGE·scale`, to the nearest
+/// integers (the error bound is in [`QuantizedFactors::new`]).
+fn quantize_items(v: &[f32], scale: f64, out: &mut [i8]) {
+    let inv = (1.0 / scale) as f32;
+    let r = ITEM_RANGE as f32;
+    for (x, o) in v.iter().zip(out) {
+        // As in `quantize`: rounding by adding 1.5·2²³, the integer from the bits.
+        let t = (x * inv).max(-r).min(r) + ROUND;
+        *o = (t.to_bits() as i32 - ROUND.to_bits() as i32) as i8;
+    }
+}
+
 /// The largest magnitude in `v`; `None` if any value is not finite or above [`LIMIT`].
 fn max_abs(v: &[f32]) -> Option<f64> {
     // x · 0 is NaN exactly for infinite and NaN values.
@@ -176,15 +185,26 @@ impl QuantizedFactors {
         // Every |dot| <= stride · user_range · ITEM_RANGE must fit in an i32.
         let user_range =
             ((f64::from(i32::MAX) / (stride as f64 * f64::from(ITEM_RANGE))).floor() as i32).min(i32::from(i16::MAX));
-        let scale = max_abs(factors)? / f64::from(ITEM_RANGE);
+        let v_max = max_abs(factors)?;
+        let scale = v_max / f64::from(ITEM_RANGE);
         let mut rows = vec![0i8; n * stride];
-        let (mut error, mut q_l1, mut v_l1) = (0f64, 0f64, 0f64);
-        for (v, q) in factors.chunks_exact(dims).zip(rows.chunks_exact_mut(stride)) {
-            let (e, l1) = quantize(v, ITEM_RANGE, scale, q);
-            error = error.max(e);
-            v_l1 = v_l1.max(l1);
-            q_l1 = q_l1.max(f64::from(q.iter().map(|x| u32::from(x.unsigned_abs())).sum::<u32>()));
+        if stride == dims {
+            // Unpadded rows: the whole matrix in one pass.
+            quantize_items(factors, scale, &mut rows);
+        } else {
+            for (v, q) in factors.chunks_exact(dims).zip(rows.chunks_exact_mut(stride)) {
+                quantize_items(v, scale, q);
+            }
         }
+        // Every |x| ≤ 127·s: `x·(1/s)` computed in f32 (two roundings) is
+        // within 127·2⁻²³ of x/s, nothing clamps beyond that, and rounding to
+        // the nearest integer adds at most 1/2.
+        let error = scale * (0.5 + f64::from(ITEM_RANGE) * f64::powi(2.0, -22));
+        // Bounds of the row norms from the largest magnitudes (they only
+        // weigh the small terms of the bound; exact per-row sums would cost
+        // a pass per row at every load).
+        let q_l1 = (dims as f64) * f64::from(ITEM_RANGE);
+        let v_l1 = (dims as f64) * v_max;
         Some(Self { dims, stride, user_range, scale, rows, error, q_l1, v_l1 })
     }
 
