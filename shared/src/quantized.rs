@@ -92,8 +92,7 @@ fn quantize<T: Lane>(v: &[f32], range: i32, scale: f64, out: &mut [T]) -> (f64, 
         ($x:expr, $o:expr, $j:expr) => {{
             let (x, j) = ($x, $j);
             let y = x * inv;
-            // (`max`/`min`, not comparisons, so that the loop vectorises.)
-            let t = y.max(-r).min(r) + ROUND;
+            let t = clamp(y, r) + ROUND;
             let q = t - ROUND;
             // t = 1.5·2²³ + q exactly, so its low mantissa bits hold q: the
             // integer comes out of a subtraction of bit patterns (which
@@ -149,9 +148,18 @@ fn quantize_items(v: &[f32], scale: f64, out: &mut [i8]) {
     let r = ITEM_RANGE as f32;
     for (x, o) in v.iter().zip(out) {
         // As in `quantize`: rounding by adding 1.5·2²³, the integer from the bits.
-        let t = (x * inv).max(-r).min(r) + ROUND;
+        let t = clamp(x * inv, r) + ROUND;
         *o = (t.to_bits() as i32 - ROUND.to_bits() as i32) as i8;
     }
+}
+
+/// `y` clamped to `±r`, as two selects: they vectorise natively and in
+/// WebAssembly (`f32x4.pmin`/`pmax`), where `f32::max` becomes a call to
+/// `fmaxf` per value (its NaN rule is not the instruction's).
+#[inline(always)]
+fn clamp(y: f32, r: f32) -> f32 {
+    let y = if y < -r { -r } else { y };
+    if y > r { r } else { y }
 }
 
 /// The largest magnitude in `v`; `None` if any value is not finite or above [`LIMIT`].
