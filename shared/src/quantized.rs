@@ -69,18 +69,18 @@ pub(crate) struct QuantizedFactors {
 /// Adding 1.5·2²³ rounds any `f32` below 2²² in magnitude to the nearest integer.
 const ROUND: f32 = 12_582_912.0;
 
-/// Lanes of the load-time passes: eight independent accumulators, so the
-/// compiler vectorises the reductions.
+/// Lanes of the reductions in [`quantize`] and [`max_abs`]: eight
+/// independent accumulators, so the compiler vectorises them.
 const LANES: usize = 8;
 
-/// Quantises `v` into `out` with `scale` (rounding to nearest, clamped to
-/// `±range`) and returns a bound on the largest error `|v - scale·q|` and
+/// Quantises a user vector `v` into `out` with `scale` (rounding to nearest,
+/// clamped to `±range`) and returns a bound on the largest error `|v - scale·q|` and
 /// a bound on `‖v‖₁`. `v` must be finite.
 ///
 /// The error is measured in `f32`: `|x - q·s|` computed in `f32` is within
 /// two roundings (each at most 2⁻²⁴ of a value no larger than `max |x|` plus
 /// the error) of the true value, so `2⁻²² · max |x|` is added to cover them.
-fn quantize<T: Lane>(v: &[f32], range: i32, scale: f64, out: &mut [T]) -> (f64, f64) {
+fn quantize(v: &[f32], range: i32, scale: f64, out: &mut [i16]) -> (f64, f64) {
     let s = scale as f32;
     let inv = if scale > 0.0 { (1.0 / scale) as f32 } else { 0.0 };
     let r = range as f32;
@@ -97,7 +97,7 @@ fn quantize<T: Lane>(v: &[f32], range: i32, scale: f64, out: &mut [T]) -> (f64, 
             // t = 1.5·2²³ + q exactly, so its low mantissa bits hold q: the
             // integer comes out of a subtraction of bit patterns (which
             // vectorises, where a float-to-integer cast does not).
-            *$o = T::from_i32(t.to_bits() as i32 - ROUND.to_bits() as i32);
+            *$o = (t.to_bits() as i32 - ROUND.to_bits() as i32) as i16;
             let e = (x - q * s).abs();
             error[j] = if e > error[j] { e } else { error[j] };
             let a = x.abs();
@@ -121,24 +121,6 @@ fn quantize<T: Lane>(v: &[f32], range: i32, scale: f64, out: &mut [T]) -> (f64, 
     // An f32 sum of n terms is within n·2⁻²⁴ of the exact sum, relatively.
     let l1 = l1.iter().map(|x| f64::from(*x)).sum::<f64>() * (1.0 + (v.len() + LANES) as f64 * f64::powi(2.0, -23));
     (error, l1)
-}
-
-/// An integer a quantised factor is stored as.
-trait Lane: Copy {
-    /// `x`, which is within the type's range.
-    fn from_i32(x: i32) -> Self;
-}
-
-impl Lane for i8 {
-    fn from_i32(x: i32) -> Self {
-        x as i8
-    }
-}
-
-impl Lane for i16 {
-    fn from_i32(x: i32) -> Self {
-        x as i16
-    }
 }
 
 /// Quantises item factors, all within `±ITEM_RANGE·scale`, to the nearest
@@ -581,6 +563,27 @@ mod tests {
             }
             if cfg!(target_arch = "x86_64") {
                 assert_eq!(written, 12, "the vector loop covers the whole blocks");
+            }
+        }
+    }
+
+    #[test]
+    fn item_errors_stay_within_the_bound() {
+        let mut next = lcg(5);
+        for (dims, spread) in [(64, 1.0f32), (13, 1e-3), (100, 37.0)] {
+            let mut f: Vec<f32> = (0..300 * dims).map(|_| next() * spread).collect();
+            // The extremes, which quantise to exactly ±ITEM_RANGE.
+            f[3] = spread;
+            f[4] = -spread;
+            let q = QuantizedFactors::new(&f, dims).unwrap();
+            for (v, r) in f.chunks_exact(dims).zip(q.rows.chunks_exact(q.stride)) {
+                for (x, &i) in v.iter().zip(r) {
+                    let e = (f64::from(*x) - q.scale * f64::from(i)).abs();
+                    assert!(e <= q.error, "{x} -> {i}: error {e} above {}", q.error);
+                }
+                assert!(r[dims..].iter().all(|&p| p == 0), "padding is zero");
+                assert!(v.iter().map(|x| f64::from(x.abs())).sum::<f64>() <= q.v_l1);
+                assert!(r.iter().map(|x| f64::from(x.unsigned_abs())).sum::<f64>() <= q.q_l1);
             }
         }
     }
