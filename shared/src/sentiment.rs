@@ -179,12 +179,14 @@ pub struct Featurizer {
     bits: u32,
     units: Vec<u64>,
     features: Vec<u32>,
+    /// One bit per bucket, all clear between calls (see [`Featurizer::distinct`]).
+    seen: Vec<u64>,
 }
 
 impl Featurizer {
     /// A featurizer for `2^bits` buckets (`bits` is clamped to [`MIN_BITS`]..=[`MAX_BITS`]).
     pub fn new(bits: u32) -> Self {
-        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), units: Vec::new(), features: Vec::new() }
+        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), units: Vec::new(), features: Vec::new(), seen: Vec::new() }
     }
 
     /// Number of hash buckets.
@@ -194,6 +196,30 @@ impl Featurizer {
 
     /// The distinct feature buckets of `text`, sorted.
     pub fn features(&mut self, text: &str) -> &[u32] {
+        self.collect(text, false);
+        self.features.sort_unstable();
+        self.features.dedup();
+        &self.features
+    }
+
+    /// The distinct feature buckets of `text` in the order they first
+    /// occur: the same set as [`features`](Self::features), without sorting
+    /// (a bit per bucket marks those already taken, and is cleared again).
+    pub fn distinct(&mut self, text: &str) -> &[u32] {
+        if self.seen.is_empty() {
+            self.seen = vec![0; self.buckets().div_ceil(64)];
+        }
+        self.collect(text, true);
+        for &f in &self.features {
+            self.seen[(f >> 6) as usize] &= !(1u64 << (f & 63));
+        }
+        &self.features
+    }
+
+    /// The feature buckets of `text` into `self.features`: all of them,
+    /// repeats included, or with `distinct` only those not marked in
+    /// `self.seen` yet, marking them.
+    fn collect(&mut self, text: &str, distinct: bool) {
         self.units.clear();
         self.units.push(BOUNDARY);
         let mut word: Option<u64> = None;
@@ -221,27 +247,43 @@ impl Featurizer {
         }
 
         let shift = 64 - self.bits;
-        let u = &self.units;
-        self.features.clear();
-        for i in 0..u.len() {
-            let mut h = NGRAM_SEED;
-            for n in 0..MAX_ORDER.min(u.len() - i) {
-                if n > 0 && u[i + n] == BOUNDARY {
-                    break;
+        let (u, features, seen) = (&self.units, &mut self.features, &mut self.seen);
+        features.clear();
+        let mut emit = |h: u64| {
+            let f = (h >> shift) as u32;
+            if distinct {
+                let (word, bit) = ((f >> 6) as usize, 1u64 << (f & 63));
+                if seen[word] & bit != 0 {
+                    return;
                 }
-                h = mix(h ^ u[i + n].wrapping_add(n as u64 * ORDER_STEP));
-                if n > 0 || u[i] != BOUNDARY {
-                    self.features.push((h >> shift) as u32);
+                seen[word] |= bit;
+            }
+            features.push(f);
+        };
+        // The n-grams starting at unit i, written out for n = 1, 2, 3 (one
+        // loop iteration per unit, not per n-gram: WebAssembly hosts check
+        // their deadline at every loop back-edge). A boundary may only open
+        // an n-gram, and alone it is no feature.
+        const _: () = assert!(MAX_ORDER == 3);
+        for i in 0..u.len() {
+            let (first, second, third) = (u[i], u.get(i + 1).copied(), u.get(i + 2).copied());
+            let h = mix(NGRAM_SEED ^ first);
+            if first != BOUNDARY {
+                emit(h);
+            }
+            if let Some(second) = second.filter(|&x| x != BOUNDARY) {
+                let h = mix(h ^ second.wrapping_add(ORDER_STEP));
+                emit(h);
+                if let Some(third) = third.filter(|&x| x != BOUNDARY) {
+                    let h = mix(h ^ third.wrapping_add(2 * ORDER_STEP));
+                    emit(h);
                 }
             }
-            if i + 2 < u.len() && u[i] != BOUNDARY && u[i + 2] != BOUNDARY {
-                let h = mix(mix(SKIP_SEED ^ u[i]) ^ u[i + 2]);
-                self.features.push((h >> shift) as u32);
+            if let Some(third) = third.filter(|&x| x != BOUNDARY && first != BOUNDARY) {
+                let h = mix(mix(SKIP_SEED ^ first) ^ third);
+                emit(h);
             }
         }
-        self.features.sort_unstable();
-        self.features.dedup();
-        &self.features
     }
 }
 
@@ -354,7 +396,7 @@ impl SentimentModel {
 
     /// The logit of `text`; `None` when the text has no features.
     pub fn logit_with(&self, featurizer: &mut Featurizer, text: &str) -> Option<f32> {
-        let features = featurizer.features(text);
+        let features = featurizer.distinct(text);
         if features.is_empty() {
             return None;
         }
@@ -434,6 +476,23 @@ mod tests {
         assert_eq!(f.features("好").len(), 2, "the unigram and the clause-start bigram");
         assert_eq!(f.features("好书").len(), 5, "2 unigrams, 2 bigrams, 1 trigram (with the start)");
         assert_eq!(f.features("很好书").len(), 9, "3 unigrams, 3 bigrams, 2 trigrams, 1 skip bigram");
+    }
+
+    #[test]
+    fn distinct_gives_the_sorted_set_unsorted() {
+        let mut f = Featurizer::new(12);
+        let long = "好书好书，不错不错！".repeat(200);
+        for text in ["", "好", "好书 好书 好书", "ok ok OK 12 34", "😀😀 很好", long.as_str(), "好书 ok"]
+        {
+            let sorted = f.features(text).to_vec();
+            let mut first = f.distinct(text).to_vec();
+            assert_eq!(first.len(), sorted.len(), "{text:?}: no repeats");
+            first.sort_unstable();
+            assert_eq!(first, sorted, "{text:?}");
+        }
+        // The marks are cleared after each call: the same text again, the same answer.
+        let once = f.distinct("好书 好书").to_vec();
+        assert_eq!(f.distinct("好书 好书"), once);
     }
 
     #[test]
