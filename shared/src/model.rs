@@ -124,10 +124,8 @@ pub struct ModelInfo {
 #[derive(Clone, Debug)]
 pub struct Model {
     info: ModelInfo,
-    items: Vec<String>,
-    item_index: IdIndex,
-    users: Vec<String>,
-    user_index: IdIndex,
+    items: Ids,
+    users: Ids,
     categories: Vec<String>,
     item_category: Vec<u32>,
     item_price: Vec<f32>,
@@ -147,51 +145,54 @@ pub struct Model {
 /// No category.
 pub const NO_CATEGORY: u32 = u32::MAX;
 
-/// Positions of ids in an id list: open addressing (linear probing, at most
-/// half full) over positions in the list, compared with the ids themselves,
-/// so that building it copies no string. The keys come from the signed
-/// artifact and requests only look keys up, so a fast hash (foldhash, seeded
-/// per index) needs no defence against chosen keys.
+/// An id list with the position of each id: open addressing (linear
+/// probing, at most half full) over positions in the list, compared with the
+/// ids themselves, so that building it copies no string. The ids come from
+/// the signed artifact and requests only look them up, so a fast hash
+/// (foldhash, seeded per list) needs no defence against chosen keys.
 #[derive(Clone, Debug, Default)]
-struct IdIndex {
+struct Ids {
+    list: Vec<String>,
     slots: Vec<u32>,
     hasher: foldhash::fast::RandomState,
 }
 
-/// An unused slot of an [`IdIndex`].
+/// An unused slot of [`Ids`].
 const EMPTY_SLOT: u32 = u32::MAX;
 
-impl IdIndex {
-    /// Indexes `ids`; `Err(i)` if `ids[i]` repeats an earlier id (or the list
-    /// is too long to index).
-    fn build(ids: &[String]) -> std::result::Result<Self, usize> {
-        if ids.len() >= EMPTY_SLOT as usize / 2 {
-            return Err(ids.len() - 1);
+impl Ids {
+    /// Indexes `list`, refusing a repeated id (`what` names the ids in the error).
+    fn build(list: Vec<String>, what: &str) -> Result<Self> {
+        if list.len() >= EMPTY_SLOT as usize / 2 {
+            return Err(Error::Manifest(format!("{} {what} ids are too many", list.len())));
         }
-        let mut index = Self { slots: vec![EMPTY_SLOT; (2 * ids.len()).next_power_of_two()], ..Self::default() };
-        let mask = index.slots.len() - 1;
-        for (i, id) in ids.iter().enumerate() {
-            let mut s = index.slot_of(id);
+        let slots = vec![EMPTY_SLOT; (2 * list.len()).next_power_of_two()];
+        let mut ids = Self { list, slots, ..Self::default() };
+        let mask = ids.slots.len() - 1;
+        for (i, id) in ids.list.iter().enumerate() {
+            let mut s = ids.slot_of(id);
             loop {
-                match index.slots[s] {
+                match ids.slots[s] {
                     EMPTY_SLOT => {
-                        index.slots[s] = i as u32;
+                        ids.slots[s] = i as u32;
                         break;
                     }
-                    j if ids[j as usize] == *id => return Err(i),
+                    j if ids.list[j as usize] == *id => {
+                        return Err(Error::Manifest(format!("duplicate {what} id {id}")));
+                    }
                     _ => s = (s + 1) & mask,
                 }
             }
         }
-        Ok(index)
+        Ok(ids)
     }
 
     fn slot_of(&self, id: &str) -> usize {
         (self.hasher.hash_one(id) as usize) & (self.slots.len() - 1)
     }
 
-    /// The position of `id` in `ids`, the list the index was built from.
-    fn get(&self, ids: &[String], id: &str) -> Option<u32> {
+    /// The position of `id` in the list.
+    fn position(&self, id: &str) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
@@ -200,10 +201,18 @@ impl IdIndex {
         loop {
             match self.slots[s] {
                 EMPTY_SLOT => return None,
-                j if ids.get(j as usize).is_some_and(|x| x == id) => return Some(j),
+                j if self.list.get(j as usize).is_some_and(|x| x == id) => return Some(j),
                 _ => s = (s + 1) & mask,
             }
         }
+    }
+}
+
+impl std::ops::Deref for Ids {
+    type Target = [String];
+
+    fn deref(&self) -> &[String] {
+        &self.list
     }
 }
 
@@ -266,10 +275,8 @@ impl Model {
         };
         let item_item = if kind == ModelKind::ItemItem { Some(ItemItemWeights::take(&mut a, n, m)?) } else { None };
         let quantized = QuantizedFactors::new(&item_factors, dims);
-        let item_index = IdIndex::build(&a.manifest.items)
-            .map_err(|i| Error::Manifest(format!("duplicate item id {}", a.manifest.items[i])))?;
-        let user_index = IdIndex::build(&a.manifest.users)
-            .map_err(|i| Error::Manifest(format!("duplicate user id {}", a.manifest.users[i])))?;
+        let items = Ids::build(std::mem::take(&mut a.manifest.items), "item")?;
+        let users = Ids::build(std::mem::take(&mut a.manifest.users), "user")?;
         let mf = a.manifest;
         Ok(Self {
             info: ModelInfo {
@@ -284,10 +291,8 @@ impl Model {
                 training: mf.training,
                 metrics: mf.metrics,
             },
-            items: mf.items,
-            item_index,
-            users: mf.users,
-            user_index,
+            items,
+            users,
             categories: mf.categories,
             item_category,
             item_price,
@@ -315,12 +320,12 @@ impl Model {
 
     /// Whether the (pseudonymous) user is known to the model.
     pub fn knows_user(&self, user: &str) -> bool {
-        self.user_index.get(&self.users, user).is_some()
+        self.users.position(user).is_some()
     }
 
     /// Items the (pseudonymous) user already owns.
     pub fn owned(&self, user: &str) -> Vec<&str> {
-        match self.user_index.get(&self.users, user) {
+        match self.users.position(user) {
             Some(u) => self.seen(u as usize).iter().map(|&i| self.items[i as usize].as_str()).collect(),
             None => Vec::new(),
         }
@@ -358,12 +363,12 @@ impl Model {
         k: usize,
         filters: &Filters,
     ) -> Vec<Scored> {
-        let u = user.and_then(|u| self.user_index.get(&self.users, u)).map(|u| u as usize);
+        let u = user.and_then(|u| self.users.position(u)).map(|u| u as usize);
         let seen = u.map(|u| self.seen(u)).unwrap_or(&[]);
         let session = self.session_indices(session);
         // Owned, excluded and session items as a bit set: one lookup per item in the scan.
         let mut blocked = vec![0u64; self.items.len().div_ceil(64)];
-        let excluded = filters.exclude.iter().filter_map(|e| self.item_index.get(&self.items, e));
+        let excluded = filters.exclude.iter().filter_map(|e| self.items.position(e));
         for i in seen.iter().copied().chain(excluded).chain(session.iter().copied()) {
             if let Some(word) = blocked.get_mut(i as usize / 64) {
                 *word |= 1 << (i % 64);
@@ -405,12 +410,12 @@ impl Model {
     /// candidates. Ids the model does not know come back in
     /// [`Ranked::unknown`], in request order; a repeated id is ranked once.
     pub fn rank(&self, user: Option<&str>, session: &[String], candidates: &[String]) -> Ranked {
-        let u = user.and_then(|u| self.user_index.get(&self.users, u)).map(|u| u as usize);
+        let u = user.and_then(|u| self.users.position(u)).map(|u| u as usize);
         let session = self.session_indices(session);
         let mut wanted: Vec<u32> = Vec::with_capacity(candidates.len());
         let mut unknown = Vec::new();
         for c in candidates {
-            match self.item_index.get(&self.items, c) {
+            match self.items.position(c) {
                 Some(i) => wanted.push(i),
                 None => unknown.push(c.clone()),
             }
@@ -441,7 +446,7 @@ impl Model {
             if out.len() == MAX_SESSION_ITEMS {
                 break;
             }
-            if let Some(i) = self.item_index.get(&self.items, s)
+            if let Some(i) = self.items.position(s)
                 && !out.contains(&i)
             {
                 out.push(i);
@@ -509,7 +514,7 @@ impl Model {
     /// popularity models, the most popular items of the same category).
     /// `None` if the item is unknown.
     pub fn similar(&self, item: &str, k: usize) -> Option<Vec<Scored>> {
-        let q = self.item_index.get(&self.items, item)?;
+        let q = self.items.position(item)?;
         let q = q as usize;
         let top = if let Some(ii) = &self.item_item {
             let (items, weights) = ii.neighbours(q);
@@ -795,20 +800,21 @@ mod tests {
 
     #[test]
     fn the_id_index_finds_every_id_and_only_those() {
-        let ids: Vec<String> = (0..1000).map(|i| format!("item-{i}")).collect();
-        let index = IdIndex::build(&ids).unwrap();
-        for (i, id) in ids.iter().enumerate() {
-            assert_eq!(index.get(&ids, id), Some(i as u32));
+        let list: Vec<String> = (0..1000).map(|i| format!("item-{i}")).collect();
+        let ids = Ids::build(list.clone(), "item").unwrap();
+        assert_eq!(&ids[..], &list[..]);
+        for (i, id) in list.iter().enumerate() {
+            assert_eq!(ids.position(id), Some(i as u32));
         }
         for miss in ["", "item-1000", "item-", "ITEM-1", "item-01"] {
-            assert_eq!(index.get(&ids, miss), None, "{miss:?}");
+            assert_eq!(ids.position(miss), None, "{miss:?}");
         }
-        let mut twice = ids.clone();
+        let mut twice = list;
         twice.push("item-17".into());
-        assert_eq!(IdIndex::build(&twice).unwrap_err(), 1000);
-        let none = IdIndex::build(&[]).unwrap();
-        assert_eq!(none.get(&[], "a"), None);
-        assert_eq!(IdIndex::default().get(&ids, "item-1"), None);
+        let e = Ids::build(twice, "item").unwrap_err().to_string();
+        assert!(e.contains("duplicate item id item-17"), "{e}");
+        assert_eq!(Ids::build(Vec::new(), "user").unwrap().position("a"), None);
+        assert_eq!(Ids::default().position("item-1"), None);
     }
 
     #[test]
