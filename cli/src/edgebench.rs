@@ -73,7 +73,8 @@ fn model(items: usize, key: &SigningKey, pseudonyms: Option<&Pseudonymizer>) -> 
     );
     let user_factors: Vec<f32> = (0..USERS * DIMS).map(|_| next()).collect();
     let item_factors: Vec<f32> = (0..items * DIMS).map(|_| next()).collect();
-    b.factors(user_factors, item_factors);
+    // As the training job exports factor models: at 8 bits.
+    b.factors_8bit(&user_factors, &item_factors)?;
     b.manifest_mut().model_id = format!("bench-{items}x{DIMS}");
     Ok(b.sign(key)?)
 }

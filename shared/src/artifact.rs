@@ -39,14 +39,37 @@
 //! | `item_price` | F32 | `[items]` | price in the catalogue currency, NaN if unknown |
 //! | `user_seen_offsets` | U32 | `[users + 1]` | CSR offsets of items each user owns |
 //! | `user_seen_items` | U32 | `[nnz]` | CSR item indices (sorted per user) |
-//! | `item_factors` | F32 | `[items, dims]` | item embeddings (kind `mf`) |
-//! | `user_factors` | F32 | `[users, dims]` | user embeddings (kind `mf`) |
+//! | `item_factors` | F32 or I8 | `[items, dims]` | item embeddings (kind `mf`) |
+//! | `user_factors` | F32 or I8 | `[users, dims]` | user embeddings (kind `mf`) |
+//! | `item_factor_scale` | F32 | `[1]` | scale of I8 `item_factors` (feature `factors-i8`) |
+//! | `item_ids`, `user_ids` | U8 | `[bytes]` | ids, UTF-8, concatenated (feature `id-tensors`) |
+//! | `item_id_ends`, `user_id_ends` | U32 | `[items]`, `[users]` | end of each id in the bytes (feature `id-tensors`) |
+//! | `user_factor_scale` | F32 | `[1]` | scale of I8 `user_factors` (feature `factors-i8`) |
 //! | `item_neighbour_offsets` | U32 | `[rows + 1]` | CSR offsets of each row's neighbours: rows are the items, then optional user features (kind `itemitem`) |
 //! | `item_neighbour_items` | U32 | `[nnz]` | neighbour item indices, in summation order (kind `itemitem`) |
 //! | `item_neighbour_weights` | F32 | `[nnz]` | neighbour weights (kind `itemitem`) |
 //! | `item_bias` | F32 | `[items]` | score every item starts from (kind `itemitem`, optional, zero if absent) |
 //! | `user_history_offsets` | U32 | `[users + 1]` | CSR offsets of each user's history (kind `itemitem`) |
 //! | `user_history_items` | U32 | `[nnz]` | rows of each user: items engaged with, then user features, sorted (kind `itemitem`) |
+//!
+//! Ids stored as tensors (feature `id-tensors` in `requires`, written by
+//! this crate whenever a model has items or users): the manifest's `items`
+//! and `users` lists are empty, and each list is two tensors instead,
+//! `<list>_ids` (U8 `[bytes]`, the ids' UTF-8 one after another) and
+//! `<list>_id_ends` (U32 `[ids]`, where each id ends), for `item` and
+//! `user`. A reader refuses text that is not UTF-8, ends that decrease, run
+//! past the text, fall inside a character or do not end it, and ids in both
+//! places. Reading ids this way costs a UTF-8 check and a copy, where a JSON
+//! list of ten thousand ids cost about as much as hashing the whole file.
+//!
+//! Factors stored at 8 bits (feature `factors-i8` in `requires`): both
+//! factor tensors are I8 with values in `-127..=127`, and the factor a model
+//! scores with is the `f32` product `scale · q` of the matrix's positive,
+//! finite scale and the stored integer. Writers ([`quantize_factors`]) pick a
+//! power of two for the scale, so that the product is exact and quantising
+//! the products again gives back the same integers. Item factors take a
+//! quarter of the bytes of F32: a smaller file to fetch, hash and hold at the
+//! edge, and the form the first pass of the top-k search reads anyway.
 //!
 //! Kind `itemitem` (feature `item-item` in `requires`) scores item `i` for a
 //! user as `item_bias[i] + sum over h in history(user) of w(h, i)`, where
@@ -77,7 +100,12 @@ pub const READABLE_VERSIONS: &[u32] = &[1, 2];
 /// What a version 2 signature signs, before the BLAKE3 digest.
 const DIGEST_DOMAIN_V2: &[u8] = b"knowedge model artifact v2 blake3\0";
 /// Features (names in a manifest's `requires`) this reader implements.
-pub const SUPPORTED_FEATURES: &[&str] = &["dot-product", "item-item", "sentiment-features-v1"];
+pub const SUPPORTED_FEATURES: &[&str] =
+    &["dot-product", "factors-i8", "id-tensors", "item-item", "sentiment-features-v1"];
+/// The feature of factors stored at 8 bits.
+pub const FACTORS_I8: &str = "factors-i8";
+/// The feature of ids stored as tensors instead of in the manifest.
+pub const ID_TENSORS: &str = "id-tensors";
 const HEADER_LEN: usize = 24;
 const SIGNATURE_LEN: usize = 64;
 
@@ -138,9 +166,9 @@ pub struct Manifest {
     /// Embedding dimensions (0 for popularity models).
     pub dims: usize,
     /// Item ids, in tensor row order.
-    pub items: Vec<String>,
+    pub items: IdList,
     /// Pseudonymous user ids, in tensor row order.
-    pub users: Vec<String>,
+    pub users: IdList,
     /// Category names referenced by `item_category`.
     #[serde(default)]
     pub categories: Vec<String>,
@@ -155,6 +183,131 @@ pub struct Manifest {
     pub params: BTreeMap<String, serde_json::Value>,
 }
 
+/// A list of ids (a JSON array of strings in the manifest), held as one
+/// string and the end of each id in it: reading the ids of a large model
+/// allocates twice, not once per id.
+///
+/// ```
+/// use knowedge_shared::artifact::IdList;
+///
+/// let ids: IdList = ["course-1", "book-7"].into_iter().collect();
+/// assert_eq!((ids.len(), &ids[1]), (2, "book-7"));
+/// let json = serde_json::to_string(&ids).unwrap();
+/// assert_eq!(json, r#"["course-1","book-7"]"#);
+/// assert_eq!(serde_json::from_str::<IdList>(&json).unwrap(), ids);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdList {
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl IdList {
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no ids.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Id `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let end = *self.ends.get(i)? as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.text.get(start..end)
+    }
+
+    /// The bytes of id `i` (no character boundary checks, unlike slicing
+    /// the text: ids are whole strings by construction). Panics if out of range.
+    pub(crate) fn bytes(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text.as_bytes()[start..self.ends[i] as usize]
+    }
+
+    /// The ids in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        (0..self.len()).map(|i| &self[i])
+    }
+
+    /// Appends an id. Panics if the ids together exceed 4 GiB.
+    pub fn push(&mut self, id: &str) {
+        self.text.push_str(id);
+        self.ends.push(u32::try_from(self.text.len()).expect("ids exceed 4 GiB"));
+    }
+}
+
+impl std::ops::Index<usize> for IdList {
+    type Output = str;
+
+    /// Id `i`; panics if out of range, as a slice does.
+    fn index(&self, i: usize) -> &str {
+        match self.get(i) {
+            Some(id) => id,
+            None => panic!("id index {i} out of range for {} ids", self.len()),
+        }
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for IdList {
+    fn from_iter<T: IntoIterator<Item = S>>(iter: T) -> Self {
+        let mut ids = IdList::default();
+        for id in iter {
+            ids.push(id.as_ref());
+        }
+        ids
+    }
+}
+
+impl Serialize for IdList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for IdList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{DeserializeSeed, Error as _, SeqAccess, Visitor};
+
+        /// Appends one string to the list's text, without allocating it on its own.
+        struct Append<'a>(&'a mut String);
+        impl<'de> DeserializeSeed<'de> for Append<'_> {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+                d.deserialize_str(self)
+            }
+        }
+        impl Visitor<'_> for Append<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an id string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<(), E> {
+                self.0.push_str(v);
+                Ok(())
+            }
+        }
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = IdList;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of id strings")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<IdList, A::Error> {
+                let mut ids = IdList::default();
+                while seq.next_element_seed(Append(&mut ids.text))?.is_some() {
+                    let end = u32::try_from(ids.text.len()).map_err(|_| A::Error::custom("ids exceed 4 GiB"))?;
+                    ids.ends.push(end);
+                }
+                Ok(ids)
+            }
+        }
+        deserializer.deserialize_seq(List)
+    }
+}
+
 /// A tensor's values.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TensorData {
@@ -162,6 +315,10 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// 32-bit unsigned integers.
     U32(Vec<u32>),
+    /// 8-bit signed integers.
+    I8(Vec<i8>),
+    /// Bytes.
+    U8(Vec<u8>),
 }
 
 impl TensorData {
@@ -169,12 +326,16 @@ impl TensorData {
         match self {
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            TensorData::I8(v) => v.iter().map(|x| x.to_le_bytes()[0]).collect(),
+            TensorData::U8(v) => v.clone(),
         }
     }
     fn dtype(&self) -> Dtype {
         match self {
             TensorData::F32(_) => Dtype::F32,
             TensorData::U32(_) => Dtype::U32,
+            TensorData::I8(_) => Dtype::I8,
+            TensorData::U8(_) => Dtype::U8,
         }
     }
 }
@@ -255,8 +416,8 @@ impl ArtifactBuilder {
                 created_at,
                 key_id: String::new(),
                 dims,
-                items: Vec::new(),
-                users: Vec::new(),
+                items: IdList::default(),
+                users: IdList::default(),
                 categories: Vec::new(),
                 training: TrainingWindow::default(),
                 metrics: BTreeMap::new(),
@@ -273,13 +434,13 @@ impl ArtifactBuilder {
 
     /// Sets the item ids (tensor row order).
     pub fn items(&mut self, items: Vec<String>) -> &mut Self {
-        self.manifest.items = items;
+        self.manifest.items = items.iter().collect();
         self
     }
 
     /// Sets the pseudonymous user ids (tensor row order).
     pub fn users(&mut self, users: Vec<String>) -> &mut Self {
-        self.manifest.users = users;
+        self.manifest.users = users.iter().collect();
         self
     }
 
@@ -309,6 +470,24 @@ impl ArtifactBuilder {
         let (u, i) = (user_factors.len() / d, item_factors.len() / d);
         self.tensor("user_factors", vec![u, self.manifest.dims], TensorData::F32(user_factors));
         self.tensor("item_factors", vec![i, self.manifest.dims], TensorData::F32(item_factors))
+    }
+
+    /// Sets the factor matrices of a matrix factorisation model (row major),
+    /// stored at 8 bits (feature `factors-i8`, see the module docs): each
+    /// matrix is quantised with [`quantize_factors`]. Fails if a factor is
+    /// not finite.
+    pub fn factors_8bit(&mut self, user_factors: &[f32], item_factors: &[f32]) -> Result<&mut Self> {
+        let d = self.manifest.dims;
+        for (name, v) in [("user", user_factors), ("item", item_factors)] {
+            let (scale, q) = quantize_factors(v)
+                .ok_or_else(|| Error::Tensors(format!("{name}_factors: a factor is not finite or too large")))?;
+            self.tensor(&format!("{name}_factors"), vec![v.len() / d.max(1), d], TensorData::I8(q));
+            self.tensor(&format!("{name}_factor_scale"), vec![1], TensorData::F32(vec![scale]));
+        }
+        if !self.manifest.requires.iter().any(|r| r == FACTORS_I8) {
+            self.manifest.requires.push(FACTORS_I8.into());
+        }
+        Ok(self)
     }
 
     /// Sets the sparse item-item weights (kind `itemitem`): for each item, its
@@ -373,6 +552,16 @@ impl ArtifactBuilder {
         manifest.key_id = key.public_key().key_id();
         let mut tensors = self.tensors.clone();
         let n = manifest.items.len();
+        if !(manifest.items.is_empty() && manifest.users.is_empty()) {
+            for (name, list) in [("item", &mut manifest.items), ("user", &mut manifest.users)] {
+                let IdList { text, ends } = std::mem::take(list);
+                tensors.insert(format!("{name}_ids"), (vec![text.len()], TensorData::U8(text.into_bytes())));
+                tensors.insert(format!("{name}_id_ends"), (vec![ends.len()], TensorData::U32(ends)));
+            }
+            if !manifest.requires.iter().any(|r| r == ID_TENSORS) {
+                manifest.requires.push(ID_TENSORS.into());
+            }
+        }
         tensors.entry("item_popularity".into()).or_insert_with(|| (vec![n], TensorData::F32(vec![0.0; n])));
         let raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> =
             tensors.iter().map(|(k, (shape, d))| (k.clone(), d.dtype(), shape.clone(), d.to_le_bytes())).collect();
@@ -422,6 +611,47 @@ fn signed_message(version: u32, body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// Quantises factors to 8 bits for [`ArtifactBuilder::factors_8bit`]: the
+/// scale is the smallest power of two `s` with every `|x| / s ≤ 127`, and
+/// `q = round(x / s)`. The factors a reader scores with are then exactly
+/// `s · q`, and quantising those again gives the same `s` and `q`. `None`
+/// if a value is not finite or so large (above 2¹²⁰) that `127 · s` would
+/// not be; all zeros get scale 1.
+///
+/// ```
+/// use knowedge_shared::artifact::quantize_factors;
+///
+/// let (scale, q) = quantize_factors(&[0.5, -0.25, 0.125, 0.0]).unwrap();
+/// assert_eq!(scale, 1.0 / 128.0);
+/// assert_eq!(q, vec![64, -32, 16, 0]);
+/// let back: Vec<f32> = q.iter().map(|&x| scale * f32::from(x)).collect();
+/// assert_eq!(quantize_factors(&back), Some((scale, q)));
+/// ```
+pub fn quantize_factors(v: &[f32]) -> Option<(f32, Vec<i8>)> {
+    if v.iter().any(|x| !x.is_finite()) {
+        return None;
+    }
+    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+    if max == 0.0 {
+        return Some((1.0, vec![0; v.len()]));
+    }
+    // The smallest power of two at least max / 127 (in f32's range, subnormals included).
+    let wanted = f64::from(max) / 127.0;
+    let mut e = (wanted.log2().ceil() as i32).clamp(-149, 127);
+    while e > -149 && 2f64.powi(e - 1) >= wanted {
+        e -= 1;
+    }
+    while e < 127 && 2f64.powi(e) < wanted {
+        e += 1;
+    }
+    let scale = 2f64.powi(e) as f32;
+    if !(scale * 127.0).is_finite() {
+        return None;
+    }
+    let q = v.iter().map(|x| (f64::from(*x) / f64::from(scale)).round().clamp(-127.0, 127.0) as i8).collect();
+    Some((scale, q))
+}
+
 /// A verified artifact: its manifest and its tensors.
 #[derive(Clone, Debug)]
 pub struct Artifact {
@@ -451,11 +681,21 @@ impl Artifact {
                 Dtype::U32 => TensorData::U32(
                     data.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
                 ),
+                Dtype::I8 => TensorData::I8(data.iter().map(|&b| i8::from_le_bytes([b])).collect()),
+                Dtype::U8 => TensorData::U8(data.to_vec()),
                 other => return Err(Error::Tensors(format!("{name}: unsupported dtype {other:?}"))),
             };
             tensors.insert(name, (view.shape().to_vec(), values));
         }
-        Ok(Self { manifest, tensors })
+        let mut a = Self { manifest, tensors };
+        if a.requires(ID_TENSORS) {
+            if !(a.manifest.items.is_empty() && a.manifest.users.is_empty()) {
+                return Err(Error::Manifest("ids both in the manifest and in tensors".into()));
+            }
+            a.manifest.items = a.take_ids("item")?;
+            a.manifest.users = a.take_ids("user")?;
+        }
+        Ok(a)
     }
 
     /// Takes an F32 tensor, checking its shape.
@@ -465,6 +705,42 @@ impl Artifact {
             Some((s, _)) => Err(Error::Tensors(format!("{name}: expected F32 {shape:?}, found shape {s:?}"))),
             None => Err(Error::Tensors(format!("{name}: missing"))),
         }
+    }
+
+    /// Takes an I8 tensor, checking its shape.
+    pub fn take_i8(&mut self, name: &str, shape: &[usize]) -> Result<Vec<i8>> {
+        match self.tensors.remove(name) {
+            Some((s, TensorData::I8(v))) if s == shape => Ok(v),
+            Some((s, _)) => Err(Error::Tensors(format!("{name}: expected I8 {shape:?}, found shape {s:?}"))),
+            None => Err(Error::Tensors(format!("{name}: missing"))),
+        }
+    }
+
+    /// Takes the id tensors of `list` (`item` or `user`), checking them.
+    fn take_ids(&mut self, list: &str) -> Result<IdList> {
+        let bytes = match self.tensors.remove(&format!("{list}_ids")) {
+            Some((s, TensorData::U8(v))) if s.len() == 1 => v,
+            Some(_) => return Err(Error::Tensors(format!("{list}_ids: expected U8 [bytes]"))),
+            None => return Err(Error::Tensors(format!("{list}_ids: missing"))),
+        };
+        let ends = self.take_u32(&format!("{list}_id_ends"), None)?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::Tensors(format!("{list}_ids: not UTF-8")))?;
+        let mut last = 0;
+        for &end in &ends {
+            if end < last || !text.is_char_boundary(end as usize) {
+                return Err(Error::Tensors(format!("{list}_id_ends: {end} does not end an id")));
+            }
+            last = end;
+        }
+        if last as usize != text.len() {
+            return Err(Error::Tensors(format!("{list}_id_ends: the ids end at {last}, the text at {}", text.len())));
+        }
+        Ok(IdList { text, ends })
+    }
+
+    /// Whether the manifest requires `feature`.
+    pub fn requires(&self, feature: &str) -> bool {
+        self.manifest.requires.iter().any(|r| r == feature)
     }
 
     /// Takes a U32 tensor, checking its shape (`None` in `shape` = any length).
@@ -543,6 +819,99 @@ mod tests {
         b.seen(&[vec![1]]);
         b.manifest_mut().model_id = "m1".into();
         b.sign(key).unwrap()
+    }
+
+    #[test]
+    fn factors_quantise_to_a_power_of_two_scale_and_back() {
+        let mut state = 7u64;
+        for spread in [1e-30f32, 1e-3, 0.4, 1.0, 127.0, 3e5, 1e35] {
+            let v: Vec<f32> = (0..999)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * spread
+                })
+                .collect();
+            let (scale, q) = quantize_factors(&v).unwrap();
+            assert_eq!(scale.to_bits() & 0x007f_ffff, 0, "{scale} is a power of two");
+            let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
+            assert!(max / scale <= 127.0 && max / scale > 63.0, "{spread}: {max} / {scale}");
+            for (x, &i) in v.iter().zip(&q) {
+                assert!(i != i8::MIN);
+                assert!((f64::from(*x) - f64::from(scale) * f64::from(i)).abs() <= f64::from(scale) / 2.0);
+            }
+            let back: Vec<f32> = q.iter().map(|&i| scale * f32::from(i)).collect();
+            assert_eq!(quantize_factors(&back), Some((scale, q)), "{spread}");
+        }
+        assert_eq!(quantize_factors(&[0.0; 3]), Some((1.0, vec![0; 3])));
+        assert_eq!(quantize_factors(&[]), Some((1.0, vec![])));
+        assert_eq!(quantize_factors(&[1.0, f32::NAN]), None);
+        assert_eq!(quantize_factors(&[f32::INFINITY]), None);
+        assert_eq!(quantize_factors(&[1.0, -f32::MAX]), None);
+    }
+
+    #[test]
+    fn id_lists_read_escapes_and_refuse_what_is_not_a_string() {
+        let ids: IdList = serde_json::from_str(r#"["a\"b", "\u4e2d\u6587", "", "line\nbreak", "课程"]"#).unwrap();
+        assert_eq!(ids.iter().collect::<Vec<_>>(), ["a\"b", "中文", "", "line\nbreak", "课程"]);
+        assert_eq!((ids.get(2), ids.get(5)), (Some(""), None));
+        let back: IdList = serde_json::from_str(&serde_json::to_string(&ids).unwrap()).unwrap();
+        assert_eq!(back, ids);
+        for bad in [r#"["a", 1]"#, r#"["a", null]"#, r#"{"a": 1}"#, r#""a""#, r#"["a""#] {
+            assert!(serde_json::from_str::<IdList>(bad).is_err(), "{bad}");
+        }
+        assert!(IdList::default().is_empty());
+    }
+
+    #[test]
+    fn ids_travel_as_tensors_and_are_checked() {
+        let key = SigningKey::from_seed([1; 32]);
+        let bytes = sample(&key);
+        let (m_end, t_end) = section_ends(&bytes).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes[HEADER_LEN..m_end]).unwrap();
+        assert_eq!(manifest["items"], serde_json::json!([]));
+        assert!(manifest["requires"].as_array().unwrap().contains(&"id-tensors".into()));
+        let a = Artifact::read(&bytes, &key.public_key()).unwrap();
+        assert_eq!(a.manifest.items.iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(a.manifest.users.iter().collect::<Vec<_>>(), ["u"]);
+        assert!(!a.tensors.contains_key("item_ids") && !a.tensors.contains_key("user_id_ends"));
+
+        // Ids in the manifest, as older writers put them, are still read.
+        let mut old = manifest.clone();
+        old["items"] = serde_json::json!(["a", "b", "c"]);
+        old["users"] = serde_json::json!(["u"]);
+        old["requires"] = serde_json::json!(["dot-product"]);
+        let old = assemble(&serde_json::to_vec(&old).unwrap(), &bytes[m_end..t_end], &key).unwrap();
+        let o = Artifact::read(&old, &key.public_key()).unwrap();
+        assert_eq!((o.manifest.items, o.manifest.users), (a.manifest.items.clone(), a.manifest.users.clone()));
+
+        // Both at once, or broken id tensors, are refused.
+        let mut both = manifest.clone();
+        both["items"] = serde_json::json!(["a", "b", "c"]);
+        let both = assemble(&serde_json::to_vec(&both).unwrap(), &bytes[m_end..t_end], &key).unwrap();
+        assert!(Artifact::read(&both, &key.public_key()).unwrap_err().to_string().contains("both"));
+        let with_ids = |text: Vec<u8>, ends: Vec<u32>| {
+            let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
+            b.tensor("item_ids", vec![text.len()], TensorData::U8(text));
+            b.tensor("item_id_ends", vec![ends.len()], TensorData::U32(ends));
+            b.tensor("user_ids", vec![0], TensorData::U8(Vec::new()));
+            b.tensor("user_id_ends", vec![0], TensorData::U32(Vec::new()));
+            b.manifest_mut().requires.push(ID_TENSORS.into());
+            let bytes = b.sign(&key).unwrap();
+            Artifact::read(&bytes, &key.public_key()).map(|a| a.manifest.items).map_err(|e| e.to_string())
+        };
+        let good = with_ids("ab课c".into(), vec![1, 5, 6]).unwrap();
+        assert_eq!(good.iter().collect::<Vec<_>>(), ["a", "b课", "c"]);
+        assert_eq!(with_ids(Vec::new(), Vec::new()).unwrap().len(), 0);
+        for (text, ends, why) in [
+            (vec![b'a', 0xff], vec![1, 2], "not UTF-8"),
+            ("abc".into(), vec![2, 1, 3], "does not end an id"),
+            ("a课".into(), vec![1, 2, 4], "does not end an id"),
+            ("abc".into(), vec![1, 2], "the ids end at 2"),
+            ("abc".into(), vec![1, 9], "does not end an id"),
+        ] {
+            let e = with_ids(text, ends).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
     }
 
     #[test]

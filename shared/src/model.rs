@@ -6,12 +6,11 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::hash::BuildHasher;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::artifact::{Artifact, ModelKind, PublicKey, TrainingWindow};
+use crate::artifact::{Artifact, FACTORS_I8, IdList, ModelKind, PublicKey, TrainingWindow};
 use crate::quantized::QuantizedFactors;
 use crate::{Error, Result};
 
@@ -133,28 +132,147 @@ pub struct Model {
     seen_offsets: Vec<u32>,
     seen_items: Vec<u32>,
     dims: usize,
-    item_factors: Vec<f32>,
-    user_factors: Vec<f32>,
+    item_factors: Factors,
+    user_factors: Factors,
     /// Norms of the item factors, computed when [`similar`](Self::similar) first needs them.
     item_norms: std::sync::OnceLock<Vec<f32>>,
-    /// The quantised item factors of the first top-k pass (large enough factor models).
+    /// The first top-k pass (large enough factor models).
     quantized: Option<QuantizedFactors>,
+    /// Its rows, for `f32` item factors (8-bit ones are read in place).
+    quantized_rows: Vec<i8>,
     item_item: Option<ItemItemWeights>,
 }
 
 /// No category.
 pub const NO_CATEGORY: u32 = u32::MAX;
 
+/// A factor matrix (row major) as the artifact stores it: `f32` values, or
+/// 8-bit integers `q` standing for the `f32` values `scale · q` (feature
+/// `factors-i8`), rows zero padded to `stride` values (the rows the first
+/// top-k pass reads). Rows are read as `f32` either way, so scores are
+/// defined the same way for both.
+#[derive(Clone, Debug)]
+enum Factors {
+    F32(Vec<f32>),
+    I8 { scale: f32, stride: usize, q: Vec<i8> },
+}
+
+/// Rows of at most this many dimensions are widened on the stack.
+const STACK_DIMS: usize = 128;
+
+impl Factors {
+    fn is_empty(&self) -> bool {
+        match self {
+            Factors::F32(v) => v.is_empty(),
+            Factors::I8 { q, .. } => q.is_empty(),
+        }
+    }
+
+    /// Row `i` of `d` values, widened into `buf` (at least `d` long) if stored at 8 bits.
+    fn row<'a>(&'a self, i: usize, d: usize, buf: &'a mut [f32]) -> &'a [f32] {
+        match self {
+            Factors::F32(v) => &v[i * d..(i + 1) * d],
+            Factors::I8 { scale, stride, q } => {
+                for (o, &x) in buf[..d].iter_mut().zip(&q[i * stride..i * stride + d]) {
+                    *o = scale * f32::from(x);
+                }
+                &buf[..d]
+            }
+        }
+    }
+
+    /// Row `i` of `d` values, owned.
+    fn row_vec(&self, i: usize, d: usize) -> Vec<f32> {
+        match self {
+            Factors::F32(v) => v[i * d..(i + 1) * d].to_vec(),
+            Factors::I8 { .. } => {
+                let mut buf = vec![0f32; d];
+                let _ = self.row(i, d, &mut buf);
+                buf
+            }
+        }
+    }
+
+    /// [`dot`] of `u` with row `i`.
+    fn dot(&self, u: &[f32], i: usize) -> f32 {
+        let d = u.len();
+        match self {
+            Factors::F32(v) => dot(u, &v[i * d..(i + 1) * d]),
+            Factors::I8 { .. } if d <= STACK_DIMS => dot(u, self.row(i, d, &mut [0f32; STACK_DIMS])),
+            Factors::I8 { .. } => dot(u, self.row(i, d, &mut vec![0f32; d])),
+        }
+    }
+
+    /// The sum of the squares of all values.
+    fn sum_of_squares(&self) -> f64 {
+        match self {
+            Factors::F32(v) => v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum(),
+            Factors::I8 { scale, q, .. } => {
+                // The padding is zero.
+                let s: i64 = q.iter().map(|&x| i64::from(x) * i64::from(x)).sum();
+                s as f64 * f64::from(*scale) * f64::from(*scale)
+            }
+        }
+    }
+
+    /// Takes the `rows × dims` matrix `name` (`user` or `item`) from the artifact.
+    fn take(a: &mut Artifact, name: &str, rows: usize, dims: usize) -> Result<Self> {
+        let tensor = format!("{name}_factors");
+        if !a.requires(FACTORS_I8) {
+            return Ok(Factors::F32(a.take_f32(&tensor, &[rows, dims])?));
+        }
+        let q = a.take_i8(&tensor, &[rows, dims])?;
+        let scale = a.take_f32(&format!("{name}_factor_scale"), &[1])?[0];
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(Error::Tensors(format!("{name}_factor_scale: {scale} is not a positive number")));
+        }
+        // A fold, not `contains`: it vectorises (`contains` on bytes is a
+        // word-at-a-time search in WebAssembly, a quarter of a model load).
+        if q.iter().fold(false, |bad, &x| bad | (x == i8::MIN)) {
+            return Err(Error::Tensors(format!("{tensor}: -128 is outside -127..=127")));
+        }
+        let stride = QuantizedFactors::stride(dims);
+        if stride == dims {
+            return Ok(Factors::I8 { scale, stride, q });
+        }
+        let mut padded = vec![0i8; rows * stride];
+        for (v, r) in q.chunks_exact(dims).zip(padded.chunks_exact_mut(stride)) {
+            r[..dims].copy_from_slice(v);
+        }
+        Ok(Factors::I8 { scale, stride, q: padded })
+    }
+}
+
 /// An id list with the position of each id: open addressing (linear
 /// probing, at most half full) over positions in the list, compared with the
 /// ids themselves, so that building it copies no string. The ids come from
-/// the signed artifact and requests only look them up, so a fast hash
-/// (foldhash, seeded per list) needs no defence against chosen keys.
+/// the signed artifact and requests only look them up (a request cannot add
+/// ids that collide), so a fast fixed hash ([`hash_id`]) needs no defence
+/// against chosen keys.
 #[derive(Clone, Debug, Default)]
 struct Ids {
-    list: Vec<String>,
+    list: IdList,
     slots: Vec<u32>,
-    hasher: foldhash::fast::RandomState,
+}
+
+/// The hash of an id in [`Ids`]: eight bytes at a time, 64-bit multiplies
+/// (native in WebAssembly too, unlike the 128-bit products of general
+/// hashers), and a final mix so that the low bits depend on every byte.
+#[inline]
+fn hash_id(id: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (id.len() as u64).wrapping_mul(K);
+    let mut words = id.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    // The last bytes one by one: a copy of a variable length is a call
+    // into the host in WebAssembly.
+    let last = words.remainder().iter().rev().fold(0u64, |t, &b| (t << 8) | u64::from(b));
+    h = (h ^ last).wrapping_mul(K);
+    h = (h ^ (h >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 32)
 }
 
 /// An unused slot of [`Ids`].
@@ -162,33 +280,29 @@ const EMPTY_SLOT: u32 = u32::MAX;
 
 impl Ids {
     /// Indexes `list`, refusing a repeated id (`what` names the ids in the error).
-    fn build(list: Vec<String>, what: &str) -> Result<Self> {
+    fn build(list: IdList, what: &str) -> Result<Self> {
         if list.len() >= EMPTY_SLOT as usize / 2 {
             return Err(Error::Manifest(format!("{} {what} ids are too many", list.len())));
         }
-        let slots = vec![EMPTY_SLOT; (2 * list.len()).next_power_of_two()];
-        let mut ids = Self { list, slots, ..Self::default() };
-        let mask = ids.slots.len() - 1;
-        for (i, id) in ids.list.iter().enumerate() {
-            let mut s = ids.slot_of(id);
+        let mut slots = vec![EMPTY_SLOT; (2 * list.len()).next_power_of_two()];
+        let mask = slots.len() - 1;
+        for i in 0..list.len() {
+            let id = list.bytes(i);
+            let mut s = hash_id(id) as usize & mask;
             loop {
-                match ids.slots[s] {
+                match slots[s] {
                     EMPTY_SLOT => {
-                        ids.slots[s] = i as u32;
+                        slots[s] = i as u32;
                         break;
                     }
-                    j if ids.list[j as usize] == *id => {
-                        return Err(Error::Manifest(format!("duplicate {what} id {id}")));
+                    j if list.bytes(j as usize) == id => {
+                        return Err(Error::Manifest(format!("duplicate {what} id {}", &list[i])));
                     }
                     _ => s = (s + 1) & mask,
                 }
             }
         }
-        Ok(ids)
-    }
-
-    fn slot_of(&self, id: &str) -> usize {
-        (self.hasher.hash_one(id) as usize) & (self.slots.len() - 1)
+        Ok(Self { list, slots })
     }
 
     /// The position of `id` in the list.
@@ -197,11 +311,12 @@ impl Ids {
             return None;
         }
         let mask = self.slots.len() - 1;
-        let mut s = self.slot_of(id);
+        let id = id.as_bytes();
+        let mut s = hash_id(id) as usize & mask;
         loop {
             match self.slots[s] {
                 EMPTY_SLOT => return None,
-                j if self.list.get(j as usize).is_some_and(|x| x == id) => return Some(j),
+                j if self.list.bytes(j as usize) == id => return Some(j),
                 _ => s = (s + 1) & mask,
             }
         }
@@ -209,9 +324,9 @@ impl Ids {
 }
 
 impl std::ops::Deref for Ids {
-    type Target = [String];
+    type Target = IdList;
 
-    fn deref(&self) -> &[String] {
+    fn deref(&self) -> &IdList {
         &self.list
     }
 }
@@ -266,15 +381,18 @@ impl Model {
                 if dims == 0 {
                     return Err(Error::Manifest("mf model with 0 dims".into()));
                 }
-                (a.take_f32("user_factors", &[m, dims])?, a.take_f32("item_factors", &[n, dims])?)
+                (Factors::take(&mut a, "user", m, dims)?, Factors::take(&mut a, "item", n, dims)?)
             }
-            ModelKind::Popularity | ModelKind::ItemItem => (Vec::new(), Vec::new()),
+            ModelKind::Popularity | ModelKind::ItemItem => (Factors::F32(Vec::new()), Factors::F32(Vec::new())),
             ModelKind::Sentiment => {
                 return Err(Error::Manifest("a sentiment model cannot recommend; load it as a SentimentModel".into()));
             }
         };
         let item_item = if kind == ModelKind::ItemItem { Some(ItemItemWeights::take(&mut a, n, m)?) } else { None };
-        let quantized = QuantizedFactors::new(&item_factors, dims);
+        let (quantized, quantized_rows) = match &item_factors {
+            Factors::F32(v) => QuantizedFactors::new(v, dims).map_or((None, Vec::new()), |(q, r)| (Some(q), r)),
+            Factors::I8 { scale, .. } => (QuantizedFactors::from_stored(n, dims, *scale), Vec::new()),
+        };
         let items = Ids::build(std::mem::take(&mut a.manifest.items), "item")?;
         let users = Ids::build(std::mem::take(&mut a.manifest.users), "user")?;
         let mf = a.manifest;
@@ -304,6 +422,7 @@ impl Model {
             user_factors,
             item_norms: std::sync::OnceLock::new(),
             quantized,
+            quantized_rows,
             item_item,
         })
     }
@@ -314,7 +433,7 @@ impl Model {
     }
 
     /// Item ids in model order.
-    pub fn items(&self) -> &[String] {
+    pub fn items(&self) -> &IdList {
         &self.items
     }
 
@@ -326,7 +445,7 @@ impl Model {
     /// Items the (pseudonymous) user already owns.
     pub fn owned(&self, user: &str) -> Vec<&str> {
         match self.users.position(user) {
-            Some(u) => self.seen(u as usize).iter().map(|&i| self.items[i as usize].as_str()).collect(),
+            Some(u) => self.seen(u as usize).iter().map(|&i| &self.items[i as usize]).collect(),
             None => Vec::new(),
         }
     }
@@ -388,14 +507,14 @@ impl Model {
         };
         let top = match self.scorer(u, &session) {
             Scorer::Factors(uv) => {
-                match self.quantized.as_ref().and_then(|q| q.top_k(&self.item_factors, &uv, k, keep)) {
+                let exact = |i: usize| self.item_factors.dot(&uv, i);
+                let rows = match &self.item_factors {
+                    Factors::I8 { q, .. } => q,
+                    Factors::F32(_) => &self.quantized_rows,
+                };
+                match self.quantized.as_ref().and_then(|q| q.top_k(rows, &uv, k, &keep, exact)) {
                     Some(top) => top,
-                    None => top_k(
-                        self.items.len(),
-                        k,
-                        |i| dot(&uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]),
-                        keep,
-                    ),
+                    None => top_k(self.items.len(), k, exact, keep),
                 }
             }
             Scorer::Dense(scores) => top_k(self.items.len(), k, |i| scores[i], keep),
@@ -424,7 +543,7 @@ impl Model {
         wanted.dedup();
         let scorer = self.scorer(u, &session);
         let score = |i: usize| match &scorer {
-            Scorer::Factors(uv) => dot(uv, &self.item_factors[i * self.dims..(i + 1) * self.dims]),
+            Scorer::Factors(uv) => self.item_factors.dot(uv, i),
             Scorer::Dense(scores) => scores[i],
             Scorer::Popularity => self.popularity[i],
         };
@@ -462,7 +581,7 @@ impl Model {
             ModelKind::Mf if u.is_some() || !session.is_empty() => {
                 let d = self.dims;
                 let base = match u {
-                    Some(u) => self.user_factors[u * d..(u + 1) * d].to_vec(),
+                    Some(u) => self.user_factors.row_vec(u, d),
                     None => vec![0.0; d],
                 };
                 if session.is_empty() {
@@ -487,13 +606,12 @@ impl Model {
     fn fold_in(&self, base: &[f32], session: &[u32]) -> Vec<f32> {
         let d = self.dims;
         let n = self.items.len().max(1);
-        let lambda =
-            (self.item_factors.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>() / n as f64).max(1e-6);
+        let lambda = (self.item_factors.sum_of_squares() / n as f64).max(1e-6);
         // A = VₛᵀVₛ + λI, b = Vₛᵀ1 + λ·base, in f64.
         let mut a = vec![0f64; d * d];
         let mut b: Vec<f64> = base.iter().map(|&x| lambda * f64::from(x)).collect();
         for &i in session {
-            let v = &self.item_factors[i as usize * d..(i as usize + 1) * d];
+            let v = &self.item_factors.row_vec(i as usize, d);
             for r in 0..d {
                 b[r] += f64::from(v[r]);
                 for c in 0..=r {
@@ -533,22 +651,25 @@ impl Model {
             )
         } else {
             let d = self.dims;
-            let qv = &self.item_factors[q * d..(q + 1) * d];
-            let norms =
-                self.item_norms.get_or_init(|| self.item_factors.chunks_exact(d).map(|r| dot(r, r).sqrt()).collect());
+            let f = &self.item_factors;
+            let qv = f.row_vec(q, d);
+            let norms = self.item_norms.get_or_init(|| {
+                let mut buf = vec![0f32; d];
+                (0..self.items.len())
+                    .map(|i| {
+                        let r = f.row(i, d, &mut buf);
+                        dot(r, r).sqrt()
+                    })
+                    .collect()
+            });
             let qn = norms[q].max(f32::MIN_POSITIVE);
-            top_k(
-                self.items.len(),
-                k,
-                |i| dot(qv, &self.item_factors[i * d..(i + 1) * d]) / (qn * norms[i].max(f32::MIN_POSITIVE)),
-                |i| i != q,
-            )
+            top_k(self.items.len(), k, |i| f.dot(&qv, i) / (qn * norms[i].max(f32::MIN_POSITIVE)), |i| i != q)
         };
         Some(self.named(top))
     }
 
     fn named(&self, top: Vec<(u32, f32)>) -> Vec<Scored> {
-        top.into_iter().map(|(i, s)| Scored { item: self.items[i as usize].clone(), score: s }).collect()
+        top.into_iter().map(|(i, s)| Scored { item: self.items[i as usize].to_owned(), score: s }).collect()
     }
 }
 
@@ -801,8 +922,8 @@ mod tests {
     #[test]
     fn the_id_index_finds_every_id_and_only_those() {
         let list: Vec<String> = (0..1000).map(|i| format!("item-{i}")).collect();
-        let ids = Ids::build(list.clone(), "item").unwrap();
-        assert_eq!(&ids[..], &list[..]);
+        let ids = Ids::build(list.iter().collect(), "item").unwrap();
+        assert!(ids.iter().eq(list.iter().map(String::as_str)));
         for (i, id) in list.iter().enumerate() {
             assert_eq!(ids.position(id), Some(i as u32));
         }
@@ -811,10 +932,95 @@ mod tests {
         }
         let mut twice = list;
         twice.push("item-17".into());
-        let e = Ids::build(twice, "item").unwrap_err().to_string();
+        let e = Ids::build(twice.iter().collect(), "item").unwrap_err().to_string();
         assert!(e.contains("duplicate item id item-17"), "{e}");
-        assert_eq!(Ids::build(Vec::new(), "user").unwrap().position("a"), None);
+        assert_eq!(Ids::build(IdList::default(), "user").unwrap().position("a"), None);
         assert_eq!(Ids::default().position("item-1"), None);
+    }
+
+    /// The same random factor model twice: factors stored at 8 bits, and
+    /// stored as the `f32` values those stand for.
+    fn eight_bit_and_f32_models(items: usize, dims: usize) -> (Model, Model) {
+        let key = SigningKey::from_seed([4; 32]);
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let users: Vec<f32> = (0..6 * dims).map(|_| next()).collect();
+        let factors: Vec<f32> = (0..items * dims).map(|_| next() * 0.3).collect();
+        let build = |eight: bool| {
+            let mut b = ArtifactBuilder::new(ModelKind::Mf, dims);
+            b.items((0..items).map(|i| format!("i{i}")).collect()).users((0..6).map(|u| format!("u{u}")).collect());
+            b.popularity((0..items).map(|i| (i % 17) as f32).collect());
+            b.seen(&[vec![1, 2], vec![], vec![5], vec![], vec![], vec![0]]);
+            if eight {
+                b.factors_8bit(&users, &factors).unwrap();
+            } else {
+                let widen = |v: &[f32]| {
+                    let (scale, q) = crate::artifact::quantize_factors(v).unwrap();
+                    q.iter().map(|&x| scale * f32::from(x)).collect::<Vec<f32>>()
+                };
+                b.factors(widen(&users), widen(&factors));
+            }
+            b.sign(&key).and_then(|bytes| Model::from_artifact(&bytes, &key.public_key())).unwrap()
+        };
+        (build(true), build(false))
+    }
+
+    #[test]
+    fn eight_bit_factors_answer_as_the_values_they_stand_for() {
+        // 300 items take the two-pass search, 40 the plain scan; 13 dims are padded.
+        for (items, dims) in [(300, 16), (300, 13), (40, 8)] {
+            let (eight, wide) = eight_bit_and_f32_models(items, dims);
+            assert!(matches!(eight.item_factors, Factors::I8 { .. }) && matches!(wide.item_factors, Factors::F32(_)));
+            assert_eq!(eight.quantized.is_some(), items >= 64);
+            let session: Vec<String> = vec!["i7".into(), "i30".into()];
+            let f = Filters::default();
+            for u in ["u0", "u1", "u2", "u5", "stranger"] {
+                for k in [1, 10, 50] {
+                    assert_eq!(eight.recommend(Some(u), k, &f), wide.recommend(Some(u), k, &f), "{u} k {k}");
+                    assert_eq!(
+                        eight.recommend_in_session(Some(u), &session, k, &f),
+                        wide.recommend_in_session(Some(u), &session, k, &f),
+                        "{u} k {k} with a session"
+                    );
+                }
+                let candidates: Vec<String> = (0..items).step_by(3).map(|i| format!("i{i}")).collect();
+                assert_eq!(eight.rank(Some(u), &session, &candidates), wide.rank(Some(u), &session, &candidates));
+            }
+            assert_eq!(eight.similar("i3", 10), wide.similar("i3", 10));
+            assert!(eight.recommend(Some("u1"), 5, &f).iter().all(|s| s.score.is_finite()));
+        }
+    }
+
+    #[test]
+    fn eight_bit_factors_are_checked() {
+        let key = SigningKey::from_seed([4; 32]);
+        let sign = |q: Vec<i8>, scale: f32| {
+            let mut b = ArtifactBuilder::new(ModelKind::Mf, 2);
+            b.items(vec!["a".into(), "b".into()]).users(vec!["u".into()]);
+            b.factors_8bit(&[1.0, 0.0], &[0.5, 0.5, 0.25, -1.0]).unwrap();
+            b.tensor("item_factors", vec![2, 2], crate::artifact::TensorData::I8(q));
+            b.tensor("item_factor_scale", vec![1], crate::artifact::TensorData::F32(vec![scale]));
+            let bytes = b.sign(&key).unwrap();
+            Model::from_artifact(&bytes, &key.public_key()).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert_eq!(sign(vec![1, 2, 3, -127], 0.5), Ok(()));
+        assert!(sign(vec![1, 2, 3, -128], 0.5).unwrap_err().contains("-128"));
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert!(sign(vec![1, 2, 3, 4], bad).unwrap_err().contains("item_factor_scale"), "{bad}");
+        }
+        let mut b = ArtifactBuilder::new(ModelKind::Mf, 2);
+        b.items(vec!["a".into()]).users(vec!["u".into()]);
+        assert!(b.factors_8bit(&[1.0, f32::NAN], &[0.5, 0.5]).is_err());
+        b.factors_8bit(&[1.0, 0.0], &[0.5, 0.5]).unwrap();
+        assert!(b.manifest_mut().requires.contains(&"factors-i8".to_owned()));
+        // Without the feature, I8 factors are not F32 ones.
+        b.manifest_mut().requires.retain(|r| r != "factors-i8");
+        let bytes = b.sign(&key).unwrap();
+        let e = Model::from_artifact(&bytes, &key.public_key()).unwrap_err().to_string();
+        assert!(e.contains("expected F32"), "{e}");
     }
 
     #[test]
@@ -909,7 +1115,7 @@ mod tests {
         b.history(&[vec![0], vec![0, 1]]);
         b.seen(&[vec![0], vec![0, 1]]);
         let bytes = b.sign(&key).unwrap();
-        assert_eq!(crate::artifact::verify(&bytes, &key.public_key()).unwrap().requires, ["item-item"]);
+        assert_eq!(crate::artifact::verify(&bytes, &key.public_key()).unwrap().requires, ["item-item", "id-tensors"]);
         let m = Model::from_artifact(&bytes, &key.public_key()).unwrap();
         let top = m.recommend(Some("u1"), 10, &Filters::default());
         assert_eq!(ids(&top), ["c", "b", "d"]);

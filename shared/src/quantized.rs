@@ -1,6 +1,6 @@
 //! Exact top-k over factor models in two passes: a fast first pass over item
 //! factors quantised to 8-bit integers (the user vector to 16 bits) finds the
-//! few items that can be in the top k, and the exact `f32` scores of [`dot`]
+//! few items that can be in the top k, and the exact `f32` scores of [`dot`](crate::model::dot)
 //! decide among those. Eight bits keep the pass's reads to one byte per
 //! factor: for models larger than the processor's caches the pass is bound by
 //! memory reads, not arithmetic.
@@ -33,7 +33,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::model::{dot, top_k_of};
+use crate::model::top_k_of;
 
 /// Largest factor magnitude quantised (products of 64 such values and their
 /// sums stay far from `f32` overflow).
@@ -56,8 +56,8 @@ pub(crate) struct QuantizedFactors {
     user_range: i32,
     /// Item scale `s_v`.
     scale: f64,
-    /// Quantised item rows.
-    rows: Vec<i8>,
+    /// Number of rows.
+    items: usize,
     /// Largest `|v - s_v·q(v)|` over all components.
     error: f64,
     /// A bound of every `‖q(vᵢ)‖₁`.
@@ -164,17 +164,17 @@ fn max_abs(v: &[f32]) -> Option<f64> {
 }
 
 impl QuantizedFactors {
-    /// Quantises `factors` (`items × dims`, row major); `None` if the model
-    /// is too small to gain, or its factors are unsuitable (see the module docs).
-    pub(crate) fn new(factors: &[f32], dims: usize) -> Option<Self> {
+    /// Quantises `factors` (`items × dims`, row major) into rows of
+    /// [`stride`](Self::stride), returned with the pass that reads them;
+    /// `None` if the model is too small to gain, or its factors are
+    /// unsuitable (see the module docs).
+    pub(crate) fn new(factors: &[f32], dims: usize) -> Option<(Self, Vec<i8>)> {
         if dims == 0 || dims > MAX_DIMS || !factors.len().is_multiple_of(dims) || factors.len() / dims < MIN_ITEMS {
             return None;
         }
         let n = factors.len() / dims;
-        let stride = dims.div_ceil(16) * 16;
-        // Every |dot| <= stride · user_range · ITEM_RANGE must fit in an i32.
-        let user_range =
-            ((f64::from(i32::MAX) / (stride as f64 * f64::from(ITEM_RANGE))).floor() as i32).min(i32::from(i16::MAX));
+        let stride = Self::stride(dims);
+        let user_range = Self::user_range(stride);
         let v_max = max_abs(factors)?;
         let scale = v_max / f64::from(ITEM_RANGE);
         let mut rows = vec![0i8; n * stride];
@@ -195,20 +195,58 @@ impl QuantizedFactors {
         // a pass per row at every load).
         let q_l1 = (dims as f64) * f64::from(ITEM_RANGE);
         let v_l1 = (dims as f64) * v_max;
-        Some(Self { dims, stride, user_range, scale, rows, error, q_l1, v_l1 })
+        Some((Self { dims, stride, user_range, scale, items: n, error, q_l1, v_l1 }, rows))
     }
 
-    /// The exact top `k` by `dot(user, item factors)` among the items `keep`
-    /// accepts, as [`top_k_of`] over all items would give it; `None` if this
-    /// user vector cannot take the fast path (the caller scans instead).
+    /// The row length of the first pass for `dims` dimensions: a multiple of
+    /// 16, the rows zero padded.
+    pub(crate) fn stride(dims: usize) -> usize {
+        dims.div_ceil(16) * 16
+    }
+
+    /// The first pass over `items` rows of factors stored at 8 bits (integers
+    /// within ±127 standing for `scale · q`, rows of [`stride`](Self::stride),
+    /// kept by the caller): the stored integers are the quantised rows, and
+    /// the only error is the rounding of the `f32` product `scale · q`.
+    /// `None` as for [`new`](Self::new).
+    pub(crate) fn from_stored(items: usize, dims: usize, scale: f32) -> Option<Self> {
+        if dims == 0 || dims > MAX_DIMS || items < MIN_ITEMS {
+            return None;
+        }
+        let scale = f64::from(scale);
+        let v_max = scale * f64::from(ITEM_RANGE);
+        if !(scale > 0.0 && v_max <= LIMIT) {
+            return None;
+        }
+        let stride = Self::stride(dims);
+        let user_range = Self::user_range(stride);
+        // `scale · q` in f32 is within 2⁻²⁴ of itself (exact for a power-of-two scale).
+        let error = v_max * f64::powi(2.0, -24);
+        let q_l1 = (dims as f64) * f64::from(ITEM_RANGE);
+        let v_l1 = (dims as f64) * v_max * (1.0 + f64::powi(2.0, -23));
+        Some(Self { dims, stride, user_range, scale, items, error, q_l1, v_l1 })
+    }
+
+    /// Largest quantised magnitude of a user factor for rows of `stride`: every
+    /// `|dot| ≤ stride · user_range · ITEM_RANGE` must fit in an `i32`.
+    fn user_range(stride: usize) -> i32 {
+        ((f64::from(i32::MAX) / (stride as f64 * f64::from(ITEM_RANGE))).floor() as i32).min(i32::from(i16::MAX))
+    }
+
+    /// The exact top `k` by `exact(i)`, the `f32` [`dot`](crate::model::dot) of `user` with
+    /// item `i`'s factors, among the items `keep` accepts, as [`top_k_of`]
+    /// over all items would give it; `None` if this user vector cannot take
+    /// the fast path (the caller scans instead). `rows` are the quantised
+    /// rows this pass was made for.
     pub(crate) fn top_k(
         &self,
-        factors: &[f32],
+        rows: &[i8],
         user: &[f32],
         k: usize,
-        keep: impl Fn(usize) -> bool,
+        keep: &impl Fn(usize) -> bool,
+        exact: impl Fn(usize) -> f32,
     ) -> Option<Vec<(u32, f32)>> {
-        if user.len() != self.dims || k == 0 {
+        if user.len() != self.dims || k == 0 || rows.len() != self.items * self.stride {
             return None;
         }
         let u_max = max_abs(user)?;
@@ -229,7 +267,7 @@ impl QuantizedFactors {
         }
         let margin = margin as i64;
 
-        let n = self.rows.len() / self.stride;
+        let n = self.items;
         SCRATCH.with(|scratch| {
             // The first-pass scores and the block maxima go to buffers kept
             // per thread (grown once, never cleared: every value is
@@ -248,27 +286,25 @@ impl QuantizedFactors {
                 buffer.maxima.resize(blocks, 0);
             }
             let (dots, maxima) = (&mut buffer.dots[..n], &mut buffer.maxima[..blocks]);
-            let written = simd::dots(&self.rows, self.stride, &uq, dots, maxima);
+            let written = simd::dots(rows, self.stride, &uq, dots, maxima);
             for (m, block) in maxima.iter_mut().zip(dots.chunks(BLOCK)).skip(written) {
                 *m = block.iter().fold(i32::MIN, |m, &x| m.max(x));
             }
-            Some(self.select(dots, maxima, factors, user, k, margin, &keep))
+            Some(self.select(dots, maxima, k, margin, keep, exact))
         })
     }
 
     /// The exact top `k` from the first-pass scores `dots` and their block
     /// `maxima` (see the module docs).
-    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn select(
         &self,
         dots: &[i32],
         maxima: &[i32],
-        factors: &[f32],
-        user: &[f32],
         k: usize,
         margin: i64,
         keep: &impl Fn(usize) -> bool,
+        exact: impl Fn(usize) -> f32,
     ) -> Vec<(u32, f32)> {
         // The k-th largest first-pass score among the kept items (a min-heap
         // of k), skipping blocks whose best score cannot enter it.
@@ -303,8 +339,7 @@ impl QuantizedFactors {
                 candidates.extend(hits.map(|(j, _)| b * BLOCK + j));
             }
         }
-        let d = self.dims;
-        top_k_of(candidates.into_iter(), k, |i| dot(user, &factors[i * d..(i + 1) * d]), keep)
+        top_k_of(candidates.into_iter(), k, exact, keep)
     }
 }
 
@@ -534,7 +569,7 @@ mod simd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::top_k;
+    use crate::model::{dot, top_k};
 
     fn lcg(seed: u64) -> impl FnMut() -> f32 {
         let mut s = seed;
@@ -549,13 +584,13 @@ mod tests {
         let mut next = lcg(1);
         for dims in [8, 13, 64, 100] {
             let f: Vec<f32> = (0..200 * dims).map(|_| next() * 3.0).collect();
-            let q = QuantizedFactors::new(&f, dims).unwrap();
+            let (q, rows) = QuantizedFactors::new(&f, dims).unwrap();
             let u: Vec<f32> = (0..dims).map(|_| next()).collect();
             let mut uq = vec![0i16; q.stride];
             quantize(&u, q.user_range, 0.5 / f64::from(q.user_range), &mut uq);
             let (mut a, mut b, mut maxima) = (vec![0; 200], vec![0; 200], vec![i32::MIN; 13]);
-            let written = simd::dots(&q.rows, q.stride, &uq, &mut a, &mut maxima);
-            simd::portable(&q.rows, q.stride, &uq, &mut b);
+            let written = simd::dots(&rows, q.stride, &uq, &mut a, &mut maxima);
+            simd::portable(&rows, q.stride, &uq, &mut b);
             assert_eq!(a, b, "dims {dims}");
             assert!(written <= 12, "only whole blocks");
             for (m, block) in maxima.iter().zip(b.chunks(BLOCK)).take(written) {
@@ -575,8 +610,8 @@ mod tests {
             // The extremes, which quantise to exactly ±ITEM_RANGE.
             f[3] = spread;
             f[4] = -spread;
-            let q = QuantizedFactors::new(&f, dims).unwrap();
-            for (v, r) in f.chunks_exact(dims).zip(q.rows.chunks_exact(q.stride)) {
+            let (q, rows) = QuantizedFactors::new(&f, dims).unwrap();
+            for (v, r) in f.chunks_exact(dims).zip(rows.chunks_exact(q.stride)) {
                 for (x, &i) in v.iter().zip(r) {
                     let e = (f64::from(*x) - q.scale * f64::from(i)).abs();
                     assert!(e <= q.error, "{x} -> {i}: error {e} above {}", q.error);
@@ -602,15 +637,53 @@ mod tests {
                     f[i * dims + j] = x * scale;
                 }
             }
-            let q = QuantizedFactors::new(&f, dims).unwrap();
+            let (q, rows) = QuantizedFactors::new(&f, dims).unwrap();
             for trial in 0..20 {
                 let u: Vec<f32> = (0..dims).map(|_| next() * (1.0 + trial as f32)).collect();
                 let keep = |i: usize| i % 7 != 3;
-                let fast = q.top_k(&f, &u, k, keep).unwrap();
-                let plain = top_k(n, k, |i| dot(&u, &f[i * dims..(i + 1) * dims]), keep);
+                let exact = |i: usize| dot(&u, &f[i * dims..(i + 1) * dims]);
+                let fast = q.top_k(&rows, &u, k, &keep, exact).unwrap();
+                let plain = top_k(n, k, exact, keep);
                 assert_eq!(fast, plain, "n {n} dims {dims} k {k} trial {trial}");
             }
         }
+    }
+
+    #[test]
+    fn stored_8_bit_factors_give_exactly_the_plain_scan() {
+        let mut next = lcg(11);
+        for (n, dims, k, scale) in [(1000, 64, 10, 1.0 / 128.0), (500, 13, 50, 0.37), (300, 32, 1, 3e-5)] {
+            let mut q: Vec<i8> = (0..n * dims).map(|_| (next() * 254.0).round() as i8).collect();
+            // Exact ties: copies of rows.
+            for i in (0..n).step_by(13) {
+                let src = (i * 31 + 5) % n;
+                let row = q[src * dims..(src + 1) * dims].to_vec();
+                q[i * dims..(i + 1) * dims].copy_from_slice(&row);
+            }
+            let first = QuantizedFactors::from_stored(n, dims, scale).unwrap();
+            let f: Vec<f32> = q.iter().map(|&x| scale * f32::from(x)).collect();
+            let mut rows = vec![0i8; n * first.stride];
+            for (v, r) in q.chunks_exact(dims).zip(rows.chunks_exact_mut(first.stride)) {
+                r[..dims].copy_from_slice(v);
+            }
+            for (v, r) in f.chunks_exact(dims).zip(rows.chunks_exact(first.stride)) {
+                for (x, &i) in v.iter().zip(r) {
+                    assert!((f64::from(*x) - first.scale * f64::from(i)).abs() <= first.error);
+                }
+                assert!(v.iter().map(|x| f64::from(x.abs())).sum::<f64>() <= first.v_l1);
+            }
+            for trial in 0..20 {
+                let u: Vec<f32> = (0..dims).map(|_| next() * (1.0 + trial as f32)).collect();
+                let keep = |i: usize| i % 5 != 2;
+                let exact = |i: usize| dot(&u, &f[i * dims..(i + 1) * dims]);
+                let fast = first.top_k(&rows, &u, k, &keep, exact).unwrap();
+                assert_eq!(fast, top_k(n, k, exact, keep), "n {n} dims {dims} k {k} trial {trial}");
+            }
+        }
+        assert!(QuantizedFactors::from_stored(10, 64, 1.0).is_none(), "too few items to gain");
+        assert!(QuantizedFactors::from_stored(100, 64, 1e20).is_none(), "too large for f32 sums");
+        let first = QuantizedFactors::from_stored(100, 64, 1.0).unwrap();
+        assert!(first.top_k(&[1; 64 * 99], &[1.0; 64], 5, &|_| true, |_| 0.0).is_none(), "rows of another model");
     }
 
     #[test]
@@ -623,10 +696,12 @@ mod tests {
         assert!(QuantizedFactors::new(&bad, 8).is_none());
         bad[17] = 1e30;
         assert!(QuantizedFactors::new(&bad, 8).is_none());
-        let q = QuantizedFactors::new(&f, 8).unwrap();
-        assert!(q.top_k(&f, &[0.0; 8], 5, |_| true).is_none(), "zero user vector");
-        assert!(q.top_k(&f, &[f32::INFINITY; 8], 5, |_| true).is_none());
-        assert!(q.top_k(&f, &[1.0; 7], 5, |_| true).is_none());
-        assert_eq!(q.top_k(&f, &[1.0; 8], 5, |i| i < 3).unwrap().len(), 3, "fewer kept than k");
+        let (q, r) = QuantizedFactors::new(&f, 8).unwrap();
+        let exact = |u: &[f32], i: usize| dot(u, &f[i * 8..(i + 1) * 8]);
+        assert!(q.top_k(&r, &[0.0; 8], 5, &|_| true, |i| exact(&[0.0; 8], i)).is_none(), "zero user vector");
+        assert!(q.top_k(&r, &[f32::INFINITY; 8], 5, &|_| true, |i| exact(&[f32::INFINITY; 8], i)).is_none());
+        assert!(q.top_k(&r, &[1.0; 7], 5, &|_| true, |i| exact(&[1.0; 7], i)).is_none());
+        let fewer = q.top_k(&r, &[1.0; 8], 5, &|i| i < 3, |i| exact(&[1.0; 8], i)).unwrap();
+        assert_eq!(fewer.len(), 3, "fewer kept than k");
     }
 }

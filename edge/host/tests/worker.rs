@@ -466,8 +466,8 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
     }
     // Session items fold into the answer, the same way everywhere.
     for (user, session) in [
-        (learner(5), vec![native.items()[4].clone(), native.items()[9].clone()]),
-        ("someone-new".to_owned(), vec![native.items()[3].clone()]),
+        (learner(5), vec![native.items()[4].to_owned(), native.items()[9].to_owned()]),
+        ("someone-new".to_owned(), vec![native.items()[3].to_owned()]),
     ] {
         let path = format!("/v1/recommend?user={user}&k=10&session={}", session.join(","));
         let (status, from_worker) = worker.get(&path).await;
@@ -484,7 +484,8 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
         compared += 1;
     }
     // POST /v1/rank.
-    let candidates: Vec<String> = native.items()[..30].iter().cloned().chain(["no-such-item".into()]).collect();
+    let candidates: Vec<String> =
+        native.items().iter().take(30).map(str::to_owned).chain(["no-such-item".into()]).collect();
     let body = serde_json::to_vec(&json!({"user": learner(2), "candidates": candidates})).unwrap();
     let from_worker = worker.post("/v1/rank", body.clone()).await;
     assert_eq!(from_worker.0, 200, "{}", from_worker.1);

@@ -188,7 +188,7 @@ pub fn export(
         b.catalogue(ds.categories.clone(), ds.item_category.clone(), ds.item_price.clone());
     }
     b.seen(seen);
-    fitted.export(&mut b);
+    fitted.export(&mut b)?;
     let m = b.manifest_mut();
     m.model_id = version.to_owned();
     m.created_at = Utc::now();

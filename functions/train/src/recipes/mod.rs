@@ -25,7 +25,7 @@ pub mod vae;
 
 use std::collections::BTreeMap;
 
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind};
+use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, quantize_factors};
 use knowedge_shared::model::{ItemItemWeights, dot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -69,15 +69,35 @@ impl Fitted {
         }
     }
 
+    /// The model as the edge serves it: factors are stored at 8 bits
+    /// (feature `factors-i8` of the artifact format), so they are replaced by
+    /// the values the stored integers stand for, and evaluation measures the
+    /// served model. Other forms are unchanged. Fails if a factor is not finite.
+    pub fn as_served(self) -> Result<Self> {
+        match self {
+            Fitted::Factors { dims, users, items } => {
+                let widen = |v: Vec<f32>, what: &str| {
+                    let (scale, q) = quantize_factors(&v).ok_or_else(|| {
+                        knowedge_shared::Error::Tensors(format!("{what} factors are not finite or too large"))
+                    })?;
+                    Ok::<_, Error>(q.into_iter().map(|x| scale * f32::from(x)).collect::<Vec<f32>>())
+                };
+                Ok(Fitted::Factors { dims, users: widen(users, "user")?, items: widen(items, "item")? })
+            }
+            other => Ok(other),
+        }
+    }
+
     /// Adds the model's tensors to an artifact (`popularity` is the fallback
-    /// for unknown users and is set by the caller).
-    pub fn export(&self, b: &mut ArtifactBuilder) {
+    /// for unknown users and is set by the caller). Factors are stored at 8
+    /// bits; for factors from [`as_served`](Self::as_served) that loses nothing.
+    pub fn export(&self, b: &mut ArtifactBuilder) -> Result<()> {
         match self {
             Fitted::Scores(s) => {
                 b.popularity(s.clone());
             }
             Fitted::Factors { users, items, .. } => {
-                b.factors(users.clone(), items.clone());
+                b.factors_8bit(users, items)?;
             }
             Fitted::ItemItem(w) => {
                 let per_item: Vec<Vec<(u32, f32)>> = (0..w.n_rows())
@@ -94,6 +114,7 @@ impl Fitted {
                 }
             }
         }
+        Ok(())
     }
 
     /// Stored parameters (floats) of the model: its size at the edge.
@@ -278,9 +299,9 @@ pub fn fit_cached(
         "ease" => ease::fit_with_features(ds, cfg)?,
         "bpr" => {
             let (users, items, _) = crate::bpr::train(ds, &cfg.bpr())?;
-            Fitted::Factors { dims: cfg.bpr_dims, users, items }
+            Fitted::Factors { dims: cfg.bpr_dims, users, items }.as_served()?
         }
-        "multvae" => vae::fit(ds, &cfg.vae, cfg.seed)?,
+        "multvae" => vae::fit(ds, &cfg.vae, cfg.seed)?.as_served()?,
         "content" => item_item(ds, content::fit(ds, cfg.content_neighbours)),
         "hybrid" => hybrid::fit(ds, cfg, tuning, cache)?,
         other => return Err(Error::Config(format!("unknown recipe `{other}`; expected one of {}", ALL.join(", ")))),
