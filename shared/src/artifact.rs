@@ -619,12 +619,12 @@ fn signed_message(version: u32, body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// not be; all zeros get scale 1.
 ///
 /// ```
-/// use knowedge_shared::artifact::quantize_factors;
+/// use knowedge_shared::artifact::{dequantize_factors, quantize_factors};
 ///
 /// let (scale, q) = quantize_factors(&[0.5, -0.25, 0.125, 0.0]).unwrap();
 /// assert_eq!(scale, 1.0 / 128.0);
 /// assert_eq!(q, vec![64, -32, 16, 0]);
-/// let back: Vec<f32> = q.iter().map(|&x| scale * f32::from(x)).collect();
+/// let back = dequantize_factors(scale, &q);
 /// assert_eq!(quantize_factors(&back), Some((scale, q)));
 /// ```
 pub fn quantize_factors(v: &[f32]) -> Option<(f32, Vec<i8>)> {
@@ -650,6 +650,11 @@ pub fn quantize_factors(v: &[f32]) -> Option<(f32, Vec<i8>)> {
     }
     let q = v.iter().map(|x| (f64::from(*x) / f64::from(scale)).round().clamp(-127.0, 127.0) as i8).collect();
     Some((scale, q))
+}
+
+/// The `f32` values of factors quantised by [`quantize_factors`]: `scale · q`.
+pub fn dequantize_factors(scale: f32, q: &[i8]) -> Vec<f32> {
+    q.iter().map(|&x| scale * f32::from(x)).collect()
 }
 
 /// A verified artifact: its manifest and its tensors.
@@ -839,7 +844,7 @@ mod tests {
                 assert!(i != i8::MIN);
                 assert!((f64::from(*x) - f64::from(scale) * f64::from(i)).abs() <= f64::from(scale) / 2.0);
             }
-            let back: Vec<f32> = q.iter().map(|&i| scale * f32::from(i)).collect();
+            let back = dequantize_factors(scale, &q);
             assert_eq!(quantize_factors(&back), Some((scale, q)), "{spread}");
         }
         assert_eq!(quantize_factors(&[0.0; 3]), Some((1.0, vec![0; 3])));

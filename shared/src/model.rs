@@ -136,6 +136,8 @@ pub struct Model {
     user_factors: Factors,
     /// Norms of the item factors, computed when [`similar`](Self::similar) first needs them.
     item_norms: std::sync::OnceLock<Vec<f32>>,
+    /// The fold-in's `λ`, computed when a session first needs it (a pass over all item factors).
+    fold_in_lambda: std::sync::OnceLock<f64>,
     /// The first top-k pass (large enough factor models).
     quantized: Option<QuantizedFactors>,
     /// Its rows, for `f32` item factors (8-bit ones are read in place).
@@ -148,8 +150,8 @@ pub const NO_CATEGORY: u32 = u32::MAX;
 
 /// A factor matrix (row major) as the artifact stores it: `f32` values, or
 /// 8-bit integers `q` standing for the `f32` values `scale · q` (feature
-/// `factors-i8`), rows zero padded to `stride` values (the rows the first
-/// top-k pass reads). Rows are read as `f32` either way, so scores are
+/// `factors-i8`), rows zero padded to `stride` values (for item factors, the
+/// rows the first top-k pass reads). Rows are read as `f32` either way, so scores are
 /// defined the same way for both.
 #[derive(Clone, Debug)]
 enum Factors {
@@ -215,8 +217,9 @@ impl Factors {
         }
     }
 
-    /// Takes the `rows × dims` matrix `name` (`user` or `item`) from the artifact.
-    fn take(a: &mut Artifact, name: &str, rows: usize, dims: usize) -> Result<Self> {
+    /// Takes the `rows × dims` matrix `name` (`user` or `item`) from the
+    /// artifact, 8-bit rows padded to `stride`.
+    fn take(a: &mut Artifact, name: &str, rows: usize, dims: usize, stride: usize) -> Result<Self> {
         let tensor = format!("{name}_factors");
         if !a.requires(FACTORS_I8) {
             return Ok(Factors::F32(a.take_f32(&tensor, &[rows, dims])?));
@@ -231,7 +234,6 @@ impl Factors {
         if q.iter().fold(false, |bad, &x| bad | (x == i8::MIN)) {
             return Err(Error::Tensors(format!("{tensor}: -128 is outside -127..=127")));
         }
-        let stride = QuantizedFactors::stride(dims);
         if stride == dims {
             return Ok(Factors::I8 { scale, stride, q });
         }
@@ -381,7 +383,8 @@ impl Model {
                 if dims == 0 {
                     return Err(Error::Manifest("mf model with 0 dims".into()));
                 }
-                (Factors::take(&mut a, "user", m, dims)?, Factors::take(&mut a, "item", n, dims)?)
+                let stride = QuantizedFactors::stride(dims);
+                (Factors::take(&mut a, "user", m, dims, dims)?, Factors::take(&mut a, "item", n, dims, stride)?)
             }
             ModelKind::Popularity | ModelKind::ItemItem => (Factors::F32(Vec::new()), Factors::F32(Vec::new())),
             ModelKind::Sentiment => {
@@ -421,6 +424,7 @@ impl Model {
             item_factors,
             user_factors,
             item_norms: std::sync::OnceLock::new(),
+            fold_in_lambda: std::sync::OnceLock::new(),
             quantized,
             quantized_rows,
             item_item,
@@ -606,12 +610,13 @@ impl Model {
     fn fold_in(&self, base: &[f32], session: &[u32]) -> Vec<f32> {
         let d = self.dims;
         let n = self.items.len().max(1);
-        let lambda = (self.item_factors.sum_of_squares() / n as f64).max(1e-6);
+        let lambda = *self.fold_in_lambda.get_or_init(|| (self.item_factors.sum_of_squares() / n as f64).max(1e-6));
         // A = VₛᵀVₛ + λI, b = Vₛᵀ1 + λ·base, in f64.
         let mut a = vec![0f64; d * d];
         let mut b: Vec<f64> = base.iter().map(|&x| lambda * f64::from(x)).collect();
+        let mut buf = vec![0f32; d];
         for &i in session {
-            let v = &self.item_factors.row_vec(i as usize, d);
+            let v = self.item_factors.row(i as usize, d, &mut buf);
             for r in 0..d {
                 b[r] += f64::from(v[r]);
                 for c in 0..=r {
@@ -959,7 +964,7 @@ mod tests {
             } else {
                 let widen = |v: &[f32]| {
                     let (scale, q) = crate::artifact::quantize_factors(v).unwrap();
-                    q.iter().map(|&x| scale * f32::from(x)).collect::<Vec<f32>>()
+                    crate::artifact::dequantize_factors(scale, &q)
                 };
                 b.factors(widen(&users), widen(&factors));
             }

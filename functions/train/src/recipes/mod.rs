@@ -25,7 +25,7 @@ pub mod vae;
 
 use std::collections::BTreeMap;
 
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, quantize_factors};
+use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, dequantize_factors, quantize_factors};
 use knowedge_shared::model::{ItemItemWeights, dot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -80,7 +80,7 @@ impl Fitted {
                     let (scale, q) = quantize_factors(&v).ok_or_else(|| {
                         knowedge_shared::Error::Tensors(format!("{what} factors are not finite or too large"))
                     })?;
-                    Ok::<_, Error>(q.into_iter().map(|x| scale * f32::from(x)).collect::<Vec<f32>>())
+                    Ok::<_, Error>(dequantize_factors(scale, &q))
                 };
                 Ok(Fitted::Factors { dims, users: widen(users, "user")?, items: widen(items, "item")? })
             }
