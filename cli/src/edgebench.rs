@@ -4,7 +4,8 @@
 //! * top-10 requests over synthetic factor models of 10k × 64 and 100k × 64
 //!   items, natively and in wasmtime (the same `edge_bench` program, built
 //!   for the host and for `wasm32-wasip2` with `simd128`);
-//! * model load (signature check, tensors, indexes) of the same models;
+//! * model load (signature check, tensors, the user index) of the same models,
+//!   and the item index that the first request naming an item builds;
 //! * instantiation of the pre-compiled Spin component with the host's engine
 //!   settings (pooling allocator, epoch deadline);
 //! * sizes of the edge `.wasm` files;
@@ -142,12 +143,15 @@ pub async fn run(opts: &BenchOptions) -> Result<Value> {
         );
         let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         println!(
-            "model load {items} x {DIMS} ({:.1} MB): native {:.0} µs (signature {:.0} µs), wasm {:.0} µs (signature {:.0} µs) (medians)",
+            "model load {items} x {DIMS} ({:.1} MB): native {:.0} µs (signature {:.0} µs), wasm {:.0} µs (signature {:.0} µs) (medians); \
+             the item index, built by the first request naming an item: native {:.0} µs, wasm {:.0} µs",
             bytes.len() as f64 / 1e6,
             f(&native, "load_us_median"),
             f(&native, "verify_us_median"),
             f(&wasm, "load_us_median"),
             f(&wasm, "verify_us_median"),
+            f(&native, "item_index_us_median"),
+            f(&wasm, "item_index_us_median"),
         );
         figures["models"][format!("{items}x{DIMS}")] = json!({
             "artifact_bytes": bytes.len(),

@@ -63,9 +63,11 @@
 //! list of ten thousand ids cost about as much as hashing the whole file.
 //!
 //! Factors stored at 8 bits (feature `factors-i8` in `requires`): both
-//! factor tensors are I8 with values in `-127..=127`, and the factor a model
-//! scores with is the `f32` product `scale · q` of the matrix's positive,
-//! finite scale and the stored integer. Writers ([`quantize_factors`]) pick a
+//! factor tensors are I8, and the factor a model scores with is the `f32`
+//! product `scale · q` of the matrix's positive, finite scale and the stored
+//! integer. Writers store values in `-127..=127`; readers take any `i8`
+//! (`-128` too: refusing it would cost a pass over the matrix at every
+//! load, and nothing depends on it). Writers ([`quantize_factors`]) pick a
 //! power of two for the scale, so that the product is exact and quantising
 //! the products again gives back the same integers. Item factors take a
 //! quarter of the bytes of F32: a smaller file to fetch, hash and hold at the
@@ -225,6 +227,11 @@ impl IdList {
     pub(crate) fn bytes(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.text.as_bytes()[start..self.ends[i] as usize]
+    }
+
+    /// The text of all ids and where each ends.
+    pub(crate) fn parts(&self) -> (&[u8], &[u32]) {
+        (self.text.as_bytes(), &self.ends)
     }
 
     /// The ids in order.
@@ -546,8 +553,15 @@ impl ArtifactBuilder {
         self
     }
 
-    /// Serialises and signs the artifact.
+    /// Serialises and signs the artifact. Refuses an id that appears twice
+    /// in the item or the user list ([`Error::Manifest`]).
     pub fn sign(&self, key: &SigningKey) -> Result<Vec<u8>> {
+        for (name, list) in [("item", &self.manifest.items), ("user", &self.manifest.users)] {
+            let mut seen = std::collections::HashSet::with_capacity(list.len());
+            if let Some(id) = list.iter().find(|id| !seen.insert(*id)) {
+                return Err(Error::Manifest(format!("duplicate {name} id {id}")));
+            }
+        }
         let mut manifest = self.manifest.clone();
         manifest.key_id = key.public_key().key_id();
         let mut tensors = self.tensors.clone();
@@ -824,6 +838,19 @@ mod tests {
         b.seen(&[vec![1]]);
         b.manifest_mut().model_id = "m1".into();
         b.sign(key).unwrap()
+    }
+
+    #[test]
+    fn writers_refuse_repeated_ids() {
+        let key = SigningKey::from_seed([9; 32]);
+        for (items, users, what) in
+            [(vec!["a", "b", "a"], vec!["u"], "item id a"), (vec!["a"], vec!["u", "u"], "user id u")]
+        {
+            let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
+            b.items(items.into_iter().map(String::from).collect()).users(users.into_iter().map(String::from).collect());
+            let e = b.sign(&key).unwrap_err().to_string();
+            assert!(e.contains(&format!("duplicate {what}")), "{e}");
+        }
     }
 
     #[test]

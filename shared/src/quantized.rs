@@ -45,6 +45,10 @@ const MIN_ITEMS: usize = 64;
 
 /// Largest quantised magnitude of an item factor.
 const ITEM_RANGE: i32 = 127;
+/// Largest magnitude of an item factor stored at 8 bits: writers store
+/// `-127..=127`, but a reader takes every `i8`, `-128` included, rather than
+/// pay a pass over the matrix to refuse it.
+const STORED_RANGE: i32 = 128;
 
 /// Item factors quantised for the first pass.
 #[derive(Clone, Debug)]
@@ -204,8 +208,8 @@ impl QuantizedFactors {
         dims.div_ceil(16) * 16
     }
 
-    /// The first pass over `items` rows of factors stored at 8 bits (integers
-    /// within ±127 standing for `scale · q`, rows of [`stride`](Self::stride),
+    /// The first pass over `items` rows of factors stored at 8 bits (any `i8`
+    /// `q` standing for `scale · q`, rows of [`stride`](Self::stride),
     /// kept by the caller): the stored integers are the quantised rows, and
     /// the only error is the rounding of the `f32` product `scale · q`.
     /// `None` as for [`new`](Self::new).
@@ -214,7 +218,7 @@ impl QuantizedFactors {
             return None;
         }
         let scale = f64::from(scale);
-        let v_max = scale * f64::from(ITEM_RANGE);
+        let v_max = scale * f64::from(STORED_RANGE);
         if !(scale > 0.0 && v_max <= LIMIT) {
             return None;
         }
@@ -222,15 +226,15 @@ impl QuantizedFactors {
         let user_range = Self::user_range(stride);
         // `scale · q` in f32 is within 2⁻²⁴ of itself (exact for a power-of-two scale).
         let error = v_max * f64::powi(2.0, -24);
-        let q_l1 = (dims as f64) * f64::from(ITEM_RANGE);
+        let q_l1 = (dims as f64) * f64::from(STORED_RANGE);
         let v_l1 = (dims as f64) * v_max * (1.0 + f64::powi(2.0, -23));
         Some(Self { dims, stride, user_range, scale, items, error, q_l1, v_l1 })
     }
 
     /// Largest quantised magnitude of a user factor for rows of `stride`: every
-    /// `|dot| ≤ stride · user_range · ITEM_RANGE` must fit in an `i32`.
+    /// `|dot| ≤ stride · user_range · STORED_RANGE` must fit in an `i32`.
     fn user_range(stride: usize) -> i32 {
-        ((f64::from(i32::MAX) / (stride as f64 * f64::from(ITEM_RANGE))).floor() as i32).min(i32::from(i16::MAX))
+        ((f64::from(i32::MAX) / (stride as f64 * f64::from(STORED_RANGE))).floor() as i32).min(i32::from(i16::MAX))
     }
 
     /// The exact top `k` by `exact(i)`, the `f32` [`dot`](crate::model::dot) of `user` with
@@ -654,6 +658,10 @@ mod tests {
         let mut next = lcg(11);
         for (n, dims, k, scale) in [(1000, 64, 10, 1.0 / 128.0), (500, 13, 50, 0.37), (300, 32, 1, 3e-5)] {
             let mut q: Vec<i8> = (0..n * dims).map(|_| (next() * 254.0).round() as i8).collect();
+            // Readers take -128 too, though writers do not write it.
+            for i in (0..n * dims).step_by(7) {
+                q[i] = i8::MIN;
+            }
             // Exact ties: copies of rows.
             for i in (0..n).step_by(13) {
                 let src = (i * 31 + 5) % n;
