@@ -304,23 +304,14 @@ impl Ids {
     fn slots(&self) -> &[u32] {
         self.slots.get_or_init(|| {
             let mut slots = vec![EMPTY_SLOT; (2 * self.list.len()).next_power_of_two()];
-            let mask = slots.len() - 1;
             let (text, ends) = self.list.parts();
             let mut start = 0;
             for (i, &end) in ends.iter().enumerate() {
                 let id = &text[start..end as usize];
                 start = end as usize;
-                let mut s = hash_id(id) as usize & mask;
-                loop {
-                    match slots[s] {
-                        EMPTY_SLOT => {
-                            slots[s] = i as u32;
-                            break;
-                        }
-                        // A repeated id: the first position stays.
-                        j if self.list.bytes(j as usize) == id => break,
-                        _ => s = (s + 1) & mask,
-                    }
+                // A repeated id is found at its first position, which stays.
+                if let Err(s) = probe(&slots, &self.list, id) {
+                    slots[s] = i as u32;
                 }
             }
             slots
@@ -329,16 +320,22 @@ impl Ids {
 
     /// The position of `id` in the list.
     fn position(&self, id: &str) -> Option<u32> {
-        let slots = self.slots();
-        let mask = slots.len() - 1;
-        let id = id.as_bytes();
-        let mut s = hash_id(id) as usize & mask;
-        loop {
-            match slots[s] {
-                EMPTY_SLOT => return None,
-                j if self.list.bytes(j as usize) == id => return Some(j),
-                _ => s = (s + 1) & mask,
-            }
+        probe(self.slots(), &self.list, id.as_bytes()).ok()
+    }
+}
+
+/// Looks `id` up in `slots` (open addressing, linear probing, a power-of-two
+/// length with at least one empty slot): its position in `list`, or the
+/// empty slot where it would go.
+#[inline]
+fn probe(slots: &[u32], list: &IdList, id: &[u8]) -> std::result::Result<u32, usize> {
+    let mask = slots.len() - 1;
+    let mut s = hash_id(id) as usize & mask;
+    loop {
+        match slots[s] {
+            EMPTY_SLOT => return Err(s),
+            j if list.bytes(j as usize) == id => return Ok(j),
+            _ => s = (s + 1) & mask,
         }
     }
 }
