@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use knowedge_lake::CatalogueItem;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -52,7 +52,10 @@ pub struct DemoConfig {
 
 impl Default for DemoConfig {
     fn default() -> Self {
-        Self { seed: 7, learners: 600, items_per_subject: 20, days: 21, end: Utc::now() - Duration::minutes(10) }
+        // Whole minutes: the same seed gives the same history, only shifted in time.
+        let end = Utc::now() - Duration::minutes(10);
+        let end = end.duration_trunc(Duration::minutes(1)).unwrap_or(end);
+        Self { seed: 7, learners: 600, items_per_subject: 20, days: 21, end }
     }
 }
 

@@ -181,7 +181,7 @@ impl WorkerDev {
     /// [`WorkerDev::start`] with more `NAME=value` lines for `.dev.vars`.
     async fn start_with_vars(entries: &[(&str, Vec<u8>)], vars: &str) -> Self {
         let (wrangler, main) = worker_tools();
-        let dir = TempDir::new().unwrap();
+        let mut dir = TempDir::new().unwrap();
         // The checked-in wrangler.toml, minus its [build] step (the Worker is built already).
         std::fs::write(
             dir.path().join("wrangler.toml"),
@@ -200,20 +200,33 @@ impl WorkerDev {
         )
         .unwrap();
         put(dir.path(), &wrangler, entries).await;
-        let (port, inspector_port) = (free_port(), free_port());
-        let log = std::fs::File::create(dir.path().join("dev.log")).unwrap();
-        let mut cmd = wrangler_command(dir.path(), &wrangler);
-        cmd.args(["dev", "--local", "--ip", "127.0.0.1", "--show-interactive-dev-session=false"])
-            .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        // Its own process group, so that stopping it stops workerd too.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", wrangler.display()));
-        let mut dev = Self { dir, wrangler, child, port };
-        dev.wait_ready().await;
-        dev
+        // The ports are free when picked but not held until wrangler binds
+        // them; another process (workerd, a parallel test) may take one in
+        // between, so a server that exits before answering is started again.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (port, inspector_port) = (free_port(), free_port());
+            let log = std::fs::File::create(dir.path().join("dev.log")).unwrap();
+            let mut cmd = wrangler_command(dir.path(), &wrangler);
+            cmd.args(["dev", "--local", "--ip", "127.0.0.1", "--show-interactive-dev-session=false"])
+                .args(["--port", &port.to_string(), "--inspector-port", &inspector_port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            // Its own process group, so that stopping it stops workerd too.
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", wrangler.display()));
+            let mut dev = Self { dir, wrangler: wrangler.clone(), child, port };
+            match dev.wait_ready().await {
+                Ok(()) => return dev,
+                Err(status) if attempt < 3 => {
+                    eprintln!("wrangler dev exited ({status}) before answering; starting it again:\n{}", dev.log());
+                    dir = std::mem::replace(&mut dev.dir, TempDir::new().unwrap());
+                }
+                Err(status) => panic!("wrangler dev exited ({status}) before answering:\n{}", dev.log()),
+            }
+        }
     }
 
     /// Writes `entries` to the Worker's KV namespace while it runs.
@@ -225,17 +238,18 @@ impl WorkerDev {
         std::fs::read_to_string(self.dir.path().join("dev.log")).unwrap_or_default()
     }
 
-    async fn wait_ready(&mut self) {
+    /// Waits until the server answers `/healthz`; the exit status if it stops first.
+    async fn wait_ready(&mut self) -> Result<(), std::process::ExitStatus> {
         let since = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("wrangler dev exited ({status}) before answering:\n{}", self.log());
+                return Err(status);
             }
             if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
                 drop(stream);
                 if let Ok((200, _)) = tokio::time::timeout(Duration::from_secs(10), self.get("/healthz")).await {
                     eprintln!("wrangler dev ready in {:.1}s", since.elapsed().as_secs_f32());
-                    return;
+                    return Ok(());
                 }
             }
             assert!(

@@ -42,20 +42,18 @@ pub struct ScoreReport {
 pub async fn score_reviews(lake: &Lake, model: &SentimentModel) -> Result<ScoreReport> {
     let model_id = model.info().model_id.clone();
     let events = lake.read_events().await?;
-    let done: HashSet<String> = lake
-        .read_review_sentiment()
-        .await?
-        .into_iter()
-        .filter(|r| r.model_id == model_id)
-        .map(|r| r.event_id)
-        .collect();
+    let previous = lake.read_review_sentiment().await?;
+    let done: HashSet<&str> = previous.iter().filter(|r| r.model_id == model_id).map(|r| r.event_id.as_str()).collect();
     let mut report = ScoreReport { model_id: model_id.clone(), ..ScoreReport::default() };
-    let scored_at = Utc::now();
+    // Later than every row already stored (which keep milliseconds), so the
+    // newest scoring wins even when two runs fall in the same millisecond.
+    let newest = previous.iter().map(|r| r.scored_at).max();
+    let scored_at = newest.map_or_else(Utc::now, |t| Utc::now().max(t + chrono::Duration::milliseconds(1)));
     let mut featurizer = model.featurizer();
     let mut rows = Vec::new();
     for e in events.iter().map(|e| &e.event).filter(|e| e.event_type == EventType::Review) {
         report.reviews += 1;
-        if done.contains(&e.event_id) {
+        if done.contains(e.event_id.as_str()) {
             report.already_scored += 1;
             continue;
         }
@@ -230,6 +228,22 @@ mod tests {
         // A newer model scores everything again; the reader keeps the newest rows.
         assert_eq!(score_reviews(&lake, &toy_model("m2")).await.unwrap().scored, 4);
         assert!(lake.read_review_sentiment().await.unwrap().iter().all(|r| r.model_id == "m2"));
+
+        // Even when the stored rows carry a later time than this machine's
+        // clock (another writer's clock, or the same millisecond), the newest
+        // scoring is stamped after them and wins.
+        let ahead = Utc::now() + chrono::Duration::hours(1);
+        let rows: Vec<ReviewSentiment> = lake
+            .read_review_sentiment()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| ReviewSentiment { model_id: "m-ahead".into(), scored_at: ahead, ..r })
+            .collect();
+        lake.write_review_sentiment(&rows).await.unwrap();
+        assert_eq!(score_reviews(&lake, &toy_model("m3")).await.unwrap().scored, 4);
+        let rows = lake.read_review_sentiment().await.unwrap();
+        assert!(rows.iter().all(|r| r.model_id == "m3" && r.scored_at > ahead), "{rows:?}");
     }
 
     #[test]

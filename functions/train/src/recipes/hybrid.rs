@@ -26,14 +26,18 @@ pub const GRID: [f64; 9] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5];
 /// Fitted recipes reused across calls on the same data (by recipe name).
 pub type Cache = BTreeMap<String, Fitted>;
 
+/// The mean over users of their best score: a component's scale. The
+/// per-user maxima are computed in parallel and summed in user order, so the
+/// result (and the hybrid's weights) is the same on every run.
 fn mean_best(scorer: &dyn Scorer, users: usize) -> f32 {
-    let total: f32 = (0..users)
+    let best: Vec<f32> = (0..users)
         .into_par_iter()
         .map_init(Vec::new, |buf, u| {
             scorer.scores(u, buf);
             buf.iter().copied().fold(0f32, f32::max)
         })
-        .sum();
+        .collect();
+    let total: f32 = best.iter().sum();
     (total / users.max(1) as f32).max(f32::MIN_POSITIVE)
 }
 
