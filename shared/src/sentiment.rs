@@ -152,9 +152,13 @@ enum Unit {
     Char(u64),
 }
 
-#[inline]
+#[inline(always)]
 fn classify(c: char) -> Unit {
     let cp = c as u32;
+    // Most of a Chinese review: CJK unified ideographs are units of their own.
+    if (0x4E00..=0x9FFF).contains(&cp) {
+        return Unit::Char(u64::from(cp));
+    }
     let c = match cp {
         0xFF01..=0xFF5E => char::from_u32(cp - 0xFEE0).unwrap_or(c),
         0x3000 => ' ',
@@ -177,7 +181,6 @@ fn classify(c: char) -> Unit {
 #[derive(Clone, Debug)]
 pub struct Featurizer {
     bits: u32,
-    units: Vec<u64>,
     features: Vec<u32>,
     /// One bit per bucket, all clear between calls (see [`Featurizer::distinct`]).
     seen: Vec<u64>,
@@ -186,7 +189,7 @@ pub struct Featurizer {
 impl Featurizer {
     /// A featurizer for `2^bits` buckets (`bits` is clamped to [`MIN_BITS`]..=[`MAX_BITS`]).
     pub fn new(bits: u32) -> Self {
-        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), units: Vec::new(), features: Vec::new(), seen: Vec::new() }
+        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), features: Vec::new(), seen: Vec::new() }
     }
 
     /// Number of hash buckets.
@@ -196,94 +199,129 @@ impl Featurizer {
 
     /// The distinct feature buckets of `text`, sorted.
     pub fn features(&mut self, text: &str) -> &[u32] {
-        self.collect(text, false);
-        self.features.sort_unstable();
-        self.features.dedup();
-        &self.features
+        let features = &mut self.features;
+        features.clear();
+        Self::each_feature(self.bits, text, |f| features.push(f));
+        features.sort_unstable();
+        features.dedup();
+        features
     }
 
     /// The distinct feature buckets of `text` in the order they first
     /// occur: the same set as [`features`](Self::features), without sorting
     /// (a bit per bucket marks those already taken, and is cleared again).
     pub fn distinct(&mut self, text: &str) -> &[u32] {
-        if self.seen.is_empty() {
-            self.seen = vec![0; self.buckets().div_ceil(64)];
-        }
-        self.collect(text, true);
-        for &f in &self.features {
-            self.seen[(f >> 6) as usize] &= !(1u64 << (f & 63));
-        }
+        self.fold_distinct(text, (), |(), _| ());
         &self.features
     }
 
-    /// The feature buckets of `text` into `self.features`: all of them,
-    /// repeats included, or with `distinct` only those not marked in
-    /// `self.seen` yet, marking them.
-    fn collect(&mut self, text: &str, distinct: bool) {
-        self.units.clear();
-        self.units.push(BOUNDARY);
+    /// Folds `f` over the distinct feature buckets of `text` in the order
+    /// they first occur, leaving them in `self.features`.
+    #[inline(always)]
+    fn fold_distinct<A: Copy>(&mut self, text: &str, init: A, mut f: impl FnMut(A, u32) -> A) -> A {
+        if self.seen.is_empty() {
+            self.seen = vec![0; self.buckets().div_ceil(64)];
+        }
+        let (bits, seen, features) = (self.bits, &mut self.seen, &mut self.features);
+        features.clear();
+        let mut acc = init;
+        Self::each_feature(bits, text, |x| {
+            let (word, bit) = ((x >> 6) as usize, 1u64 << (x & 63));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                features.push(x);
+                acc = f(acc, x);
+            }
+        });
+        for &x in features.iter() {
+            seen[(x >> 6) as usize] &= !(1u64 << (x & 63));
+        }
+        acc
+    }
+
+    /// Calls `take` with every feature bucket of `text`, repeats included,
+    /// unit by unit (its 1-gram, 2-gram, 3-gram and skip bigram). One pass
+    /// over the characters, no buffer: a unit's n-grams are written out as
+    /// soon as the two units after it are known (WebAssembly hosts check
+    /// their deadline at every loop back-edge, so fewer loops run faster).
+    #[inline(always)]
+    fn each_feature(bits: u32, text: &str, take: impl FnMut(u32)) {
+        let mut grams = Grams { before: BOUNDARY, last: BOUNDARY, shift: 64 - bits, take };
         let mut word: Option<u64> = None;
         for c in text.chars() {
-            let unit = classify(c);
-            if let Unit::Word(b) = unit {
-                word = Some(mix(word.unwrap_or(WORD_SEED) ^ u64::from(b)));
-                continue;
-            }
-            if let Some(w) = word.take() {
-                self.units.push(w | WORD_FLAG);
-            }
-            match unit {
-                Unit::Boundary => {
-                    if self.units.last() != Some(&BOUNDARY) {
-                        self.units.push(BOUNDARY);
+            match classify(c) {
+                Unit::Word(b) => word = Some(mix(word.unwrap_or(WORD_SEED) ^ u64::from(b))),
+                unit => {
+                    if let Some(w) = word.take() {
+                        grams.push(w | WORD_FLAG);
+                    }
+                    match unit {
+                        // Runs of boundaries collapse to one; the text starts with one.
+                        Unit::Boundary if grams.last != BOUNDARY => grams.push(BOUNDARY),
+                        Unit::Char(u) => grams.push(u),
+                        _ => {}
                     }
                 }
-                Unit::Char(u) => self.units.push(u),
-                Unit::Skip | Unit::Word(_) => {}
             }
         }
-        if let Some(w) = word.take() {
-            self.units.push(w | WORD_FLAG);
+        if let Some(w) = word {
+            grams.push(w | WORD_FLAG);
         }
+        grams.finish();
+    }
+}
 
-        let shift = 64 - self.bits;
-        let (u, features, seen) = (&self.units, &mut self.features, &mut self.seen);
-        features.clear();
-        let mut emit = |h: u64| {
-            let f = (h >> shift) as u32;
-            if distinct {
-                let (word, bit) = ((f >> 6) as usize, 1u64 << (f & 63));
-                if seen[word] & bit != 0 {
-                    return;
-                }
-                seen[word] |= bit;
-            }
-            features.push(f);
-        };
-        // The n-grams starting at unit i, written out for n = 1, 2, 3 (one
-        // loop iteration per unit, not per n-gram: WebAssembly hosts check
-        // their deadline at every loop back-edge). A boundary may only open
-        // an n-gram, and alone it is no feature.
+/// The n-grams of a stream of units. `before` and `last` are the two latest
+/// units; at the start, a boundary standing before the text's opening
+/// boundary, which contributes nothing.
+struct Grams<F> {
+    before: u64,
+    last: u64,
+    shift: u32,
+    take: F,
+}
+
+impl<F: FnMut(u32)> Grams<F> {
+    /// The next unit: the n-grams starting two units back are now known.
+    #[inline(always)]
+    fn push(&mut self, unit: u64) {
+        self.starting_at(self.before, self.last, unit);
+        self.before = self.last;
+        self.last = unit;
+    }
+
+    /// The end of the text: the n-grams starting at the last two units.
+    #[inline(always)]
+    fn finish(mut self) {
+        self.starting_at(self.before, self.last, BOUNDARY);
+        self.starting_at(self.last, BOUNDARY, BOUNDARY);
+    }
+
+    /// The n-grams starting at unit `first`, followed by `second` and
+    /// `third` (boundaries past the end of the text). A boundary may only
+    /// open an n-gram, and alone it is no feature.
+    #[inline(always)]
+    fn starting_at(&mut self, first: u64, second: u64, third: u64) {
         const _: () = assert!(MAX_ORDER == 3);
-        for i in 0..u.len() {
-            let (first, second, third) = (u[i], u.get(i + 1).copied(), u.get(i + 2).copied());
-            let h = mix(NGRAM_SEED ^ first);
-            if first != BOUNDARY {
-                emit(h);
-            }
-            if let Some(second) = second.filter(|&x| x != BOUNDARY) {
-                let h = mix(h ^ second.wrapping_add(ORDER_STEP));
-                emit(h);
-                if let Some(third) = third.filter(|&x| x != BOUNDARY) {
-                    let h = mix(h ^ third.wrapping_add(2 * ORDER_STEP));
-                    emit(h);
-                }
-            }
-            if let Some(third) = third.filter(|&x| x != BOUNDARY && first != BOUNDARY) {
-                let h = mix(mix(SKIP_SEED ^ first) ^ third);
-                emit(h);
+        let h = mix(NGRAM_SEED ^ first);
+        if first != BOUNDARY {
+            self.emit(h);
+        }
+        if second != BOUNDARY {
+            let h = mix(h ^ second.wrapping_add(ORDER_STEP));
+            self.emit(h);
+            if third != BOUNDARY {
+                self.emit(mix(h ^ third.wrapping_add(2 * ORDER_STEP)));
             }
         }
+        if first != BOUNDARY && third != BOUNDARY {
+            self.emit(mix(mix(SKIP_SEED ^ first) ^ third));
+        }
+    }
+
+    #[inline(always)]
+    fn emit(&mut self, h: u64) {
+        (self.take)((h >> self.shift) as u32);
     }
 }
 
@@ -396,15 +434,17 @@ impl SentimentModel {
 
     /// The logit of `text`; `None` when the text has no features.
     pub fn logit_with(&self, featurizer: &mut Featurizer, text: &str) -> Option<f32> {
-        let features = featurizer.distinct(text);
-        if features.is_empty() {
+        // Features come from a featurizer of the same bits in normal use; a
+        // mismatched one is masked instead of indexing out of bounds. The
+        // weights are summed as the features are found, in the order they
+        // first occur.
+        let (weights, mask) = (&self.weights, self.weights.len() - 1);
+        let sum = featurizer.fold_distinct(text, 0.0f32, |sum, f| sum + weights[f as usize & mask]);
+        let n = featurizer.features.len();
+        if n == 0 {
             return None;
         }
-        // Features come from a featurizer of the same bits in normal use; a
-        // mismatched one is masked instead of indexing out of bounds.
-        let mask = self.weights.len() - 1;
-        let sum: f32 = features.iter().map(|&f| self.weights[f as usize & mask]).sum();
-        Some(self.bias + sum / (features.len() as f32).sqrt())
+        Some(self.bias + sum / (n as f32).sqrt())
     }
 
     /// Scores one text with a reusable featurizer.
@@ -493,6 +533,83 @@ mod tests {
         // The marks are cleared after each call: the same text again, the same answer.
         let once = f.distinct("好书 好书").to_vec();
         assert_eq!(f.distinct("好书 好书"), once);
+    }
+
+    /// Version 1 written plainly, as the module documentation defines it:
+    /// the units first, then every unit's n-grams in order.
+    fn plain_features(bits: u32, text: &str) -> Vec<u32> {
+        let mut units = vec![BOUNDARY];
+        let mut word: Option<u64> = None;
+        for c in text.chars() {
+            let unit = classify(c);
+            if let Unit::Word(b) = unit {
+                word = Some(mix(word.unwrap_or(WORD_SEED) ^ u64::from(b)));
+                continue;
+            }
+            units.extend(word.take().map(|w| w | WORD_FLAG));
+            match unit {
+                Unit::Boundary if units.last() != Some(&BOUNDARY) => units.push(BOUNDARY),
+                Unit::Char(u) => units.push(u),
+                _ => {}
+            }
+        }
+        units.extend(word.map(|w| w | WORD_FLAG));
+        let bucket = |h: u64| (h >> (64 - bits)) as u32;
+        let mut out = Vec::new();
+        for i in 0..units.len() {
+            let at = |j: usize| units.get(j).copied().filter(|&u| u != BOUNDARY);
+            let h1 = mix(NGRAM_SEED ^ units[i]);
+            out.extend(at(i).map(|_| bucket(h1)));
+            if let Some(second) = at(i + 1) {
+                let h2 = mix(h1 ^ second.wrapping_add(ORDER_STEP));
+                out.push(bucket(h2));
+                out.extend(at(i + 2).map(|third| bucket(mix(h2 ^ third.wrapping_add(2 * ORDER_STEP)))));
+            }
+            if let (Some(first), Some(third)) = (at(i), at(i + 2)) {
+                out.push(bucket(mix(mix(SKIP_SEED ^ first) ^ third)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn one_pass_gives_the_plain_features_in_order() {
+        let texts = [
+            "",
+            " ",
+            "好",
+            "好书",
+            "  很好书  ",
+            "这本书 great, 推荐! 12元",
+            "ok",
+            "a b",
+            "😀😀 很好\u{200b}书\n\n\t差",
+            "ＧＲＥＡＴ 好书！ \u{3000} 再说缺点：",
+            "Книга хорошая, 3,被子感觉很不好",
+            "\u{0}\u{1}好\u{7f}",
+        ];
+        for text in texts {
+            let mut seen = Vec::new();
+            Featurizer::each_feature(20, text, |f| seen.push(f));
+            assert_eq!(seen, plain_features(20, text), "{text:?}");
+        }
+        // The model sums the same weights in the same order: the same bits.
+        let m = toy();
+        let mut f = m.featurizer();
+        for text in texts {
+            let plain = plain_features(m.bits(), text);
+            let mut firsts: Vec<u32> = Vec::new();
+            for x in plain {
+                if !firsts.contains(&x) {
+                    firsts.push(x);
+                }
+            }
+            let expected = (!firsts.is_empty()).then(|| {
+                let sum: f32 = firsts.iter().map(|&x| m.weights[x as usize]).sum();
+                m.bias + sum / (firsts.len() as f32).sqrt()
+            });
+            assert_eq!(m.logit_with(&mut f, text).map(f32::to_bits), expected.map(f32::to_bits), "{text:?}");
+        }
     }
 
     #[test]
