@@ -181,7 +181,10 @@ fn classify(c: char) -> Unit {
 #[derive(Clone, Debug)]
 pub struct Featurizer {
     bits: u32,
+    /// The answer of `features`; for `distinct`, a buffer whose first
+    /// `count` entries are the answer.
     features: Vec<u32>,
+    count: usize,
     /// One bit per bucket, all clear between calls (see [`Featurizer::distinct`]).
     seen: Vec<u64>,
 }
@@ -189,7 +192,7 @@ pub struct Featurizer {
 impl Featurizer {
     /// A featurizer for `2^bits` buckets (`bits` is clamped to [`MIN_BITS`]..=[`MAX_BITS`]).
     pub fn new(bits: u32) -> Self {
-        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), features: Vec::new(), seen: Vec::new() }
+        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), features: Vec::new(), count: 0, seen: Vec::new() }
     }
 
     /// Number of hash buckets.
@@ -212,29 +215,48 @@ impl Featurizer {
     /// (a bit per bucket marks those already taken, and is cleared again).
     pub fn distinct(&mut self, text: &str) -> &[u32] {
         self.fold_distinct(text, (), |(), _| ());
-        &self.features
+        &self.features[..self.count]
     }
 
     /// Folds `f` over the distinct feature buckets of `text` in the order
-    /// they first occur, leaving them in `self.features`.
+    /// they first occur, leaving them in `self.features[..self.count]`.
+    /// Buffers are local slices here, so that the compiled loop keeps their
+    /// addresses and lengths in registers.
     #[inline(always)]
     fn fold_distinct<A: Copy>(&mut self, text: &str, init: A, mut f: impl FnMut(A, u32) -> A) -> A {
         if self.seen.is_empty() {
             self.seen = vec![0; self.buckets().div_ceil(64)];
         }
-        let (bits, seen, features) = (self.bits, &mut self.seen, &mut self.features);
-        features.clear();
-        let mut acc = init;
+        // At most four features start at each unit, there is at most one
+        // unit per character plus the opening boundary, and never more
+        // distinct features than buckets.
+        let most = (4 * (text.len() + 1)).min(self.buckets());
+        if self.features.len() < most {
+            self.features.resize(most, 0);
+        }
+        let (bits, seen, out) = (self.bits, &mut self.seen[..], &mut self.features[..]);
+        let (mut n, mut acc) = (0, init);
         Self::each_feature(bits, text, |x| {
             let (word, bit) = ((x >> 6) as usize, 1u64 << (x & 63));
             if seen[word] & bit == 0 {
                 seen[word] |= bit;
-                features.push(x);
+                out[n] = x;
+                n += 1;
                 acc = f(acc, x);
             }
         });
-        for &x in features.iter() {
-            seen[(x >> 6) as usize] &= !(1u64 << (x & 63));
+        self.count = n;
+        let features = &self.features[..n];
+        // Every mark set was set for this text: clear whole words, four at a
+        // time (fewer loop back-edges for a WebAssembly host to check).
+        let mut quads = features.chunks_exact(4);
+        for q in &mut quads {
+            for &x in q {
+                seen[(x >> 6) as usize] = 0;
+            }
+        }
+        for &x in quads.remainder() {
+            seen[(x >> 6) as usize] = 0;
         }
         acc
     }
@@ -438,9 +460,9 @@ impl SentimentModel {
         // mismatched one is masked instead of indexing out of bounds. The
         // weights are summed as the features are found, in the order they
         // first occur.
-        let (weights, mask) = (&self.weights, self.weights.len() - 1);
+        let (weights, mask) = (&self.weights[..], self.weights.len() - 1);
         let sum = featurizer.fold_distinct(text, 0.0f32, |sum, f| sum + weights[f as usize & mask]);
-        let n = featurizer.features.len();
+        let n = featurizer.count;
         if n == 0 {
             return None;
         }
