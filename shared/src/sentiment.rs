@@ -181,18 +181,19 @@ fn classify(c: char) -> Unit {
 #[derive(Clone, Debug)]
 pub struct Featurizer {
     bits: u32,
-    /// The answer of `features`; for `distinct`, a buffer whose first
-    /// `count` entries are the answer.
+    /// The answer of `features` and `distinct`.
     features: Vec<u32>,
+    /// Distinct features of the last text folded over.
     count: usize,
-    /// One bit per bucket, all clear between calls (see [`Featurizer::distinct`]).
-    seen: Vec<u64>,
+    /// One stamp per bucket: the generation of the last text that had it.
+    stamps: Vec<u8>,
+    generation: u8,
 }
 
 impl Featurizer {
     /// A featurizer for `2^bits` buckets (`bits` is clamped to [`MIN_BITS`]..=[`MAX_BITS`]).
     pub fn new(bits: u32) -> Self {
-        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), features: Vec::new(), count: 0, seen: Vec::new() }
+        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), features: Vec::new(), count: 0, stamps: Vec::new(), generation: 0 }
     }
 
     /// Number of hash buckets.
@@ -211,53 +212,43 @@ impl Featurizer {
     }
 
     /// The distinct feature buckets of `text` in the order they first
-    /// occur: the same set as [`features`](Self::features), without sorting
-    /// (a bit per bucket marks those already taken, and is cleared again).
+    /// occur: the same set as [`features`](Self::features), without sorting.
     pub fn distinct(&mut self, text: &str) -> &[u32] {
-        self.fold_distinct(text, (), |(), _| ());
-        &self.features[..self.count]
+        let mut list = std::mem::take(&mut self.features);
+        list.clear();
+        self.fold_distinct(text, (), |(), x| list.push(x));
+        self.features = list;
+        &self.features
     }
 
     /// Folds `f` over the distinct feature buckets of `text` in the order
-    /// they first occur, leaving them in `self.features[..self.count]`.
-    /// Buffers are local slices here, so that the compiled loop keeps their
-    /// addresses and lengths in registers.
+    /// they first occur, and counts them (`self.count`). A bucket is taken
+    /// when its stamp is not this call's generation yet; the stamps are
+    /// reset once every 255 calls, so nothing is cleared per text.
     #[inline(always)]
     fn fold_distinct<A: Copy>(&mut self, text: &str, init: A, mut f: impl FnMut(A, u32) -> A) -> A {
-        if self.seen.is_empty() {
-            self.seen = vec![0; self.buckets().div_ceil(64)];
+        if self.stamps.is_empty() {
+            self.stamps = vec![0; self.buckets()];
         }
-        // At most four features start at each unit, there is at most one
-        // unit per character plus the opening boundary, and never more
-        // distinct features than buckets.
-        let most = (4 * (text.len() + 1)).min(self.buckets());
-        if self.features.len() < most {
-            self.features.resize(most, 0);
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            self.stamps.fill(0);
+            self.generation = 1;
         }
-        let (bits, seen, out) = (self.bits, &mut self.seen[..], &mut self.features[..]);
+        let (bits, generation, stamps) = (self.bits, self.generation, &mut self.stamps[..]);
+        // A power of two of buckets, and every feature is below it: the
+        // mask changes nothing but spares a bounds check.
+        let mask = stamps.len() - 1;
         let (mut n, mut acc) = (0, init);
         Self::each_feature(bits, text, |x| {
-            let (word, bit) = ((x >> 6) as usize, 1u64 << (x & 63));
-            if seen[word] & bit == 0 {
-                seen[word] |= bit;
-                out[n] = x;
+            let stamp = &mut stamps[x as usize & mask];
+            if *stamp != generation {
+                *stamp = generation;
                 n += 1;
                 acc = f(acc, x);
             }
         });
         self.count = n;
-        let features = &self.features[..n];
-        // Every mark set was set for this text: clear whole words, four at a
-        // time (fewer loop back-edges for a WebAssembly host to check).
-        let mut quads = features.chunks_exact(4);
-        for q in &mut quads {
-            for &x in q {
-                seen[(x >> 6) as usize] = 0;
-            }
-        }
-        for &x in quads.remainder() {
-            seen[(x >> 6) as usize] = 0;
-        }
         acc
     }
 
@@ -369,11 +360,24 @@ pub struct SentimentInfo {
 }
 
 /// A verified sentiment model, ready to score.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct SentimentModel {
     info: SentimentInfo,
     weights: Vec<f32>,
     bias: f32,
+    /// Featurizers of earlier [`score`](Self::score) and
+    /// [`score_all`](Self::score_all) calls, kept so that a call does not
+    /// allocate and zero a stamp per bucket again.
+    spare: std::sync::Mutex<Vec<Featurizer>>,
+}
+
+/// Featurizers a model keeps for later calls.
+const SPARE_FEATURIZERS: usize = 4;
+
+impl Clone for SentimentModel {
+    fn clone(&self) -> Self {
+        Self { info: self.info.clone(), weights: self.weights.clone(), bias: self.bias, spare: Default::default() }
+    }
 }
 
 impl SentimentModel {
@@ -420,6 +424,7 @@ impl SentimentModel {
             },
             weights,
             bias,
+            spare: Default::default(),
         })
     }
 
@@ -482,13 +487,25 @@ impl SentimentModel {
 
     /// Scores one text.
     pub fn score(&self, text: &str) -> Sentiment {
-        self.score_with(&mut self.featurizer(), text)
+        self.with_featurizer(|f| self.score_with(f, text))
     }
 
     /// Scores many texts, in order.
     pub fn score_all<S: AsRef<str>>(&self, texts: &[S]) -> Vec<Sentiment> {
-        let mut f = self.featurizer();
-        texts.iter().map(|t| self.score_with(&mut f, t.as_ref())).collect()
+        self.with_featurizer(|f| texts.iter().map(|t| self.score_with(f, t.as_ref())).collect())
+    }
+
+    /// Runs `work` with a spare featurizer (or a new one), then keeps it.
+    fn with_featurizer<T>(&self, work: impl FnOnce(&mut Featurizer) -> T) -> T {
+        let spare = self.spare.lock().ok().and_then(|mut spare| spare.pop());
+        let mut f = spare.unwrap_or_else(|| self.featurizer());
+        let out = work(&mut f);
+        if let Ok(mut spare) = self.spare.lock()
+            && spare.len() < SPARE_FEATURIZERS
+        {
+            spare.push(f);
+        }
+        out
     }
 }
 
@@ -555,6 +572,13 @@ mod tests {
         // The marks are cleared after each call: the same text again, the same answer.
         let once = f.distinct("好书 好书").to_vec();
         assert_eq!(f.distinct("好书 好书"), once);
+        // Past the 255 generations of the stamps, every feature still comes once.
+        for i in 0..600 {
+            let text = ["好书 好书", "不错", "好书 不错", ""][i % 4];
+            let mut d = f.distinct(text).to_vec();
+            d.sort_unstable();
+            assert_eq!(d, f.features(text), "{i}: {text:?}");
+        }
     }
 
     /// Version 1 written plainly, as the module documentation defines it:
@@ -655,6 +679,13 @@ mod tests {
             m.score_all(&["好", "差"]).iter().map(|s| s.label).collect::<Vec<_>>(),
             [Label::Positive, Label::Negative]
         );
+        // Later calls reuse the model's featurizers and answer the same as a fresh one.
+        let texts = ["这本书很好，我喜欢", "太差了，失望", "好书 好书 ok", ""];
+        let fresh: Vec<Sentiment> = texts.iter().map(|t| m.score_with(&mut m.featurizer(), t)).collect();
+        for _ in 0..300 {
+            assert_eq!(m.score_all(&texts), fresh);
+        }
+        assert_eq!(m.clone().score_all(&texts), fresh);
     }
 
     #[test]
