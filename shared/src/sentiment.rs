@@ -465,7 +465,8 @@ impl SentimentModel {
         // mismatched one is masked instead of indexing out of bounds. The
         // weights are summed as the features are found, in the order they
         // first occur.
-        let (weights, mask) = (&self.weights[..], self.weights.len() - 1);
+        let weights = &self.weights[..];
+        let mask = weights.len().checked_sub(1)?;
         let sum = featurizer.fold_distinct(text, 0.0f32, |sum, f| sum + weights[f as usize & mask]);
         let n = featurizer.count;
         if n == 0 {
