@@ -183,8 +183,6 @@ pub struct Featurizer {
     bits: u32,
     /// The answer of `features` and `distinct`.
     features: Vec<u32>,
-    /// Distinct features of the last text folded over.
-    count: usize,
     /// One stamp per bucket: the generation of the last text that had it.
     stamps: Vec<u8>,
     generation: u8,
@@ -193,7 +191,7 @@ pub struct Featurizer {
 impl Featurizer {
     /// A featurizer for `2^bits` buckets (`bits` is clamped to [`MIN_BITS`]..=[`MAX_BITS`]).
     pub fn new(bits: u32) -> Self {
-        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), features: Vec::new(), count: 0, stamps: Vec::new(), generation: 0 }
+        Self { bits: bits.clamp(MIN_BITS, MAX_BITS), features: Vec::new(), stamps: Vec::new(), generation: 0 }
     }
 
     /// Number of hash buckets.
@@ -222,11 +220,11 @@ impl Featurizer {
     }
 
     /// Folds `f` over the distinct feature buckets of `text` in the order
-    /// they first occur, and counts them (`self.count`). A bucket is taken
+    /// they first occur; also returns how many there are. A bucket is taken
     /// when its stamp is not this call's generation yet; the stamps are
     /// reset once every 255 calls, so nothing is cleared per text.
     #[inline(always)]
-    fn fold_distinct<A: Copy>(&mut self, text: &str, init: A, mut f: impl FnMut(A, u32) -> A) -> A {
+    fn fold_distinct<A: Copy>(&mut self, text: &str, init: A, mut f: impl FnMut(A, u32) -> A) -> (A, usize) {
         if self.stamps.is_empty() {
             self.stamps = vec![0; self.buckets()];
         }
@@ -248,8 +246,7 @@ impl Featurizer {
                 acc = f(acc, x);
             }
         });
-        self.count = n;
-        acc
+        (acc, n)
     }
 
     /// Calls `take` with every feature bucket of `text`, repeats included,
@@ -467,8 +464,7 @@ impl SentimentModel {
         // first occur.
         let weights = &self.weights[..];
         let mask = weights.len().checked_sub(1)?;
-        let sum = featurizer.fold_distinct(text, 0.0f32, |sum, f| sum + weights[f as usize & mask]);
-        let n = featurizer.count;
+        let (sum, n) = featurizer.fold_distinct(text, 0.0f32, |sum, f| sum + weights[f as usize & mask]);
         if n == 0 {
             return None;
         }
