@@ -74,6 +74,10 @@ pub const BIAS_TENSOR: &str = "sentiment_bias";
 pub const MIN_BITS: u32 = 10;
 /// Most hash bits a model may use (64 MiB of weights).
 pub const MAX_BITS: u32 = 24;
+/// Hash bits of a model trained with the default settings (2 MiB of
+/// weights). Scoring is compiled for this size with its masks and shifts
+/// as constants (a little faster); other sizes take the general path.
+pub const DEFAULT_BITS: u32 = 19;
 /// Highest n-gram order.
 pub const MAX_ORDER: usize = 3;
 
@@ -177,6 +181,43 @@ fn classify(c: char) -> Unit {
     }
 }
 
+/// Takes the next character if it is a CJK unified ideograph (a unit of its own).
+#[inline(always)]
+fn ideograph(chars: &mut std::str::Chars<'_>) -> Option<u64> {
+    let mut next = chars.clone();
+    match next.next() {
+        Some(c) if ('\u{4E00}'..='\u{9FFF}').contains(&c) => {
+            *chars = next;
+            Some(u64::from(u32::from(c)))
+        }
+        _ => None,
+    }
+}
+
+/// The hash bits of a featurizer: fixed when compiling ([`Fixed`]) or
+/// known only at run time (`u32`). The feature loop is compiled for each;
+/// with fixed bits it keeps all of its state in registers.
+trait Bits: Copy {
+    fn get(self) -> u32;
+}
+
+#[derive(Clone, Copy)]
+struct Fixed<const B: u32>;
+
+impl<const B: u32> Bits for Fixed<B> {
+    #[inline(always)]
+    fn get(self) -> u32 {
+        B
+    }
+}
+
+impl Bits for u32 {
+    #[inline(always)]
+    fn get(self) -> u32 {
+        self
+    }
+}
+
 /// Turns texts into feature buckets, reusing its buffers between calls.
 #[derive(Clone, Debug)]
 pub struct Featurizer {
@@ -214,17 +255,25 @@ impl Featurizer {
     pub fn distinct(&mut self, text: &str) -> &[u32] {
         let mut list = std::mem::take(&mut self.features);
         list.clear();
-        self.fold_distinct(text, (), |(), x| list.push(x));
+        self.fold_distinct(self.bits, text, (), |(), x| list.push(x));
         self.features = list;
         &self.features
     }
 
     /// Folds `f` over the distinct feature buckets of `text` in the order
-    /// they first occur; also returns how many there are. A bucket is taken
-    /// when its stamp is not this call's generation yet; the stamps are
-    /// reset once every 255 calls, so nothing is cleared per text.
+    /// they first occur; also returns how many there are. `bits` are this
+    /// featurizer's bits. A bucket is taken when its stamp is not this
+    /// call's generation yet; the stamps are reset once every 255 calls, so
+    /// nothing is cleared per text.
     #[inline(always)]
-    fn fold_distinct<A: Copy>(&mut self, text: &str, init: A, mut f: impl FnMut(A, u32) -> A) -> (A, usize) {
+    fn fold_distinct<B: Bits, A: Copy>(
+        &mut self,
+        bits: B,
+        text: &str,
+        init: A,
+        mut f: impl FnMut(A, u32) -> A,
+    ) -> (A, usize) {
+        debug_assert_eq!(bits.get(), self.bits);
         if self.stamps.is_empty() {
             self.stamps = vec![0; self.buckets()];
         }
@@ -233,49 +282,65 @@ impl Featurizer {
             self.stamps.fill(0);
             self.generation = 1;
         }
-        let (bits, generation, stamps) = (self.bits, self.generation, &mut self.stamps[..]);
+        let generation = self.generation;
         // A power of two of buckets, and every feature is below it: the
         // mask changes nothing but spares a bounds check.
+        let stamps = &mut self.stamps[..1 << bits.get()];
         let mask = stamps.len() - 1;
-        let (mut n, mut acc) = (0, init);
+        // Counted in a float, which is exact up to 2^24 (MAX_BITS buckets)
+        // and leaves the integer registers to the loop.
+        let (mut n, mut acc) = (0.0f32, init);
         Self::each_feature(bits, text, |x| {
             let stamp = &mut stamps[x as usize & mask];
             if *stamp != generation {
                 *stamp = generation;
-                n += 1;
+                n += 1.0;
                 acc = f(acc, x);
             }
         });
-        (acc, n)
+        (acc, n as usize)
     }
 
     /// Calls `take` with every feature bucket of `text`, repeats included,
     /// unit by unit (its 1-gram, 2-gram, 3-gram and skip bigram). One pass
     /// over the characters, no buffer: a unit's n-grams are written out as
-    /// soon as the two units after it are known (WebAssembly hosts check
-    /// their deadline at every loop back-edge, so fewer loops run faster).
+    /// soon as the two units after it are known. WebAssembly hosts check
+    /// their deadline at every loop back-edge, and the registers live there
+    /// get saved around the check, so the loop goes round as seldom as it
+    /// can: a word is read to its end, and a run of ideographs four at a time.
     #[inline(always)]
-    fn each_feature(bits: u32, text: &str, take: impl FnMut(u32)) {
-        let mut grams = Grams { before: BOUNDARY, last: BOUNDARY, shift: 64 - bits, take };
-        let mut word: Option<u64> = None;
-        for c in text.chars() {
+    fn each_feature(bits: impl Bits, text: &str, take: impl FnMut(u32)) {
+        let mut grams = Grams { before: BOUNDARY, last: BOUNDARY, shift: 64 - bits.get(), take };
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
             match classify(c) {
-                Unit::Word(b) => word = Some(mix(word.unwrap_or(WORD_SEED) ^ u64::from(b))),
-                unit => {
-                    if let Some(w) = word.take() {
-                        grams.push(w | WORD_FLAG);
-                    }
-                    match unit {
-                        // Runs of boundaries collapse to one; the text starts with one.
-                        Unit::Boundary if grams.last != BOUNDARY => grams.push(BOUNDARY),
-                        Unit::Char(u) => grams.push(u),
-                        _ => {}
+                Unit::Char(u) => {
+                    grams.push(u);
+                    // Up to three more ideographs without going round the loop.
+                    if let Some(u) = ideograph(&mut chars) {
+                        grams.push(u);
+                        if let Some(u) = ideograph(&mut chars) {
+                            grams.push(u);
+                            if let Some(u) = ideograph(&mut chars) {
+                                grams.push(u);
+                            }
+                        }
                     }
                 }
+                // Runs of boundaries collapse to one; the text starts with one.
+                Unit::Boundary if grams.last != BOUNDARY => grams.push(BOUNDARY),
+                Unit::Boundary | Unit::Skip => {}
+                Unit::Word(b) => {
+                    // A word runs to the first character that is not part of one.
+                    let mut word = mix(WORD_SEED ^ u64::from(b));
+                    let mut rest = chars.clone();
+                    while let Some(Unit::Word(b)) = rest.next().map(classify) {
+                        word = mix(word ^ u64::from(b));
+                        chars = rest.clone();
+                    }
+                    grams.push(word | WORD_FLAG);
+                }
             }
-        }
-        if let Some(w) = word {
-            grams.push(w | WORD_FLAG);
         }
         grams.finish();
     }
@@ -461,14 +526,28 @@ impl SentimentModel {
         // Features come from a featurizer of the same bits in normal use; a
         // mismatched one is masked instead of indexing out of bounds. The
         // weights are summed as the features are found, in the order they
-        // first occur.
+        // first occur. Models of the default size take the loop compiled
+        // for their bits.
         let weights = &self.weights[..];
-        let mask = weights.len().checked_sub(1)?;
-        let (sum, n) = featurizer.fold_distinct(text, 0.0f32, |sum, f| sum + weights[f as usize & mask]);
+        let (sum, n) = if featurizer.bits == DEFAULT_BITS && weights.len() == 1 << DEFAULT_BITS {
+            let weights = &weights[..1 << DEFAULT_BITS];
+            let mask = (1 << DEFAULT_BITS) - 1;
+            featurizer.fold_distinct(Fixed::<DEFAULT_BITS>, text, 0.0f32, |sum, f| sum + weights[f as usize & mask])
+        } else {
+            Self::weigh(weights, featurizer, text)?
+        };
         if n == 0 {
             return None;
         }
         Some(self.bias + sum / (n as f32).sqrt())
+    }
+
+    /// The sum of the weights of `text`'s features and their number, for
+    /// any bits (kept out of line: the default size has its own loop).
+    #[inline(never)]
+    fn weigh(weights: &[f32], featurizer: &mut Featurizer, text: &str) -> Option<(f32, usize)> {
+        let mask = weights.len().checked_sub(1)?;
+        Some(featurizer.fold_distinct(featurizer.bits, text, 0.0f32, |sum, f| sum + weights[f as usize & mask]))
     }
 
     /// Scores one text with a reusable featurizer.
@@ -630,28 +709,40 @@ mod tests {
             "ＧＲＥＡＴ 好书！ \u{3000} 再说缺点：",
             "Книга хорошая, 3,被子感觉很不好",
             "\u{0}\u{1}好\u{7f}",
+            // Runs of 1 to 9 ideographs, between words and punctuation.
+            "好。很好。非常好书。这本书很好。这本书非常好看。这本书真的非常好看。这本书真的是非常好看。这本书真的是非常非常好",
+            "abc好def很好ghi很好书jkl这本好书mno这本书很好",
+            "好ab\u{200b}cd书ｅｆ1２3很😀好x",
+            "书书书书书书书书书",
         ];
         for text in texts {
             let mut seen = Vec::new();
             Featurizer::each_feature(20, text, |f| seen.push(f));
             assert_eq!(seen, plain_features(20, text), "{text:?}");
         }
-        // The model sums the same weights in the same order: the same bits.
-        let m = toy();
-        let mut f = m.featurizer();
-        for text in texts {
-            let plain = plain_features(m.bits(), text);
-            let mut firsts: Vec<u32> = Vec::new();
-            for x in plain {
-                if !firsts.contains(&x) {
-                    firsts.push(x);
+        // The model sums the same weights in the same order: the same bits,
+        // on the general path (12 bits) and on the default size's own loop.
+        let mut weights = vec![0.0f32; 1 << DEFAULT_BITS];
+        for (i, w) in weights.iter_mut().enumerate() {
+            *w = ((i as u32).wrapping_mul(2_654_435_761) >> 20) as f32 / 256.0 - 8.0;
+        }
+        for m in [toy(), SentimentModel::from_weights(weights, -0.3, "default-size").unwrap()] {
+            let mut f = m.featurizer();
+            for text in texts {
+                let plain = plain_features(m.bits(), text);
+                let mut firsts: Vec<u32> = Vec::new();
+                for x in plain {
+                    if !firsts.contains(&x) {
+                        firsts.push(x);
+                    }
                 }
+                let expected = (!firsts.is_empty()).then(|| {
+                    let sum: f32 = firsts.iter().map(|&x| m.weights[x as usize]).sum();
+                    m.bias + sum / (firsts.len() as f32).sqrt()
+                });
+                let got = m.logit_with(&mut f, text);
+                assert_eq!(got.map(f32::to_bits), expected.map(f32::to_bits), "{} bits, {text:?}", m.bits());
             }
-            let expected = (!firsts.is_empty()).then(|| {
-                let sum: f32 = firsts.iter().map(|&x| m.weights[x as usize]).sum();
-                m.bias + sum / (firsts.len() as f32).sqrt()
-            });
-            assert_eq!(m.logit_with(&mut f, text).map(f32::to_bits), expected.map(f32::to_bits), "{text:?}");
         }
     }
 

@@ -91,7 +91,15 @@ pub struct SentimentConfig {
 impl Default for SentimentConfig {
     /// The settings tuned on seeded 80/20 splits (see docs/SENTIMENT.md).
     fn default() -> Self {
-        Self { bits: 19, epochs: 6, lr: 0.01, weight_decay: 0.0, batch: 64, nb_smoothing: 1.0, seed: 42 }
+        Self {
+            bits: sentiment::DEFAULT_BITS,
+            epochs: 6,
+            lr: 0.01,
+            weight_decay: 0.0,
+            batch: 64,
+            nb_smoothing: 1.0,
+            seed: 42,
+        }
     }
 }
 
