@@ -176,8 +176,12 @@ pub enum SentimentCommand {
         #[arg(long, default_value = DEFAULT_BENCH_WASM)]
         wasm: PathBuf,
         /// Seconds of scoring per measurement.
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 2.0)]
         seconds: f64,
+        /// Rounds of the three measurements (native, wasm, wasm without deadline
+        /// checks), taken in turn; the figures are the medians.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+        rounds: u32,
         /// Key directory (signing.pub), unless KNOWEDGE_SIGNING_PUBLIC_KEY is set.
         #[arg(long, default_value = DEFAULT_KEYS)]
         keys: PathBuf,
@@ -308,9 +312,9 @@ pub async fn run(command: SentimentCommand) -> Result<()> {
             }
             Ok(())
         }
-        SentimentCommand::Bench { model, data, wasm, seconds, keys, json } => {
+        SentimentCommand::Bench { model, data, wasm, seconds, rounds, keys, json } => {
             // wasmtime's synchronous WASI blocks on its own; keep it off the async worker threads.
-            tokio::task::spawn_blocking(move || bench(&model, &data, &wasm, seconds, &keys, json)).await?
+            tokio::task::spawn_blocking(move || bench(&model, &data, &wasm, seconds, rounds, &keys, json)).await?
         }
     }
 }
@@ -363,7 +367,26 @@ fn score_for(model: &SentimentModel, texts: &[String], seconds: f64) -> (usize, 
     }
 }
 
-fn bench(model: &Path, data: &Path, wasm: &Path, seconds: f64, keys: &Path, json_out: Option<PathBuf>) -> Result<()> {
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn bench(
+    model: &Path,
+    data: &Path,
+    wasm: &Path,
+    seconds: f64,
+    rounds: u32,
+    keys: &Path,
+    json_out: Option<PathBuf>,
+) -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; figures are only meaningful from `cargo run --release`");
     }
@@ -372,6 +395,7 @@ fn bench(model: &Path, data: &Path, wasm: &Path, seconds: f64, keys: &Path, json
         "{} is missing: cargo build -p knowedge-shared --example sentiment_bench --target wasm32-wasip2 --release",
         wasm.display()
     );
+    ensure!(seconds.is_finite() && seconds > 0.0, "--seconds must be a positive number");
     let artifact_bytes = std::fs::metadata(model).with_context(|| format!("reading {}", model.display()))?.len();
     let loaded = load_model(model, keys)?;
     let public_hex = Keys::load_public(keys)?.to_hex();
@@ -383,14 +407,11 @@ fn bench(model: &Path, data: &Path, wasm: &Path, seconds: f64, keys: &Path, json
     }
     let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
     eprintln!(
-        "{} reviews, {:.0} characters on average; {seconds}s per measurement",
+        "{} reviews, {:.0} characters on average; {rounds} rounds of native, wasm and wasm without deadline checks, \
+         {seconds}s each",
         texts.len(),
         chars as f64 / texts.len().max(1) as f64
     );
-
-    let (n, secs, native_pos) = score_for(&loaded, &texts, seconds);
-    let native = n as f64 / secs;
-    eprintln!("native: {n} reviews in {secs:.2}s = {native:.0} reviews/s");
 
     let abs = |p: &Path| std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()));
     let model_abs = abs(model)?;
@@ -405,39 +426,74 @@ fn bench(model: &Path, data: &Path, wasm: &Path, seconds: f64, keys: &Path, json
         "/data/neg.txt".to_owned(),
     ];
     let dirs = vec![(model_dir, "/model".to_owned()), (abs(data)?, "/data".to_owned())];
-    let run_wasm = |epoch: bool| -> Result<serde_json::Value> {
+    // One wasm measurement: reviews per second, and whether its labels agree with the native pass.
+    let run_wasm = |epoch: bool, native_pos: usize, native_n: usize| -> Result<(f64, bool)> {
         let out = knowedge_edge_host::command::run_command(wasm, &args, &dirs, epoch)?;
         ensure!(out.success, "the wasm benchmark failed: {}", out.stdout);
         let w: serde_json::Value = serde_json::from_str(out.stdout.trim()).context("wasm benchmark output")?;
         let rate = w["reviews_per_second"].as_f64().context("wasm benchmark output has no reviews_per_second")?;
-        let label = if epoch { "with epoch deadline checks (as in the edge host)" } else { "without deadline checks" };
-        eprintln!("wasm:   {} reviews in {:.2}s = {rate:.0} reviews/s, {label}", w["reviews"], w["seconds"]);
-        Ok(w)
+        let agree = w["positive"].as_u64().map(|p| p as usize * native_n)
+            == Some(native_pos * w["reviews"].as_u64().unwrap_or(0) as usize);
+        Ok((rate, agree))
     };
-    let w = run_wasm(true)?;
-    let wasm_rate = w["reviews_per_second"].as_f64().unwrap_or(f64::NAN);
-    let plain_rate = run_wasm(false)?["reviews_per_second"].as_f64().unwrap_or(f64::NAN);
-    let wasm_passes_agree = w["positive"].as_u64().map(|p| p as usize * n)
-        == Some(native_pos * w["reviews"].as_u64().unwrap_or(0) as usize);
+
+    // The three measurements are taken in turn, round after round, so that a
+    // change in the machine's load falls on all of them; the ratios are
+    // taken within each round.
+    let (mut native, mut wasm_rate, mut plain_rate) = (Vec::new(), Vec::new(), Vec::new());
+    let mut agree = true;
+    for round in 1..=rounds {
+        let (n, secs, native_pos) = score_for(&loaded, &texts, seconds);
+        let nat = n as f64 / secs;
+        let (w, a) = run_wasm(true, native_pos, n)?;
+        let (p, b) = run_wasm(false, native_pos, n)?;
+        agree &= a && b;
+        eprintln!(
+            "round {round}: native {nat:.0} reviews/s; wasm {w:.0} ({:.2}x); without deadline checks {p:.0} ({:.2}x)",
+            nat / w,
+            nat / p
+        );
+        native.push(nat);
+        wasm_rate.push(w);
+        plain_rate.push(p);
+    }
+    let ratios: Vec<f64> = native.iter().zip(&wasm_rate).map(|(n, w)| n / w).collect();
+    let plain_ratios: Vec<f64> = native.iter().zip(&plain_rate).map(|(n, p)| n / p).collect();
+    let (native_m, wasm_m, plain_m) = (median(&native), median(&wasm_rate), median(&plain_rate));
+    let (ratio_m, plain_ratio_m) = (median(&ratios), median(&plain_ratios));
+    let range = |v: &[f64]| (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(0.0, f64::max));
+    let (lo, hi) = range(&ratios);
 
     let figures = json!({
         "model_id": loaded.info().model_id,
         "artifact_bytes": artifact_bytes,
         "reviews": texts.len(),
         "mean_review_chars": chars as f64 / texts.len().max(1) as f64,
-        "native_reviews_per_second": native,
-        "wasm_reviews_per_second": wasm_rate,
-        "wasm_time_over_native": native / wasm_rate,
-        "wasm_without_deadline_checks_reviews_per_second": plain_rate,
-        "wasm_without_deadline_checks_time_over_native": native / plain_rate,
+        "rounds": rounds,
+        "seconds_per_measurement": seconds,
+        "native_reviews_per_second": native_m,
+        "wasm_reviews_per_second": wasm_m,
+        "wasm_time_over_native": ratio_m,
+        "wasm_without_deadline_checks_reviews_per_second": plain_m,
+        "wasm_without_deadline_checks_time_over_native": plain_ratio_m,
+        "per_round": {
+            "native_reviews_per_second": native,
+            "wasm_reviews_per_second": wasm_rate,
+            "wasm_without_deadline_checks_reviews_per_second": plain_rate,
+            "wasm_time_over_native": ratios,
+        },
         "wasm_engine": "wasmtime 48.0.8 (cranelift, epoch interruption on as in the edge host), single thread",
-        "same_labels_native_and_wasm": wasm_passes_agree,
+        "same_labels_native_and_wasm": agree,
     });
     println!("artifact            {artifact_bytes} bytes ({:.2} MiB)", artifact_bytes as f64 / (1 << 20) as f64);
-    println!("native (1 core)     {native:.0} reviews/s");
-    println!("wasm in wasmtime    {wasm_rate:.0} reviews/s");
-    println!("wasm time / native  {:.2}x", native / wasm_rate);
-    println!("  without the edge host's deadline checks: {plain_rate:.0} reviews/s, {:.2}x", native / plain_rate);
+    println!("medians of {rounds} rounds:");
+    println!("native (1 core)     {native_m:.0} reviews/s");
+    println!("wasm in wasmtime    {wasm_m:.0} reviews/s");
+    println!("wasm time / native  {ratio_m:.2}x (rounds: {lo:.2}x to {hi:.2}x)");
+    println!("  without the edge host's deadline checks: {plain_m:.0} reviews/s, {plain_ratio_m:.2}x");
+    if !agree {
+        println!("warning: the wasm and native passes disagree on the labels");
+    }
     if let Some(path) = json_out {
         write(&path, &serde_json::to_vec_pretty(&figures)?)?;
     }
