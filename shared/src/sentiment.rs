@@ -160,7 +160,7 @@ enum Unit {
 fn classify(c: char) -> Unit {
     let cp = c as u32;
     // Most of a Chinese review: CJK unified ideographs are units of their own.
-    if (0x4E00..=0x9FFF).contains(&cp) {
+    if IDEOGRAPHS.contains(&cp) {
         return Unit::Char(u64::from(cp));
     }
     let c = match cp {
@@ -181,12 +181,15 @@ fn classify(c: char) -> Unit {
     }
 }
 
-/// Takes the next character if it is a CJK unified ideograph (a unit of its own).
+/// CJK unified ideographs: each is a unit of its own.
+const IDEOGRAPHS: std::ops::RangeInclusive<u32> = 0x4E00..=0x9FFF;
+
+/// Takes the next character if it is a CJK unified ideograph.
 #[inline(always)]
 fn ideograph(chars: &mut std::str::Chars<'_>) -> Option<u64> {
     let mut next = chars.clone();
     match next.next() {
-        Some(c) if ('\u{4E00}'..='\u{9FFF}').contains(&c) => {
+        Some(c) if IDEOGRAPHS.contains(&u32::from(c)) => {
             *chars = next;
             Some(u64::from(u32::from(c)))
         }
