@@ -399,12 +399,7 @@ fn bench(
     let artifact_bytes = std::fs::metadata(model).with_context(|| format!("reading {}", model.display()))?.len();
     let loaded = load_model(model, keys)?;
     let public_hex = Keys::load_public(keys)?.to_hex();
-    let mut texts = Vec::new();
-    for file in ["pos.txt", "neg.txt"] {
-        let p = data.join(file);
-        let t = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        texts.extend(t.lines().filter(|l| !l.trim().is_empty()).map(str::to_owned));
-    }
+    let texts: Vec<String> = train::load_reviews(data)?.into_iter().map(|r| r.text).collect();
     let chars: usize = texts.iter().map(|t| t.chars().count()).sum();
     eprintln!(
         "{} reviews, {:.0} characters on average; {rounds} rounds of native, wasm and wasm without deadline checks, \

@@ -37,12 +37,22 @@ pub struct Review {
 }
 
 /// Reads `pos.txt` and `neg.txt` (UTF-8, one review a line; blank lines are
-/// skipped) from `dir`. Fails when either file is missing or empty.
+/// skipped, `\r\n` line ends and a leading byte order mark accepted) from
+/// `dir`. Fails when either file is missing or empty, or names the first line
+/// that is not valid UTF-8.
 pub fn load_reviews(dir: &Path) -> Result<Vec<Review>> {
     let mut out = Vec::new();
     for (file, positive) in [("pos.txt", true), ("neg.txt", false)] {
         let path = dir.join(file);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            Error::Data(format!(
+                "{}: line {line} is not valid UTF-8 (review files are UTF-8 text, one review a line)",
+                path.display()
+            ))
+        })?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let before = out.len();
         out.extend(
             text.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Review { text: l.to_owned(), positive }),
@@ -367,6 +377,25 @@ mod tests {
     fn missing_data_fails_loudly() {
         let err = load_reviews(Path::new("/nonexistent/reviews")).unwrap_err();
         assert!(err.to_string().contains("pos.txt"), "{err}");
+    }
+
+    #[test]
+    fn review_files_are_read_line_by_line_and_bad_bytes_are_located() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pos.txt"), "\u{feff}好书\r\n\r\n  讲得清楚 \r\n").unwrap();
+        std::fs::write(dir.path().join("neg.txt"), "太差\n").unwrap();
+        let all = load_reviews(dir.path()).unwrap();
+        let texts: Vec<(&str, bool)> = all.iter().map(|r| (r.text.as_str(), r.positive)).collect();
+        assert_eq!(texts, [("好书", true), ("讲得清楚", true), ("太差", false)]);
+
+        // GBK bytes on the third line: the error names the file and the line.
+        std::fs::write(dir.path().join("neg.txt"), b"\xe5\xa4\xaa\xe5\xb7\xae\n\nok \xcc\xab\xb2\xee\n").unwrap();
+        let err = load_reviews(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("neg.txt: line 3 is not valid UTF-8"), "{err}");
+
+        std::fs::write(dir.path().join("neg.txt"), "\n \n").unwrap();
+        let err = load_reviews(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("neg.txt holds no reviews"), "{err}");
     }
 
     /// Trains on a subsample of the real corpus for a few seconds and checks
