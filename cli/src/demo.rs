@@ -263,7 +263,7 @@ pub fn hold_out_last_purchase(events: &[Value]) -> (Vec<Value>, HashMap<String, 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use knowedge_shared::event::Validator;
+    use knowedge_format::event::Validator;
 
     #[test]
     fn events_are_valid_and_deterministic() {

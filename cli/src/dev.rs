@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use knowedge_edge_host::{EdgeHost, HostConfig};
+use knowedge_format::store::Channel;
 use knowedge_ingest::Ingest;
 use knowedge_lake::{Lake, ModelStore};
-use knowedge_train::{BprConfig, Recipe};
+use knowedge_train::Recipe;
+use knowedge_train::pipeline::{self, Options};
 
 use crate::demo::{self, DemoConfig, ReviewTexts};
 use crate::keys::Keys;
@@ -78,12 +80,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(opts.ingest_listen)
         .await
         .with_context(|| format!("binding {}", opts.ingest_listen))?;
-    let ingest_addr = listener.local_addr()?;
-    tokio::spawn(crate::serve::serve_lambda(listener, move |req| {
-        let ingest = ingest.clone();
-        async move { ingest.handle(req).await }
-    }));
-    let ingest_url = format!("http://{ingest_addr}/v1/events");
+    let ingest_url = crate::serve::spawn_ingest(listener, ingest)?;
     eprintln!("      {ingest_url}");
 
     step(3, "sending the events through ingestion");
@@ -95,24 +92,10 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     .await?;
     eprintln!("      accepted {}, rejected {}, duplicates {}", summary.accepted, summary.rejected, summary.duplicates);
 
-    step(4, "training matrix factorisation (BPR on candle, CPU) and popularity");
     let models = ModelStore::open(&models_dir.to_string_lossy())?;
     let signing = keys.signing()?;
-    let pop = knowedge_train::run(&lake, &models, &signing, Recipe::Popularity, &BprConfig::default(), false).await?;
-    let t = Instant::now();
-    let mf = knowedge_train::run(&lake, &models, &signing, Recipe::Mf, &BprConfig::default(), true).await?;
-    eprintln!(
-        "      {} events, {} learners, {} items; mf trained in {:.1}s; published {} (current), {}",
-        mf.events,
-        mf.users,
-        mf.items,
-        t.elapsed().as_secs_f32(),
-        mf.version,
-        pop.version
-    );
-
     if !reviews.positive.is_empty() && !reviews.negative.is_empty() {
-        step(5, "training the review sentiment model (candle, CPU) and scoring the lake's reviews");
+        step(4, "training the review sentiment model (CPU)");
         let t = Instant::now();
         let labelled: Vec<knowedge_train::sentiment::Review> = reviews
             .positive
@@ -125,15 +108,29 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         let trained = knowedge_train::sentiment::train(&labelled, &cfg)?;
         let version = knowedge_train::sentiment::new_version();
         let bytes = knowedge_train::sentiment::export(&trained, &cfg, None, &signing, &version)?;
-        models.publish_sentiment(&version, bytes).await?;
-        let scored = knowedge_train::reviews::score_with_current(&lake, &models, &signing.public_key()).await?;
+        models.publish(Channel::Sentiment, &version, bytes).await?;
         eprintln!(
-            "      {} reviews, {:.1}s; published {version} (current-sentiment); {} review events scored into the lake",
+            "      {} reviews, {:.1}s; published {version} (current-sentiment)",
             labelled.len(),
-            t.elapsed().as_secs_f32(),
-            scored.map_or(0, |r| r.scored)
+            t.elapsed().as_secs_f32()
         );
     }
+
+    step(5, "training runs: popularity, then matrix factorisation (BPR on candle, CPU), scoring new reviews");
+    let pop = pipeline::run(&lake, &models, &signing, &Options { promote: false, ..Options::new(Recipe::Popularity) })
+        .await?;
+    let t = Instant::now();
+    let mf = pipeline::run(&lake, &models, &signing, &Options::new(Recipe::Bpr)).await?;
+    eprintln!(
+        "      {} events, {} learners, {} items; mf trained in {:.1}s; published {} (current), {}; {} review events scored into the lake",
+        mf.events,
+        mf.users,
+        mf.items,
+        t.elapsed().as_secs_f32(),
+        mf.version,
+        pop.version,
+        pop.review_sentiment.as_ref().map_or(0, |r| r.scored) + mf.review_sentiment.as_ref().map_or(0, |r| r.scored)
+    );
 
     step(6, "starting the edge host (wasmtime running the Spin component)");
     let host = EdgeHost::start(HostConfig {
@@ -186,7 +183,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     println!();
     println!("knowedge is up ({:.0}s):", t0.elapsed().as_secs_f32());
     println!(
-        "  ingestion  POST http://{ingest_addr}/v1/events  (Authorization: Bearer $(cat {}))",
+        "  ingestion  POST {ingest_url}  (Authorization: Bearer $(cat {}))",
         opts.dir.join("keys/ingest.key").display()
     );
     println!("  edge       GET  http://{edge}/v1/recommend?user=<learner>&k=10");

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use knowedge_edge_host::{EdgeHost, HostConfig};
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, SigningKey};
-use knowedge_shared::pseudonym::Pseudonymizer;
+use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey};
+use knowedge_format::pseudonym::Pseudonymizer;
 use serde_json::{Value, json};
 
 /// What to measure.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use knowedge_train::offline::{self, Caches, RecipeResult};
 use knowedge_train::recbole::{self, Split};
-use knowedge_train::recipes::{self, Config};
+use knowedge_train::recipes::{Config, Recipe};
 use serde_json::{Value, json};
 
 /// What to evaluate.
@@ -80,7 +80,7 @@ pub fn run(opts: &EvalOptions) -> Result<Vec<RecipeResult>> {
     let cfg = config(opts.config.as_deref())?;
     let (split, split_name) = load(opts)?;
     let names: Vec<String> = if opts.recipes.is_empty() {
-        recipes::ALL.iter().map(|s| s.to_string()).collect()
+        Recipe::ALL.iter().map(|r| r.name().to_owned()).collect()
     } else {
         opts.recipes.clone()
     };
@@ -101,13 +101,14 @@ pub fn run(opts: &EvalOptions) -> Result<Vec<RecipeResult>> {
         println!("best configuration written to {} ({:.1}s)", out.display(), start.elapsed().as_secs_f64());
         return Ok(Vec::new());
     }
+    let recipes: Vec<Recipe> = names.iter().map(|n| n.parse()).collect::<Result<_, _>>()?;
     let progress = Progress { total: names.len(), start };
     let mut caches = Caches::default();
     let full = split.train_and_valid();
     let mut results = Vec::new();
-    for (n, name) in names.iter().enumerate() {
-        progress.show(n, name);
-        results.push(offline::run_recipe(&split, &full, name, &cfg, &mut caches, opts.k)?);
+    for (n, recipe) in recipes.into_iter().enumerate() {
+        progress.show(n, recipe.name());
+        results.push(offline::run_recipe(&split, &full, recipe, &cfg, &mut caches, opts.k)?);
     }
     progress.show(names.len(), "done");
     eprintln!();

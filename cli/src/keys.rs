@@ -15,8 +15,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use knowedge_shared::artifact::{PublicKey, SigningKey};
-use knowedge_shared::pseudonym::Pseudonymizer;
+use knowedge_format::artifact::{PublicKey, SigningKey};
+use knowedge_format::pseudonym::Pseudonymizer;
 
 /// The keys of a deployment.
 #[derive(Clone, Debug)]

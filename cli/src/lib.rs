@@ -18,6 +18,16 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+/// A file cargo built, under the target directory: `CARGO_TARGET_DIR` when
+/// set, else `target` (relative to the directory the command runs in, the
+/// workspace root for `cargo xtask` and `cargo run`).
+pub fn built(relative: &str) -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => std::path::Path::new(&dir).join(relative),
+        _ => std::path::Path::new("target").join(relative),
+    }
+}
+
 /// Sends raw events to an ingestion endpoint (with the ingest API `key`) in batches of at most `batch`,
 /// calling `progress(sent, total)` after each. Fails on any non-2xx answer.
 pub async fn send_events(

@@ -12,9 +12,9 @@ use knowedge::keys::Keys;
 use knowedge_edge_host::{EdgeHost, HostConfig};
 use knowedge_ingest::Ingest;
 use knowedge_lake::{CatalogueItem, Lake, ModelStore};
+use knowedge_train::pipeline::{self, Options};
 use knowedge_train::{BprConfig, Recipe};
 
-const DEFAULT_WASM: &str = "target/wasm32-wasip2/edge/knowedge_edge_spin.wasm";
 const DEFAULT_REVIEWS: &str = "../shared/data/reviews-zh";
 
 /// knowedge: learner events in, recommendations out at the edge.
@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8082")]
         edge_listen: SocketAddr,
         /// The compiled Spin component.
-        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value = DEFAULT_WASM)]
+        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value_os_t = knowedge::built("wasm32-wasip2/edge/knowedge_edge_spin.wasm"))]
         wasm: PathBuf,
         /// Number of demo learners.
         #[arg(long, default_value_t = 600)]
@@ -71,9 +71,9 @@ enum Command {
         /// Model store location (directory or s3:// URL).
         #[arg(long)]
         models: String,
-        /// Recipe: mf, popularity, trending, itemknn, rp3beta, timeknn, ease, multvae, content or hybrid.
-        #[arg(long, default_value = "mf")]
-        recipe: String,
+        /// Recipe (one of `knowedge_train::Recipe::names()`; `mf` is BPR).
+        #[arg(long, default_value = "mf", value_parser = parse_recipe, help = recipe_help())]
+        recipe: Recipe,
         /// Key directory.
         #[arg(long, default_value = ".knowedge/keys")]
         keys: PathBuf,
@@ -168,7 +168,7 @@ enum EdgeCommand {
         #[arg(long, default_value = "127.0.0.1:8082")]
         listen: SocketAddr,
         /// The compiled Spin component.
-        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value = DEFAULT_WASM)]
+        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value_os_t = knowedge::built("wasm32-wasip2/edge/knowedge_edge_spin.wasm"))]
         wasm: PathBuf,
         /// Host state directory (the live model).
         #[arg(long, default_value = ".knowedge/edge")]
@@ -188,13 +188,13 @@ enum EdgeCommand {
     /// `cargo xtask edge-bench` builds what it needs and runs it.
     Bench {
         /// The `edge_bench` program built for this machine.
-        #[arg(long, default_value = "target/release/examples/edge_bench")]
+        #[arg(long, default_value_os_t = knowedge::built("release/examples/edge_bench"))]
         native: PathBuf,
         /// The `edge_bench` program built for wasm32-wasip2 (simd128).
-        #[arg(long, default_value = "target/wasm32-wasip2/release/examples/edge_bench.wasm")]
+        #[arg(long, default_value_os_t = knowedge::built("wasm32-wasip2/release/examples/edge_bench.wasm"))]
         wasm_bench: PathBuf,
         /// The compiled Spin component.
-        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value = DEFAULT_WASM)]
+        #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value_os_t = knowedge::built("wasm32-wasip2/edge/knowedge_edge_spin.wasm"))]
         wasm: PathBuf,
         /// The Worker's module.
         #[arg(long, default_value = "edge/worker/build/index_bg.wasm")]
@@ -336,18 +336,11 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train { lake, models, recipe, keys, no_promote, dims, epochs } => {
-            let recipe: Recipe = recipe.parse()?;
             let keys = Keys::load(&keys)?;
             let bpr = BprConfig { dims, epochs, ..BprConfig::default() };
-            let report = knowedge_train::run(
-                &Lake::open(&lake)?,
-                &ModelStore::open(&models)?,
-                &keys.signing()?,
-                recipe,
-                &bpr,
-                !no_promote,
-            )
-            .await?;
+            let opts = Options { recipe, bpr, promote: !no_promote, score_reviews: true };
+            let report =
+                pipeline::run(&Lake::open(&lake)?, &ModelStore::open(&models)?, &keys.signing()?, &opts).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
@@ -484,6 +477,16 @@ async fn demo_command(command: DemoCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Parses a recipe name on the command line.
+fn parse_recipe(s: &str) -> Result<Recipe, String> {
+    s.parse().map_err(|e: knowedge_train::Error| e.to_string())
+}
+
+/// The help text of `--recipe`, from the registry.
+fn recipe_help() -> String {
+    format!("Recipe: {}", Recipe::names())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {

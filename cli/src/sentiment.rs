@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, Subcommand};
+use knowedge_format::store::Channel;
 use knowedge_lake::{Lake, ModelStore};
-use knowedge_shared::sentiment::{Label, SentimentModel};
+use knowedge_scoring::sentiment::{Label, SentimentModel};
 use knowedge_train::reviews::{self, ItemSentiment};
 use knowedge_train::sentiment::{self as train, Metrics, SentimentConfig};
 use serde_json::json;
@@ -16,7 +17,6 @@ use serde_json::json;
 use crate::keys::Keys;
 
 const DEFAULT_KEYS: &str = ".knowedge/keys";
-const DEFAULT_BENCH_WASM: &str = "target/wasm32-wasip2/release/examples/sentiment_bench.wasm";
 
 /// Hyper-parameters of sentiment training (defaults: the tuned settings).
 #[derive(Args, Clone, Debug)]
@@ -172,8 +172,8 @@ pub enum SentimentCommand {
         #[arg(long)]
         data: PathBuf,
         /// The scoring program built for wasm32-wasip2
-        /// (`cargo build -p knowedge-shared --example sentiment_bench --target wasm32-wasip2 --release`).
-        #[arg(long, default_value = DEFAULT_BENCH_WASM)]
+        /// (`cargo build -p knowedge-scoring --example sentiment_bench --target wasm32-wasip2 --release`).
+        #[arg(long, default_value_os_t = crate::built("wasm32-wasip2/release/examples/sentiment_bench.wasm"))]
         wasm: PathBuf,
         /// Seconds of scoring per measurement.
         #[arg(long, default_value_t = 2.0)]
@@ -259,7 +259,7 @@ pub async fn run(command: SentimentCommand) -> Result<()> {
             let loaded = SentimentModel::from_artifact(&bytes, &Keys::load_public(&keys)?)
                 .with_context(|| format!("{} is not a valid sentiment artifact", model.display()))?;
             let version = loaded.info().model_id.clone();
-            ModelStore::open(&models)?.publish_sentiment(&version, bytes).await?;
+            ModelStore::open(&models)?.publish(Channel::Sentiment, &version, bytes).await?;
             println!("published {version}; {models}/current-sentiment now names it");
             Ok(())
         }
@@ -392,7 +392,7 @@ fn bench(
     }
     ensure!(
         wasm.is_file(),
-        "{} is missing: cargo build -p knowedge-shared --example sentiment_bench --target wasm32-wasip2 --release",
+        "{} is missing: cargo build -p knowedge-scoring --example sentiment_bench --target wasm32-wasip2 --release",
         wasm.display()
     );
     ensure!(seconds.is_finite() && seconds > 0.0, "--seconds must be a positive number");

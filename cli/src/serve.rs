@@ -17,6 +17,17 @@ use tokio::net::TcpListener;
 /// (API Gateway's own limit plays this role in AWS).
 pub const MAX_LOCAL_BODY: usize = 10 << 20;
 
+/// Serves the ingestion function on `listener` in a background task and
+/// returns the URL of its `POST /v1/events` route.
+pub fn spawn_ingest(listener: TcpListener, ingest: knowedge_ingest::Ingest) -> std::io::Result<String> {
+    let url = format!("http://{}/v1/events", listener.local_addr()?);
+    tokio::spawn(serve_lambda(listener, move |req| {
+        let ingest = ingest.clone();
+        async move { ingest.handle(req).await }
+    }));
+    Ok(url)
+}
+
 /// Accepts connections on `listener` forever, answering each request with `handler`.
 pub async fn serve_lambda<H, F>(listener: TcpListener, handler: H)
 where

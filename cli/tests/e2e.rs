@@ -10,9 +10,11 @@ use std::time::Duration;
 use knowedge::demo::{self, DemoConfig, ReviewTexts};
 use knowedge::keys::Keys;
 use knowedge_edge_host::{EdgeHost, HostConfig, RunningHost};
+use knowedge_format::store::Channel;
 use knowedge_ingest::Ingest;
 use knowedge_lake::{Lake, ModelStore};
-use knowedge_shared::model::{Filters, Model};
+use knowedge_scoring::model::{Filters, Model};
+use knowedge_train::pipeline::{self, Options};
 use knowedge_train::{BprConfig, Recipe};
 use serde_json::Value;
 
@@ -21,9 +23,7 @@ fn root() -> PathBuf {
 }
 
 fn wasm() -> PathBuf {
-    let p = root().join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    assert!(p.exists(), "{} is missing: run `cargo xtask test` (or `cargo xtask build`) first", p.display());
-    p
+    knowedge_test_support::spin_wasm()
 }
 
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
@@ -98,11 +98,7 @@ async fn events_in_recommendations_out_at_the_edge() {
     lake.put_catalogue(&data.catalogue).await.unwrap();
     let ingest = Ingest::new(lake.clone(), keys.pseudonymizer().unwrap()).with_keys(keys.key_ring().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ingest_url = format!("http://{}/v1/events", listener.local_addr().unwrap());
-    tokio::spawn(knowedge::serve::serve_lambda(listener, move |req| {
-        let ingest = ingest.clone();
-        async move { ingest.handle(req).await }
-    }));
+    let ingest_url = knowedge::serve::spawn_ingest(listener, ingest).unwrap();
     let sent = knowedge::send_events(&ingest_url, &keys.ingest_key, &events, 500, |_, _| {}).await.unwrap();
     assert_eq!((sent.accepted, sent.rejected, sent.duplicates), (events.len(), 0, 0));
     let files = parquet_files(&lake_dir.join("events"));
@@ -118,7 +114,10 @@ async fn events_in_recommendations_out_at_the_edge() {
     let models = ModelStore::open(models_dir.to_str().unwrap()).unwrap();
     let signing = keys.signing().unwrap();
     let bpr = BprConfig::default();
-    let pop = knowedge_train::run(&lake, &models, &signing, Recipe::Popularity, &bpr, true).await.unwrap();
+    let pop =
+        pipeline::run(&lake, &models, &signing, &Options { bpr: bpr.clone(), ..Options::new(Recipe::Popularity) })
+            .await
+            .unwrap();
     let host = EdgeHost::start(HostConfig {
         wasm,
         models_dir: models_dir.clone(),
@@ -137,7 +136,9 @@ async fn events_in_recommendations_out_at_the_edge() {
     let pop_hits = hit_rate(&edge, &held, &owned).await;
 
     // 3. Train matrix factorisation; the edge swaps to it without restart.
-    let mf = knowedge_train::run(&lake, &models, &signing, Recipe::Mf, &bpr, true).await.unwrap();
+    let mf = pipeline::run(&lake, &models, &signing, &Options { bpr: bpr.clone(), ..Options::new(Recipe::Bpr) })
+        .await
+        .unwrap();
     wait_serving(&host, &mf.version).await;
     let mf_hits = hit_rate(&edge, &held, &owned).await;
     eprintln!("hit-rate@10 on {} held-out purchases: mf {mf_hits:.3}, popularity {pop_hits:.3}", held.len());
@@ -145,9 +146,12 @@ async fn events_in_recommendations_out_at_the_edge() {
     assert!(mf.promoted && mf.champion.is_some(), "{}", mf.decision);
 
     // A scheduled run whose model does not beat the current one on the latest window is stored, not promoted.
-    let again = knowedge_train::run(&lake, &models, &signing, Recipe::Popularity, &bpr, true).await.unwrap();
+    let again =
+        pipeline::run(&lake, &models, &signing, &Options { bpr: bpr.clone(), ..Options::new(Recipe::Popularity) })
+            .await
+            .unwrap();
     assert!(!again.promoted, "{}", again.decision);
-    assert_eq!(models.current_version().await.unwrap().as_deref(), Some(mf.version.as_str()));
+    assert_eq!(models.current(Channel::Recommender).await.unwrap().as_deref(), Some(mf.version.as_str()));
 
     // 4. The edge answers exactly what the native core answers.
     let artifact = models.get(&mf.version).await.unwrap();
@@ -168,14 +172,14 @@ async fn events_in_recommendations_out_at_the_edge() {
     let mut tampered = artifact.to_vec();
     let mid = tampered.len() / 2;
     tampered[mid] ^= 0x01;
-    models.publish("tampered", tampered).await.unwrap();
+    models.publish(Channel::Recommender, "tampered", tampered).await.unwrap();
     host.refresh().await;
     let s = host.status();
     assert_eq!(s.refused.as_deref(), Some("tampered"), "{s:?}");
     assert!(s.last_error.as_deref().unwrap_or_default().contains("signature"), "{s:?}");
     let mut future = artifact.to_vec();
     future[8..12].copy_from_slice(&3u32.to_le_bytes());
-    models.publish("future", future).await.unwrap();
+    models.publish(Channel::Recommender, "future", future).await.unwrap();
     host.refresh().await;
     let s = host.status();
     assert_eq!(s.refused.as_deref(), Some("future"), "{s:?}");

@@ -6,23 +6,20 @@
 //! recommendation and variant.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use knowedge::keys::Keys;
+use knowedge_edge::experiment::Experiment;
 use knowedge_edge_host::{EdgeHost, Forwarding, HostConfig};
+use knowedge_format::artifact::{ArtifactBuilder, ModelKind};
+use knowedge_format::store::{CURRENT, artifact_name};
 use knowedge_ingest::Ingest;
 use knowedge_lake::Lake;
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind};
-use knowedge_shared::experiment::Experiment;
-use knowedge_shared::store::{CURRENT, artifact_name};
 use serde_json::{Value, json};
 
 fn wasm() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let p = root.join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    assert!(p.exists(), "{} is missing: run `cargo xtask test` (or `cargo xtask build`) first", p.display());
-    p
+    knowedge_test_support::spin_wasm()
 }
 
 fn popularity_model(keys: &Keys, version: &str, scores: [f32; 3]) -> Vec<u8> {
@@ -54,11 +51,7 @@ async fn clicks_forwarded_by_the_edge_land_in_the_lake_with_their_variant() {
     let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
     let ingest = Ingest::new(lake.clone(), keys.pseudonymizer().unwrap()).with_keys(keys.key_ring().unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ingest_url = format!("http://{}/v1/events", listener.local_addr().unwrap());
-    tokio::spawn(knowedge::serve::serve_lambda(listener, move |req| {
-        let ingest = ingest.clone();
-        async move { ingest.handle(req).await }
-    }));
+    let ingest_url = knowedge::serve::spawn_ingest(listener, ingest).unwrap();
 
     // Two published models; the experiment splits learners between them.
     let store = dir.path().join("models");

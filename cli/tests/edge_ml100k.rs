@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use knowedge::keys::Keys;
 use knowedge_edge_host::{EdgeHost, HostConfig, RunningHost};
+use knowedge_format::store::Channel;
 use knowedge_lake::ModelStore;
 use knowedge_train::eval::{Scorer, rank};
 use knowedge_train::recbole;
-use knowedge_train::recipes::{Config, Fitted};
+use knowedge_train::recipes::{Config, Fitted, Recipe};
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -33,8 +34,7 @@ async fn wait_serving(host: &RunningHost, version: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
-    let wasm = root().join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    assert!(wasm.exists(), "{} is missing: run `cargo xtask build` first", wasm.display());
+    let wasm = knowedge_test_support::spin_wasm();
     let data = root().join("../shared/data/ml-100k");
     assert!(data.join("ml-100k.inter").exists(), "{} is missing: the shared data sets are required", data.display());
     let split = recbole::load_split(&data, &data.join("split-2026")).unwrap();
@@ -70,13 +70,13 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
     let mut rng = StdRng::seed_from_u64(2026);
     let users: Vec<usize> = (0..ds.users.len()).collect();
     let mut caches = knowedge_train::offline::Caches::default();
-    for recipe in ["hybrid", "multvae"] {
+    for recipe in [Recipe::Hybrid, Recipe::MultVae] {
         // As `knowedge eval` does: tuned on validation, refitted on training + validation.
         let r = knowedge_train::offline::run_recipe(&split, &full, recipe, &cfg, &mut caches, 10).unwrap();
         let fitted = r.fitted;
-        assert_eq!(matches!(fitted, Fitted::ItemItem(_)), recipe == "hybrid");
+        assert_eq!(matches!(fitted, Fitted::ItemItem(_)), recipe == Recipe::Hybrid);
         let version = format!("ml100k-{recipe}");
-        let bytes = knowedge_train::offline::export(
+        let bytes = knowedge_train::export::artifact(
             &fitted,
             ds,
             &seen,
@@ -88,7 +88,7 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
             r.config.params(recipe),
         )
         .unwrap();
-        models.publish(&version, bytes).await.unwrap();
+        models.publish(Channel::Recommender, &version, bytes).await.unwrap();
         wait_serving(&host, &version).await;
         let mut buf = Vec::new();
         for &u in users.choose_multiple(&mut rng, 30) {

@@ -10,9 +10,10 @@ use chrono::{TimeZone, Utc};
 use knowedge::keys::Keys;
 use knowedge::sentiment::SentimentCommand;
 use knowedge_edge_host::{EdgeHost, HostConfig};
+use knowedge_format::event::{Event, EventType};
+use knowedge_format::store::Channel;
 use knowedge_lake::{Lake, ModelStore, StoredEvent};
-use knowedge_shared::event::{Event, EventType};
-use knowedge_shared::sentiment::SentimentModel;
+use knowedge_scoring::sentiment::SentimentModel;
 use knowedge_train::reviews;
 use knowedge_train::sentiment::{self, SentimentConfig};
 use serde_json::{Value, json};
@@ -58,8 +59,7 @@ fn review_event(id: usize, item: &str, text: &str) -> StoredEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trained_sentiment_served_at_the_edge_and_written_to_the_lake() {
-    let wasm = root().join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    assert!(wasm.exists(), "{} is missing: run `cargo xtask build` first", wasm.display());
+    let wasm = knowedge_test_support::spin_wasm();
     let dir = tempfile::tempdir().unwrap();
     let keys = Keys::generate().unwrap();
 
@@ -77,8 +77,8 @@ async fn trained_sentiment_served_at_the_edge_and_written_to_the_lake() {
     // 2. Publish under current-sentiment; the host picks it up.
     let models_dir = dir.path().join("models");
     let models = ModelStore::open(models_dir.to_str().unwrap()).unwrap();
-    models.publish_sentiment(&version, artifact.clone()).await.unwrap();
-    assert_eq!(models.current_version().await.unwrap(), None, "current is left alone");
+    models.publish(Channel::Sentiment, &version, artifact.clone()).await.unwrap();
+    assert_eq!(models.current(Channel::Recommender).await.unwrap(), None, "current is left alone");
     let host = EdgeHost::start(HostConfig {
         wasm,
         models_dir,

@@ -7,8 +7,8 @@
 //! checks behind the signature.
 #![no_main]
 
-use knowedge_shared::artifact::{SigningKey, assemble};
-use knowedge_shared::model::{Filters, Model};
+use knowedge_format::artifact::{SigningKey, assemble};
+use knowedge_scoring::model::{Filters, Model};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

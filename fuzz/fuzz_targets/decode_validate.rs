@@ -4,9 +4,9 @@
 //! (`decode_batch`, `validate`) gives.
 #![no_main]
 
-use knowedge_shared::Error;
-use knowedge_shared::event::{Element, MAX_BATCH_EVENTS, RawEvent, Validator, decode_batch, decode_elements};
-use knowedge_shared::redact::{Redactions, redact};
+use knowedge_format::Error;
+use knowedge_format::event::{Element, MAX_BATCH_EVENTS, RawEvent, Validator, decode_batch, decode_elements};
+use knowedge_format::redact::{Redactions, redact};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

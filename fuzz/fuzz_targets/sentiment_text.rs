@@ -8,7 +8,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use knowedge_shared::sentiment::{DEFAULT_BITS, Featurizer, Label, SentimentModel};
+use knowedge_scoring::sentiment::{DEFAULT_BITS, Featurizer, Label, SentimentModel};
 use libfuzzer_sys::fuzz_target;
 
 const BITS: u32 = 12;

@@ -47,14 +47,14 @@ fn main() -> Result<()> {
             build()?;
             run(
                 "build the edge benchmark program (native, release)",
-                cargo().args(["build", "-p", "knowedge-shared", "--example", "edge_bench", "--release"]),
+                cargo().args(["build", "-p", "knowedge-scoring", "--example", "edge_bench", "--release"]),
             )?;
             run(
                 "build the edge benchmark program (wasm32-wasip2 with simd128, release)",
                 cargo().args([
                     "build",
                     "-p",
-                    "knowedge-shared",
+                    "knowedge-scoring",
                     "--example",
                     "edge_bench",
                     "--target",
@@ -75,7 +75,7 @@ fn main() -> Result<()> {
                 cargo().args([
                     "build",
                     "-p",
-                    "knowedge-shared",
+                    "knowedge-scoring",
                     "--example",
                     "sentiment_bench",
                     "--target",
@@ -98,6 +98,15 @@ fn main() -> Result<()> {
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the workspace
+/// root when relative; xtask runs there), else `target`.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from("target"),
+    }
 }
 
 fn cargo() -> Command {
@@ -148,7 +157,7 @@ fn build() -> Result<()> {
         ]),
     )?;
     for name in ["knowedge_edge_spin", "knowedge_edge_scorer"] {
-        let wasm = Path::new("target/wasm32-wasip2/edge").join(format!("{name}.wasm"));
+        let wasm = target_dir().join("wasm32-wasip2/edge").join(format!("{name}.wasm"));
         let size = std::fs::metadata(&wasm).with_context(|| format!("{} was not produced", wasm.display()))?.len();
         eprintln!("    {} ({} KiB)", wasm.display(), size / 1024);
     }
@@ -216,9 +225,17 @@ fn build_worker() -> Result<()> {
             .env("ESBUILD_BIN", bin.join("esbuild"))
             .env("WASM_OPT_BIN", bin.join("wasm-opt")),
     )?;
-    for wasm in ["target/wasm32-unknown-unknown/release/knowedge_edge_worker.wasm", "edge/worker/build/index_bg.wasm"] {
-        let size = std::fs::metadata(wasm).with_context(|| format!("{wasm} was not produced"))?.len();
-        eprintln!("    {wasm} ({} KiB)", size / 1024);
+    // worker-build runs cargo in edge/worker: a relative target directory is relative to it.
+    let worker_target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => Path::new(WORKER_DIR).join(dir),
+        _ => PathBuf::from("target"),
+    };
+    for wasm in [
+        worker_target.join("wasm32-unknown-unknown/release/knowedge_edge_worker.wasm"),
+        "edge/worker/build/index_bg.wasm".into(),
+    ] {
+        let size = std::fs::metadata(&wasm).with_context(|| format!("{} was not produced", wasm.display()))?.len();
+        eprintln!("    {} ({} KiB)", wasm.display(), size / 1024);
     }
     Ok(())
 }
@@ -247,7 +264,17 @@ fn test() -> Result<()> {
     for target in WASM_TARGETS {
         run(
             &format!("portable core for {target}"),
-            cargo().args(["build", "-p", "knowedge-shared", "--target", target]),
+            cargo().args([
+                "build",
+                "-p",
+                "knowedge-format",
+                "-p",
+                "knowedge-scoring",
+                "-p",
+                "knowedge-edge",
+                "--target",
+                target,
+            ]),
         )?;
     }
     run(

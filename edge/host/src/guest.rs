@@ -31,7 +31,7 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Where the guest sees the live model directory.
 const GUEST_MODELS_DIR: &str = "/models";
 /// Where the guest sees the model store.
-const GUEST_STORE_DIR: &str = "/store";
+pub(crate) const GUEST_STORE_DIR: &str = "/store";
 
 /// The `fermyon:spin/variables` import (see `edge/host/wit/spin-variables.wit`).
 mod spin_variables {
@@ -168,8 +168,8 @@ impl Guests {
     /// A store with the request's WASI context, limits and deadline.
     fn new_store(&self) -> wasmtime::Result<Store<GuestState>> {
         let mut wasi = WasiCtx::builder();
-        // The guest reads local files only: the live model once per instance
-        // (milliseconds), its metadata once per request (microseconds). Done on
+        // The guest reads local files only: a live artifact once per instance
+        // and version (milliseconds), the pointer once per request (microseconds). Done on
         // the current thread; a hand-off to the blocking pool per call cost a
         // third of the throughput under load.
         wasi.envs(&self.env).inherit_stdout().inherit_stderr().allow_blocking_current_thread(true);

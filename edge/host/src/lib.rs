@@ -8,17 +8,18 @@
 //! * the component is compiled once at start; every request gets a fresh
 //!   [`wasmtime::Store`] with a memory limit and a deadline (a trapping or
 //!   runaway guest answers `500` JSON, the host keeps running);
-//! * the guest sees the live model read-only at `/models/model.kwm`, the
-//!   live sentiment model at `/models/sentiment.kwm`, and the keys in
+//! * the guest sees the live models read-only at `/models`, a directory laid
+//!   out as a model store (`current`, `current-sentiment` and the artifacts
+//!   they name), and the keys in
 //!   `KNOWEDGE_SIGNING_PUBLIC_KEY` and `KNOWEDGE_PSEUDONYM_KEY`; it has no
 //!   network access;
-//! * a watcher polls the model store (`<models_dir>/current` naming
-//!   `<models_dir>/<version>.kwm`, see [`knowedge_shared::store`]), verifies a
-//!   newly named artifact with the same code as the guest and, only if it is
-//!   valid, swaps it in atomically without a restart; an invalid artifact is
-//!   refused and the model already served stays; a second watcher does the
-//!   same for the sentiment model (`<models_dir>/current-sentiment`, verified
-//!   as a sentiment model, live as `sentiment.kwm`);
+//! * a watcher per store channel polls the model store (`<models_dir>/current`
+//!   naming `<models_dir>/<version>.kwm`, see [`knowedge_format::store`]) with
+//!   the core's [`ModelSlot`](knowedge_edge::slot::ModelSlot), the same rules
+//!   the guest and the Worker follow, and installs only versions the slot
+//!   accepted in the live directory (artifact first, then pointer), without
+//!   a restart; an invalid artifact is refused and the model already served
+//!   stays; the sentiment channel (`current-sentiment`) likewise;
 //! * `GET /_host/status` is answered by the host itself with the
 //!   [`ModelStatus`] as JSON (the sentiment model's under `sentiment`);
 //!   every other request goes to the component.
@@ -57,10 +58,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use knowedge_shared::api::settings;
-use knowedge_shared::artifact::PublicKey;
-use knowedge_shared::experiment::Experiment;
-use knowedge_shared::pseudonym::Pseudonymizer;
+use knowedge_edge::experiment::Experiment;
+use knowedge_edge::settings;
+use knowedge_format::artifact::PublicKey;
+use knowedge_format::pseudonym::Pseudonymizer;
+use knowedge_format::store::Channel;
+use knowedge_scoring::model::Model;
+use knowedge_scoring::sentiment::SentimentModel;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -68,34 +72,36 @@ use tracing::{info, warn};
 
 use crate::guest::{EpochTicker, Guests};
 use crate::server::App;
-use crate::watcher::{ModelWatcher, RECOMMENDER, SENTIMENT};
+use crate::watcher::ModelWatcher;
 
 pub use crate::guest::{
     MAX_CONCURRENT_GUESTS, MEMORY_LIMIT_BYTES, REQUEST_DEADLINE, engine_config, instantiation_micros,
 };
 pub use crate::server::{MAX_REQUEST_BODY_BYTES, STATUS_PATH};
-pub use crate::watcher::{LIVE_DIR, LIVE_MODEL, LIVE_SENTIMENT_MODEL, ModelStatus};
+pub use crate::watcher::LIVE_DIR;
+/// Which model a channel serves, and what it refused last.
+pub use knowedge_edge::slot::SlotStatus as ModelStatus;
 
 /// Everything that can stop the host from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configured key is not valid.
-    #[error("invalid {what}: {source}")]
+    #[error("invalid {what}")]
     Key {
         /// Which key.
         what: &'static str,
         /// Why it is refused.
         #[source]
-        source: knowedge_shared::Error,
+        source: knowedge_format::Error,
     },
     /// A configuration value is not valid.
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The configured A/B experiment is not valid.
-    #[error("{0}")]
-    Experiment(#[source] knowedge_shared::Error),
+    #[error("the A/B experiment")]
+    Experiment(#[source] knowedge_edge::Error),
     /// A file or directory could not be read or created.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The path concerned.
         path: PathBuf,
@@ -104,7 +110,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -124,7 +130,7 @@ pub enum Error {
     },
 
     /// The thread that enforces guest deadlines could not be started.
-    #[error("cannot start the epoch ticker thread: {0}")]
+    #[error("cannot start the epoch ticker thread")]
     Thread(#[source] std::io::Error),
 }
 
@@ -150,7 +156,7 @@ pub struct HostConfig {
     /// How often the model store is checked for a new `current` version.
     pub poll_interval: Duration,
     /// The A/B experiment to run (JSON, see
-    /// [`knowedge_shared::experiment`]); its variants' model versions are
+    /// [`knowedge_edge::experiment`]); its variants' model versions are
     /// read by the guest from the model store, mounted read-only at `/store`.
     pub experiment: Option<String>,
     /// Where `POST /v1/events` forwards to; the guest may reach this
@@ -183,14 +189,16 @@ impl EdgeHost {
         Pseudonymizer::from_hex(&config.pseudonym_key_hex)
             .map_err(|source| Error::Key { what: "pseudonym key", source })?;
 
-        let watcher = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key.clone(), RECOMMENDER)?);
-        let sentiment = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key, SENTIMENT)?);
+        let watcher =
+            Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key.clone(), Channel::Recommender)?);
+        let sentiment = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key, Channel::Sentiment)?);
         watcher.refresh().await;
         sentiment.refresh().await;
 
         let mut env = vec![
             (settings::PUBLIC_KEY_VAR.to_owned(), config.public_key_hex.trim().to_owned()),
             (settings::PSEUDONYM_KEY_VAR.to_owned(), config.pseudonym_key_hex.trim().to_owned()),
+            ("KNOWEDGE_STORE_DIR".to_owned(), guest::GUEST_STORE_DIR.to_owned()),
         ];
         if let Some(text) = &config.experiment {
             Experiment::from_json(text).map_err(Error::Experiment)?;
@@ -238,8 +246,8 @@ impl EdgeHost {
 /// A started host; dropping it stops the server and the watcher too.
 pub struct RunningHost {
     local_addr: SocketAddr,
-    watcher: Arc<ModelWatcher>,
-    sentiment: Arc<ModelWatcher>,
+    watcher: Arc<ModelWatcher<Model>>,
+    sentiment: Arc<ModelWatcher<SentimentModel>>,
     stop: Stop,
     server: JoinHandle<()>,
     polling: JoinHandle<()>,

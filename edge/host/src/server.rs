@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use knowedge_shared::api;
+use knowedge_edge::api;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -35,8 +35,8 @@ type Response = hyper::Response<HyperOutgoingBody>;
 /// What serving a request needs.
 pub(crate) struct App {
     pub(crate) guests: Guests,
-    pub(crate) watcher: Arc<ModelWatcher>,
-    pub(crate) sentiment: Arc<ModelWatcher>,
+    pub(crate) watcher: Arc<ModelWatcher<knowedge_scoring::model::Model>>,
+    pub(crate) sentiment: Arc<ModelWatcher<knowedge_scoring::sentiment::SentimentModel>>,
     pub(crate) local_addr: SocketAddr,
 }
 

@@ -1,117 +1,78 @@
-//! Watching the model store and swapping the live model.
+//! Watching the model store and keeping the live directory the guest reads.
+//!
+//! Each store channel (recommender, sentiment) has a watcher holding the
+//! core's [`ModelSlot`]: the same rules as the Spin component and the Worker
+//! decide what is served. The host's part is I/O: it reads the store, and
+//! when the slot accepts a new version it installs that artifact and then
+//! the channel's pointer in the live directory (a model store too, which the
+//! guest sees read-only as `/models`). A refused or unreadable version never
+//! reaches the live directory, so every guest instance serves the last good
+//! model.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use knowedge_shared::artifact::PublicKey;
-use knowedge_shared::model::Model;
-use knowedge_shared::sentiment::SentimentModel;
-use knowedge_shared::store::{CURRENT, CURRENT_SENTIMENT, artifact_name, parse_current};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use knowedge_edge::slot::{Event, ModelSlot, Servable, SlotStatus};
+use knowedge_format::artifact::PublicKey;
+use knowedge_format::store::{Channel, artifact_name, parse_current};
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::{Error, Result};
 
-/// Subdirectory of the state directory holding the live model (the guest's `/models`).
+/// Subdirectory of the state directory holding the live models (the guest's `/models`).
 pub const LIVE_DIR: &str = "live";
-/// File name of the live model in [`LIVE_DIR`].
-pub const LIVE_MODEL: &str = "model.kwm";
-/// File name of the live sentiment model in [`LIVE_DIR`] (the guest's `/models/sentiment.kwm`).
-pub const LIVE_SENTIMENT_MODEL: &str = "sentiment.kwm";
 
-/// One model the host keeps live: the store pointer it follows, the live
-/// file it maintains, and how an artifact is verified before it is swapped in.
-#[derive(Clone, Copy)]
-pub(crate) struct Channel {
-    /// Pointer object in the model store.
-    pointer: &'static str,
-    /// File name in the live directory.
-    live_file: &'static str,
-    /// Temporary file (in the state directory) the next live model is written to.
-    staging: &'static str,
-    /// Verifies an artifact with the code the guest uses; returns its model id.
-    verify: fn(&[u8], &PublicKey) -> knowedge_shared::Result<String>,
-}
-
-/// The recommendation model: `current` -> `live/model.kwm`.
-pub(crate) const RECOMMENDER: Channel = Channel {
-    pointer: CURRENT,
-    live_file: LIVE_MODEL,
-    staging: "model.kwm.tmp",
-    verify: |bytes, key| Model::from_artifact(bytes, key).map(|m| m.info().model_id.clone()),
-};
-
-/// The sentiment model: `current-sentiment` -> `live/sentiment.kwm`.
-pub(crate) const SENTIMENT: Channel = Channel {
-    pointer: CURRENT_SENTIMENT,
-    live_file: LIVE_SENTIMENT_MODEL,
-    staging: "sentiment.kwm.tmp",
-    verify: |bytes, key| SentimentModel::from_artifact(bytes, key).map(|m| m.info().model_id.clone()),
-};
-
-/// Which model the host serves, and what it refused last.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct ModelStatus {
-    /// Version (model id) of the live model, if there is one.
-    pub serving: Option<String>,
-    /// The version most recently refused (its artifact did not verify).
-    pub refused: Option<String>,
-    /// Why the most recent refusal or failed check happened (kept after a
-    /// later successful swap, until the next failure replaces it).
-    pub last_error: Option<String>,
-}
-
-/// A refused artifact: not checked again while `current` names the same bytes.
-struct Refusal {
-    version: String,
-    digest: [u8; 32],
-}
-
-/// Polls a pointer of the store (`<models_dir>/current` or
-/// `<models_dir>/current-sentiment`) and installs valid new versions as the live model.
-pub(crate) struct ModelWatcher {
-    channel: Channel,
+/// Polls one channel's pointer in the model store and installs valid new
+/// versions in the live directory.
+pub(crate) struct ModelWatcher<M> {
     models_dir: PathBuf,
-    state_dir: PathBuf,
     live_dir: PathBuf,
-    key: PublicKey,
-    status: RwLock<ModelStatus>,
     /// Held during a check, so checks never overlap.
-    refusal: Mutex<Option<Refusal>>,
+    slot: Mutex<ModelSlot<M>>,
 }
 
-impl std::fmt::Debug for ModelWatcher {
+impl<M> std::fmt::Debug for ModelWatcher<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelWatcher")
-            .field("pointer", &self.channel.pointer)
             .field("models_dir", &self.models_dir)
             .field("live_dir", &self.live_dir)
-            .field("status", &self.status())
             .finish_non_exhaustive()
     }
 }
 
-impl ModelWatcher {
-    /// Creates the live directory and takes over a live model left by a previous run, if it is valid.
+/// An object of a directory store: its bytes, `None` if absent, or why it cannot be read.
+fn read(dir: &Path, name: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+    let path = dir.join(name);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
+    /// Creates the live directory and takes over what a previous run left
+    /// there for this channel, if it still verifies.
     pub(crate) fn new(models_dir: &Path, state_dir: &Path, key: PublicKey, channel: Channel) -> Result<Self> {
         let live_dir = state_dir.join(LIVE_DIR);
         fs::create_dir_all(&live_dir).map_err(|source| Error::Io { path: live_dir.clone(), source })?;
-        let watcher = Self {
-            channel,
-            models_dir: models_dir.to_owned(),
-            state_dir: state_dir.to_owned(),
-            live_dir,
-            key,
-            status: RwLock::new(ModelStatus::default()),
-            refusal: Mutex::new(None),
-        };
-        watcher.adopt_live_model();
-        Ok(watcher)
+        let mut slot = ModelSlot::new(channel, key);
+        if let Some(version) = read(&live_dir, channel.pointer()).ok().flatten().as_deref().and_then(parse_current) {
+            let version = version.to_owned();
+            if let Ok(Some(bytes)) = read(&live_dir, &artifact_name(&version)) {
+                if slot.adopt(&version, &bytes) {
+                    info!(version, channel = channel.name(), "serving the live model left by a previous run");
+                } else {
+                    warn!(version, channel = channel.name(), "the live model left by a previous run does not verify");
+                }
+            }
+        }
+        slot.take_events();
+        Ok(Self { models_dir: models_dir.to_owned(), live_dir, slot: Mutex::new(slot) })
     }
 
     /// The directory the guest sees as `/models`.
@@ -120,8 +81,8 @@ impl ModelWatcher {
     }
 
     /// A snapshot of the status.
-    pub(crate) fn status(&self) -> ModelStatus {
-        self.status.read().unwrap_or_else(PoisonError::into_inner).clone()
+    pub(crate) fn status(&self) -> SlotStatus {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner).status()
     }
 
     /// Checks the store once, on a blocking thread.
@@ -142,101 +103,71 @@ impl ModelWatcher {
         }
     }
 
-    /// Serves the live model of a previous run until the store says otherwise.
-    fn adopt_live_model(&self) {
-        let path = self.live_dir.join(self.channel.live_file);
-        let Ok(bytes) = fs::read(&path) else { return };
-        match (self.channel.verify)(&bytes, &self.key) {
-            Ok(version) => {
-                info!(version, file = self.channel.live_file, "serving the live model left by a previous run");
-                self.update(|s| s.serving = Some(version));
-            }
-            Err(e) => self.note_failure(format!("live model {} is not valid: {e}", path.display())),
-        }
-    }
-
-    /// One look at the store: installs the version `current` names if it is new and valid.
+    /// One look at the store: the slot decides, the host installs what it accepted.
     fn check(&self) {
-        let mut refusal = self.refusal.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(version) = self.current_version() else { return };
-        if self.status().serving.as_deref() == Some(version.as_str()) {
-            return;
-        }
-        let path = self.models_dir.join(artifact_name(&version));
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) => return self.note_failure(format!("cannot read {}: {e}", path.display())),
-        };
-        let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        if refusal.as_ref().is_some_and(|r| r.version == version && r.digest == digest) {
-            return;
-        }
-        match (self.channel.verify)(&bytes, &self.key) {
-            Ok(_) => match self.install(&bytes) {
-                Ok(()) => {
-                    info!(version, file = self.channel.live_file, "model swapped in");
-                    *refusal = None;
-                    self.update(|s| s.serving = Some(version));
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let channel = slot.channel();
+        let mut fetched: Option<(String, Vec<u8>)> = None;
+        slot.resolve(|name| {
+            let object = read(&self.models_dir, name);
+            if let Ok(Some(bytes)) = &object
+                && name != channel.pointer()
+            {
+                fetched = Some((name.to_owned(), bytes.clone()));
+            }
+            object
+        });
+        for event in slot.take_events() {
+            match event {
+                Event::Swapped(version) => {
+                    let Some((_, bytes)) = fetched.as_ref().filter(|(n, _)| *n == artifact_name(&version)) else {
+                        continue;
+                    };
+                    match self.install(channel, &version, bytes) {
+                        Ok(()) => info!(version, channel = channel.name(), "model swapped in"),
+                        Err(e) => warn!(version, error = %e, "cannot install the model in the live directory"),
+                    }
                 }
-                Err(e) => self.note_failure(format!("cannot install version {version}: {e}")),
-            },
-            Err(e) => {
-                warn!(version, error = %e, "refusing model artifact; keeping the live model");
-                *refusal = Some(Refusal { version: version.clone(), digest });
-                self.update(|s| {
-                    s.refused = Some(version);
-                    s.last_error = Some(e.to_string());
-                });
+                Event::Refused(version, reason) => {
+                    warn!(version, error = %reason, "refusing model artifact; keeping the live model");
+                }
+                Event::Failed(reason) => warn!(error = %reason, "model store check failed"),
             }
         }
     }
 
-    /// The version `current` names; `None` (noting why) when there is none.
-    fn current_version(&self) -> Option<String> {
-        let path = self.models_dir.join(self.channel.pointer);
-        match fs::read(&path) {
-            Ok(content) => match parse_current(&content) {
-                Some(version) => Some(version.to_owned()),
-                None => {
-                    self.note_failure(format!("{} does not hold a valid version", path.display()));
-                    None
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                debug!(path = %path.display(), "no current model pointer yet");
-                None
-            }
-            Err(e) => {
-                self.note_failure(format!("cannot read {}: {e}", path.display()));
-                None
+    /// Installs a version in the live directory: the artifact, then the
+    /// pointer (each written to a temporary file, synced and renamed), then
+    /// removes the channel's previous artifact.
+    fn install(&self, channel: Channel, version: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let previous =
+            read(&self.live_dir, channel.pointer()).ok().flatten().and_then(|p| parse_current(&p).map(str::to_owned));
+        self.write_atomically(&artifact_name(version), bytes)?;
+        self.write_atomically(channel.pointer(), version.as_bytes())?;
+        if let Some(old) = previous.filter(|old| old != version) {
+            // Another channel may serve the same version (it never should); keep it then.
+            let shared = Channel::ALL.iter().filter(|c| **c != channel).any(|c| {
+                read(&self.live_dir, c.pointer()).ok().flatten().as_deref().and_then(parse_current)
+                    == Some(old.as_str())
+            });
+            if !shared {
+                let _ = fs::remove_file(self.live_dir.join(artifact_name(&old)));
             }
         }
+        Ok(())
     }
 
-    /// Replaces the live model atomically: write a temporary file, fsync, rename.
-    fn install(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let staging = self.state_dir.join(self.channel.staging);
+    fn write_atomically(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let staging = self.live_dir.join(format!(".{name}.tmp"));
         let mut file = File::create(&staging)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
-        fs::rename(&staging, self.live_dir.join(self.channel.live_file))?;
+        fs::rename(&staging, self.live_dir.join(name))?;
         // Make the rename itself durable where directories can be synced.
         if let Ok(dir) = File::open(&self.live_dir) {
             let _ = dir.sync_all();
         }
         Ok(())
-    }
-
-    /// Records a failed check, logging it once per distinct message.
-    fn note_failure(&self, message: String) {
-        if self.status().last_error.as_deref() != Some(message.as_str()) {
-            warn!(error = %message, "model store check failed");
-        }
-        self.update(|s| s.last_error = Some(message));
-    }
-
-    fn update(&self, change: impl FnOnce(&mut ModelStatus)) {
-        change(&mut self.status.write().unwrap_or_else(PoisonError::into_inner));
     }
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use knowedge_edge_host::{EdgeHost, HostConfig, LIVE_DIR, LIVE_MODEL, ModelStatus, RunningHost};
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, SigningKey};
-use knowedge_shared::pseudonym::Pseudonymizer;
-use knowedge_shared::store::{CURRENT, artifact_name};
+use knowedge_edge_host::{EdgeHost, HostConfig, LIVE_DIR, ModelStatus, RunningHost};
+use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey};
+use knowedge_format::pseudonym::Pseudonymizer;
+use knowedge_format::store::{Channel, artifact_name};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -22,15 +22,7 @@ const SEED: [u8; 32] = [7; 32];
 const PSEUDONYM_KEY: &str = "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b";
 
 fn wasm_path() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let wasm = root.join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    assert!(
-        wasm.is_file(),
-        "{} is missing: run `cargo xtask test`, or build it with \
-         `cargo build -p knowedge-edge-spin --target wasm32-wasip2 --profile edge`",
-        wasm.display()
-    );
-    wasm
+    knowedge_test_support::spin_wasm()
 }
 
 /// A popularity model over items a-d; alice owns `a`.
@@ -46,8 +38,7 @@ fn artifact(version: &str, popularity: [f32; 4]) -> Vec<u8> {
 
 /// Publishes like the training function: artifact first, then the pointer.
 fn publish(store: &Path, version: &str, bytes: &[u8]) {
-    std::fs::write(store.join(artifact_name(version)), bytes).unwrap();
-    std::fs::write(store.join(CURRENT), format!("{version}\n")).unwrap();
+    knowedge_test_support::publish(store, Channel::Recommender, version, bytes);
 }
 
 struct Fixture {
@@ -157,9 +148,16 @@ async fn serves_verifies_and_swaps_models() {
     assert_eq!(model_id(host).await, "v4");
     assert_eq!(items(&get(host, "/v1/recommend?user=alice&k=2").await.2), ["d", "c"]);
     assert_eq!(
-        std::fs::read(f.state.path().join(LIVE_DIR).join(LIVE_MODEL)).unwrap(),
+        std::fs::read(f.state.path().join(LIVE_DIR).join("v4.kwm")).unwrap(),
         artifact("v4", [1.0, 2.0, 3.0, 4.0])
     );
+    // The live directory holds the pointer and the artifact served, nothing refused or replaced.
+    let live = f.state.path().join(LIVE_DIR);
+    assert_eq!(std::fs::read_to_string(live.join("current")).unwrap(), "v4");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&live).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["current", "v4.kwm"]);
 
     // Bad requests get JSON 4xx answers from the module.
     for (path, expected) in [
@@ -187,14 +185,17 @@ async fn answers_without_a_model_and_survives_a_trapping_guest() {
 
     // A live model larger than the guest's memory limit makes the guest trap
     // (sparse file: no disk space used).
-    let live = f.state.path().join(LIVE_DIR).join(LIVE_MODEL);
+    let live_dir = f.state.path().join(LIVE_DIR);
+    let live = live_dir.join("big.kwm");
     std::fs::File::create(&live).unwrap().set_len(knowedge_edge_host::MEMORY_LIMIT_BYTES as u64 + (1 << 20)).unwrap();
+    std::fs::write(live_dir.join("current"), "big").unwrap();
     let (status, content_type, body) = get(host, "/v1/model").await;
     assert_eq!((status, content_type.as_str()), (500, "application/json"), "{body}");
     assert_eq!(body["error"]["code"], "guest_failed");
 
     // The host is still up, and so is the next guest.
     std::fs::remove_file(&live).unwrap();
+    std::fs::remove_file(live_dir.join("current")).unwrap();
     assert_eq!(get(host, "/_host/status").await.0, 200);
     assert_eq!(get(host, "/healthz").await.0, 200);
     assert_eq!(get(host, "/v1/model").await.0, 503);
@@ -230,7 +231,7 @@ async fn experiments_route_learners_to_their_variants_model() {
         publish(store, "v1", &artifact("v1", [4.0, 3.0, 2.0, 1.0]));
     })
     .await;
-    let e = knowedge_shared::experiment::Experiment::from_json(experiment).unwrap();
+    let e = knowedge_edge::experiment::Experiment::from_json(experiment).unwrap();
     let p = Pseudonymizer::from_hex(PSEUDONYM_KEY).unwrap();
     let mut ids = std::collections::BTreeSet::new();
     let mut per_variant = std::collections::BTreeMap::<String, usize>::new();
@@ -270,5 +271,6 @@ async fn an_invalid_experiment_is_refused_at_start() {
     })
     .await;
     let Err(err) = started else { panic!("an experiment without variants was accepted") };
-    assert!(err.to_string().contains("variants"), "{err}");
+    let message = knowedge_format::error::chain(&err);
+    assert!(message.contains("variants") && message.starts_with("the A/B experiment"), "{message}");
 }

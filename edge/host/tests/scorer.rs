@@ -5,19 +5,19 @@
 //! Needs `target/wasm32-wasip2/edge/knowedge_edge_scorer.wasm` (`cargo xtask build`).
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use knowedge_edge_host::scorer::{Filters, ScoreError, Scorer, SentimentLabel};
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, SigningKey, assemble};
-use knowedge_shared::model::{self, Model};
-use knowedge_shared::sentiment::{self, Featurizer, Label, SentimentModel};
+use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey, assemble};
+use knowedge_scoring::model::{self, Model};
+use knowedge_scoring::sentiment::{self, Featurizer, Label, SentimentModel};
 
 const SEED: [u8; 32] = [5; 32];
 const ITEMS: usize = 500;
 const DIMS: usize = 32;
 
 fn wasm() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-wasip2/edge/knowedge_edge_scorer.wasm");
+    let p = knowedge_test_support::scorer_wasm();
     assert!(p.is_file(), "{} is missing: run `cargo xtask build`", p.display());
     p
 }
@@ -113,8 +113,10 @@ fn the_component_answers_like_the_native_core() {
     assert!(matches!(scorer.rank(&m, "p0", &many, &[]).unwrap(), Err(ScoreError::InvalidArgument(_))));
     assert!(matches!(scorer.similar(&m, "nope", 5).unwrap(), Err(ScoreError::UnknownItem(_))));
     assert!(matches!(scorer.sentiment(&m, &["好".to_owned()]).unwrap(), Err(ScoreError::InvalidArgument(_))));
+    // The same limits as the HTTP API: user ids of 1 to 128 characters.
     let long_user = "u".repeat(1 << 20);
-    assert_eq!(scorer.recommend(&m, &long_user, 3, &none, &[]).unwrap().unwrap().len(), 3);
+    assert!(matches!(scorer.recommend(&m, &long_user, 3, &none, &[]).unwrap(), Err(ScoreError::InvalidArgument(_))));
+    assert_eq!(scorer.recommend(&m, &"u".repeat(128), 3, &none, &[]).unwrap().unwrap().len(), 3);
     assert_eq!(names(&scorer.recommend(&m, "p0", 10, &none, &[]).unwrap().unwrap()).len(), 10);
     scorer.unload(m).unwrap();
 }

@@ -11,10 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use knowedge_edge_host::{EdgeHost, HostConfig, LIVE_DIR, LIVE_SENTIMENT_MODEL, RunningHost};
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, SigningKey};
-use knowedge_shared::sentiment::{self, Featurizer, SentimentModel};
-use knowedge_shared::store::{CURRENT, CURRENT_SENTIMENT, artifact_name};
+use knowedge_edge_host::{EdgeHost, HostConfig, LIVE_DIR, RunningHost};
+use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey};
+use knowedge_format::store::{CURRENT, CURRENT_SENTIMENT, artifact_name};
+use knowedge_scoring::sentiment::{self, Featurizer, SentimentModel};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -22,9 +22,7 @@ const SEED: [u8; 32] = [7; 32];
 const PSEUDONYM_KEY: &str = "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b";
 
 fn wasm_path() -> PathBuf {
-    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    assert!(wasm.is_file(), "{} is missing: run `cargo xtask build`", wasm.display());
-    wasm
+    knowedge_test_support::spin_wasm()
 }
 
 /// A small sentiment model: 好/喜欢/good positive, 差/失望/bad negative; `bias` tells versions apart.
@@ -113,7 +111,8 @@ async fn serves_sentiment_from_its_own_pointer() {
     host.refresh().await;
     assert_eq!(host.sentiment_status().serving.as_deref(), Some("sent-1"));
     assert_eq!(host.status().serving.as_deref(), Some("rec-1"), "the recommendation model stays");
-    assert!(state.path().join(LIVE_DIR).join(LIVE_SENTIMENT_MODEL).is_file());
+    assert!(state.path().join(LIVE_DIR).join("sent-1.kwm").is_file());
+    assert_eq!(std::fs::read_to_string(state.path().join(LIVE_DIR).join("current-sentiment")).unwrap(), "sent-1");
     let texts = ["这本书很好，喜欢", "太差了，失望", "", "😀🎉", "\u{0}\u{7}\t", "The book is good, 推荐!"];
     let (status, v) = post_texts(&host, &texts).await;
     assert_eq!(status, 200, "{v}");

@@ -17,11 +17,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use knowedge_edge_host::{EdgeHost, HostConfig, RunningHost};
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, SigningKey};
-use knowedge_shared::model::{Filters, Model};
-use knowedge_shared::pseudonym::Pseudonymizer;
-use knowedge_shared::sentiment::{self, Featurizer, SentimentModel};
-use knowedge_shared::store::{CURRENT, CURRENT_SENTIMENT, artifact_name};
+use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey};
+use knowedge_format::pseudonym::Pseudonymizer;
+use knowedge_format::store::{CURRENT, CURRENT_SENTIMENT, artifact_name};
+use knowedge_scoring::model::{Filters, Model};
+use knowedge_scoring::sentiment::{self, Featurizer, SentimentModel};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -41,9 +41,7 @@ fn root() -> PathBuf {
 }
 
 fn spin_wasm() -> PathBuf {
-    let wasm = root().join("target/wasm32-wasip2/edge/knowedge_edge_spin.wasm");
-    assert!(wasm.is_file(), "{} is missing: run `cargo xtask build` (or `cargo xtask test`)", wasm.display());
-    wasm
+    knowedge_test_support::spin_wasm()
 }
 
 /// The wrangler binary and the Worker's entry module, or a clear failure.
@@ -123,15 +121,7 @@ fn sentiment_artifact(version: &str) -> Vec<u8> {
     sentiment::builder(w, 0.1, version).sign(&SigningKey::from_seed(SEED)).unwrap()
 }
 
-fn tampered(mut bytes: Vec<u8>) -> Vec<u8> {
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    bytes
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use knowedge_test_support::{free_port, tampered};
 
 /// `wrangler --config wrangler.toml ...` in `dir`, quiet and offline-friendly.
 fn wrangler_command(dir: &Path, wrangler: &Path) -> Command {
@@ -612,7 +602,7 @@ async fn worker_runs_experiments_like_the_spin_component() {
     )
     .await;
 
-    let e = knowedge_shared::experiment::Experiment::from_json(experiment).unwrap();
+    let e = knowedge_edge::experiment::Experiment::from_json(experiment).unwrap();
     let pseudonyms = Pseudonymizer::from_hex(PSEUDONYM_KEY).unwrap();
     let key = SigningKey::from_seed(SEED).public_key();
     let models = [Model::from_artifact(&v1, &key).unwrap(), Model::from_artifact(&v2, &key).unwrap()];

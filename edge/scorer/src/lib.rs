@@ -9,8 +9,10 @@
 //! recommendations, rankings, similar items or review sentiment as often as
 //! it likes. The project's wasmtime host calls it through `bindgen!`
 //! (`knowedge_edge_host::scorer`). All logic is the portable core's
-//! ([`knowedge_shared::model`], [`knowedge_shared::sentiment`]); this crate
-//! only converts between WIT types and core types.
+//! ([`knowedge_scoring::model`], [`knowedge_scoring::sentiment`]) and the
+//! edge core's typed queries ([`knowedge_edge::query`]), which check every
+//! argument with the same limits as the HTTP API; this crate only converts
+//! between WIT types and core types.
 //!
 //! ```text
 //! cargo build -p knowedge-edge-scorer --target wasm32-wasip2 --profile edge
@@ -20,20 +22,18 @@
 //! Built natively the crate holds only [`MAX_K`] and [`MAX_CANDIDATES`].
 
 /// Most items one `recommend` or `similar` call may ask for.
-pub const MAX_K: u32 = knowedge_shared::api::MAX_K as u32;
+pub const MAX_K: u32 = knowedge_edge::query::MAX_K as u32;
 /// Most candidates one `rank` call may carry.
-pub const MAX_CANDIDATES: usize = knowedge_shared::api::MAX_RANK_CANDIDATES;
+pub const MAX_CANDIDATES: usize = knowedge_edge::query::MAX_RANK_CANDIDATES;
 
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, missing_docs)]
 mod component {
-    use knowedge_shared::Error as CoreError;
-    use knowedge_shared::api::{MAX_SENTIMENT_TEXTS, MAX_TEXT_BYTES};
-    use knowedge_shared::artifact::{self, ModelKind, PublicKey};
-    use knowedge_shared::model::{self as core, Model as CoreModel};
-    use knowedge_shared::sentiment::{Label, SentimentModel};
-
-    use super::{MAX_CANDIDATES, MAX_K};
+    use knowedge_edge::query::{RankQuery, RecommendQuery, SentimentQuery, SimilarQuery};
+    use knowedge_format::Error as CoreError;
+    use knowedge_format::artifact::{self, ModelKind, PublicKey};
+    use knowedge_scoring::model::{self as core, Model as CoreModel};
+    use knowedge_scoring::sentiment::{Label, SentimentModel};
 
     wit_bindgen::generate!({
         path: "../../wit",
@@ -70,12 +70,9 @@ mod component {
         v.into_iter().map(|s| Scored { item: s.item, score: s.score }).collect()
     }
 
-    fn check_k(k: u32) -> Result<usize, Error> {
-        if (1..=MAX_K).contains(&k) {
-            Ok(k as usize)
-        } else {
-            Err(Error::InvalidArgument(format!("k must be from 1 to {MAX_K}, got {k}")))
-        }
+    /// A query the edge core refuses.
+    fn invalid(e: knowedge_edge::Error) -> Error {
+        Error::InvalidArgument(e.to_string())
     }
 
     impl Model {
@@ -133,43 +130,34 @@ mod component {
             filters: Filters,
             session_items: Vec<String>,
         ) -> Result<Vec<Scored>, Error> {
-            let k = check_k(k)?;
             let m = self.recommender()?;
-            if filters.max_price.is_some_and(|p| !p.is_finite() || p < 0.0) {
-                return Err(Error::InvalidArgument("max-price must be a number >= 0".into()));
-            }
             let filters =
                 core::Filters { category: filters.category, max_price: filters.max_price, exclude: filters.exclude };
-            Ok(scored(m.recommend_in_session(Some(&user), &session_items, k, &filters)))
+            let q = RecommendQuery { user, k: k as usize, filters, session: session_items };
+            q.validate().map_err(invalid)?;
+            Ok(scored(m.recommend_in_session(Some(&q.user), &q.session, q.k, &q.filters)))
         }
 
         fn rank(&self, user: String, candidates: Vec<String>, session_items: Vec<String>) -> Result<Ranked, Error> {
-            if candidates.len() > MAX_CANDIDATES {
-                return Err(Error::InvalidArgument(format!(
-                    "{} candidates; at most {MAX_CANDIDATES}",
-                    candidates.len()
-                )));
-            }
-            let r = self.recommender()?.rank(Some(&user), &session_items, &candidates);
+            let q = RankQuery { user, candidates, session: session_items };
+            q.validate().map_err(invalid)?;
+            let r = self.recommender()?.rank(Some(&q.user), &q.session, &q.candidates);
             Ok(Ranked { items: scored(r.items), unknown: r.unknown })
         }
 
         fn similar(&self, item: String, k: u32) -> Result<Vec<Scored>, Error> {
-            let k = check_k(k)?;
-            self.recommender()?.similar(&item, k).map(scored).ok_or(Error::UnknownItem(item))
+            let q = SimilarQuery { item, k: k as usize };
+            q.validate().map_err(invalid)?;
+            self.recommender()?.similar(&q.item, q.k).map(scored).ok_or(Error::UnknownItem(q.item))
         }
 
         fn sentiment(&self, texts: Vec<String>) -> Result<Vec<SentimentResult>, Error> {
             let Loaded::Sentiment(m) = &self.0 else {
                 return Err(Error::InvalidArgument("not a sentiment model".into()));
             };
-            if texts.len() > MAX_SENTIMENT_TEXTS {
-                return Err(Error::InvalidArgument(format!("at most {MAX_SENTIMENT_TEXTS} texts per call")));
-            }
-            if let Some(i) = texts.iter().position(|t| t.len() > MAX_TEXT_BYTES) {
-                return Err(Error::InvalidArgument(format!("text {i} is over {MAX_TEXT_BYTES} bytes")));
-            }
-            Ok(m.score_all(&texts)
+            let q = SentimentQuery { texts };
+            q.validate().map_err(invalid)?;
+            Ok(m.score_all(&q.texts)
                 .into_iter()
                 .map(|s| SentimentResult {
                     label: match s.label {

@@ -3,12 +3,12 @@
 //! A thin adapter like the Spin component (`edge/spin`): per request it reads
 //! its configuration from the Worker's environment, loads and verifies the one
 //! model the route needs from Workers KV, and hands everything, the request
-//! body included, to [`knowedge_shared::api::handle_with_body`], which holds
+//! body included, to [`knowedge_edge::api::handle_with_body`], which holds
 //! all routing, parameter checks and JSON shapes.
 //!
 //! | binding | kind | meaning |
 //! |---|---|---|
-//! | `MODELS` | KV namespace | the model store: `current` (and `current-sentiment`) hold a version, `<version>.kwm` its signed artifact (the layout of [`knowedge_shared::store`]) |
+//! | `MODELS` | KV namespace | the model store: `current` (and `current-sentiment`) hold a version, `<version>.kwm` its signed artifact (the layout of [`knowedge_format::store`]) |
 //! | `KNOWEDGE_SIGNING_PUBLIC_KEY` | secret or var | hex ed25519 key the artifacts must be signed with |
 //! | `KNOWEDGE_PSEUDONYM_KEY` | secret or var | hex key mapping request user ids to model pseudonyms |
 //! | `KNOWEDGE_EXPERIMENT` | var | optional A/B experiment (JSON); variants name `current` or a version in `MODELS` |
@@ -17,16 +17,16 @@
 //! Each recommendation answer's exposure record is logged (`console.log`) as
 //! one JSON line, for Workers Logpush.
 //!
-//! Models: each isolate keeps the last model it verified, keyed by version
-//! and public key, so a request costs one KV read of the pointer. A new
-//! version is verified with [`knowedge_shared::model::Model::from_artifact`]
-//! (signature, format version, manifest) before it replaces the old one; a
-//! version that fails is remembered as refused (and logged), and the isolate
-//! keeps answering with the model it had. With no good model at all the
-//! shared API answers `503` with the reason.
+//! Models: each isolate keeps one [`ModelSlot`](knowedge_edge::slot::ModelSlot)
+//! per store channel, the same slot the Spin component and the local host
+//! use, so a request costs one KV read of the pointer. A new version is
+//! verified (signature, format version, manifest) before it replaces the old
+//! one; a version that fails is remembered as refused (and logged), and the
+//! isolate keeps answering with the model it had. With no good model at all
+//! the shared API answers `503` with the reason.
 //!
 //! Request bodies are kept up to one byte past
-//! [`knowedge_shared::api::MAX_BODY_BYTES`] (the rest is read and dropped), so
+//! [`knowedge_edge::api::MAX_BODY_BYTES`] (the rest is read and dropped), so
 //! an oversized body is answered `413` by the shared API without holding all
 //! of it in memory.
 //!
@@ -40,9 +40,7 @@
 //! ```
 
 /// The settings shared by every edge adapter.
-pub use knowedge_shared::api::settings::{
-    EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR,
-};
+pub use knowedge_edge::settings::{EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
 
 /// KV namespace binding holding the model store.
 pub const MODELS_BINDING: &str = "MODELS";
@@ -53,17 +51,18 @@ pub const MODELS_BINDING: &str = "MODELS";
 #[allow(unsafe_code)]
 mod worker_glue {
     use std::cell::RefCell;
-    use std::rc::Rc;
+    use std::sync::Arc;
     use std::thread::LocalKey;
 
     use futures::StreamExt;
-    use knowedge_shared::api::{self, EdgeConfig, ModelChoice, Models};
-    use knowedge_shared::artifact::PublicKey;
-    use knowedge_shared::experiment::Experiment;
-    use knowedge_shared::model::Model;
-    use knowedge_shared::pseudonym::Pseudonymizer;
-    use knowedge_shared::sentiment::SentimentModel;
-    use knowedge_shared::store;
+    use knowedge_edge::api::{self, EdgeConfig, ModelChoice, Models};
+    use knowedge_edge::experiment::Experiment;
+    use knowedge_edge::slot::{Event, ModelSlot, Servable, Step, Versions};
+    use knowedge_format::artifact::PublicKey;
+    use knowedge_format::pseudonym::Pseudonymizer;
+    use knowedge_format::store::Channel;
+    use knowedge_scoring::model::Model;
+    use knowedge_scoring::sentiment::SentimentModel;
     use worker::kv::KvStore;
     use worker::{
         Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, console_error, console_log, event, js_sys,
@@ -71,38 +70,21 @@ mod worker_glue {
 
     use super::{EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, MODELS_BINDING, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
 
-    /// The verified model an isolate serves, and the last version it refused.
-    struct Slot<T> {
-        /// Hex public key the cached entries were checked with.
-        key: String,
-        /// Version and model being served.
-        serving: Option<(String, Rc<T>)>,
-        /// Version refused, with the reason.
-        refused: Option<(String, String)>,
-    }
-
-    impl<T> Slot<T> {
-        const fn empty() -> Self {
-            Self { key: String::new(), serving: None, refused: None }
-        }
-    }
-
     thread_local! {
-        static RECOMMENDER: RefCell<Slot<Model>> = const { RefCell::new(Slot::empty()) };
-        static SENTIMENT: RefCell<Slot<SentimentModel>> = const { RefCell::new(Slot::empty()) };
+        static RECOMMENDER: RefCell<Option<ModelSlot<Model>>> = const { RefCell::new(None) };
+        static SENTIMENT: RefCell<Option<ModelSlot<SentimentModel>>> = const { RefCell::new(None) };
+        static VARIANTS: RefCell<Option<Versions<Model>>> = const { RefCell::new(None) };
     }
 
-    /// Answers one request with the current model from KV.
+    /// Answers one request with the models KV names.
     #[event(fetch)]
     async fn fetch(mut req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
         let url = req.url()?;
-        let path = url.path().to_owned();
-        let query = url.query().unwrap_or("").to_owned();
+        let (path, query) = (url.path().to_owned(), url.query().unwrap_or("").to_owned());
         let method = req.method().to_string();
         let body = read_body(&mut req).await?;
-
         let config = EdgeConfig {
-            pseudonymizer: text_binding(&env, PSEUDONYM_KEY_VAR).and_then(pseudonymizer),
+            pseudonymizer: text_binding(&env, PSEUDONYM_KEY_VAR).and_then(|h| Pseudonymizer::from_hex(&h).ok()),
             experiment: experiment(&env),
             request_id: Some(request_id()),
         };
@@ -110,16 +92,10 @@ mod worker_glue {
         if path == api::EVENTS_PATH {
             return reply(forward(&request, &body, &config, &env).await);
         }
-        let not_needed = "not needed for this route".to_owned();
         let (model, sentiment) = match api::model_choice(&request, &config) {
-            ModelChoice::Current => {
-                (current(&RECOMMENDER, &env, store::CURRENT, Model::from_artifact).await, Err(not_needed))
-            }
-            ModelChoice::Version(v) => (version(&env, &v).await, Err(not_needed)),
-            ModelChoice::Sentiment => (
-                Err(not_needed),
-                current(&SENTIMENT, &env, store::CURRENT_SENTIMENT, SentimentModel::from_artifact).await,
-            ),
+            ModelChoice::Current => (serve(&RECOMMENDER, Channel::Recommender, &env).await, not_needed()),
+            ModelChoice::Version(v) => (variant(&env, &v).await, not_needed()),
+            ModelChoice::Sentiment => (not_needed(), serve(&SENTIMENT, Channel::Sentiment, &env).await),
         };
         let models = Models {
             recommender: model.as_deref().map_err(String::as_str),
@@ -132,6 +108,11 @@ mod worker_glue {
         reply(answer)
     }
 
+    /// The model a route does not use.
+    fn not_needed<T>() -> Result<T, String> {
+        Err("not needed for this route".to_owned())
+    }
+
     fn reply(answer: api::Response) -> worker::Result<Response> {
         Ok(Response::builder()
             .with_status(answer.status)
@@ -139,8 +120,7 @@ mod worker_glue {
             .fixed(answer.body.into_bytes()))
     }
 
-    /// `POST /v1/events`: the batch, given variants and the recommendation id,
-    /// sent to ingestion with the Worker's ingest key; ingestion's answer is relayed.
+    /// `POST /v1/events`: the prepared batch sent to ingestion with the Worker's key; its answer relayed.
     async fn forward(request: &api::Request<'_>, body: &[u8], config: &EdgeConfig, env: &Env) -> api::Response {
         let (Some(url), Some(key)) = (text_binding(env, INGEST_URL_VAR), text_binding(env, INGEST_KEY_VAR)) else {
             return api::events_not_configured();
@@ -158,10 +138,10 @@ mod worker_glue {
                 .with_headers(headers)
                 .with_body(Some(String::from_utf8_lossy(&batch).into_owned().into()));
             let mut response = Fetch::Request(Request::new_with_init(&url, &init)?).send().await?;
-            Ok::<_, worker::Error>((response.status_code(), response.text().await?))
+            Ok::<_, worker::Error>((response.status_code(), response.bytes().await?))
         };
         match sent.await {
-            Ok((status, body)) => api::Response { status, body, exposure: None },
+            Ok((status, body)) => api::Response::relayed(status, &body),
             Err(e) => api::Response::error(502, "ingestion_unavailable", format!("cannot reach ingestion: {e}")),
         }
     }
@@ -176,36 +156,6 @@ mod worker_glue {
     fn request_id() -> String {
         let draw = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
         format!("r-{:08x}{:08x}{:08x}{:08x}", draw(), draw(), draw(), draw())
-    }
-
-    thread_local! {
-        /// Published versions an experiment's variants named, verified (versions never change).
-        static VERSIONS: RefCell<Vec<(String, String, Rc<Model>)>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// A published version from KV, verified once per isolate.
-    async fn version(env: &Env, version: &str) -> Result<Rc<Model>, String> {
-        let key_hex = text_binding(env, PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
-        let cached = VERSIONS.with_borrow(|v| {
-            v.iter().find(|(k, name, _)| *k == key_hex && name == version).map(|(_, _, m)| Rc::clone(m))
-        });
-        if let Some(model) = cached {
-            return Ok(model);
-        }
-        let key = PublicKey::from_hex(&key_hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))?;
-        let kv: KvStore = env.kv(MODELS_BINDING).map_err(|e| format!("KV binding {MODELS_BINDING}: {e}"))?;
-        let name = store::artifact_name(version);
-        let bytes = kv.get(&name).bytes().await.map_err(|e| format!("cannot read `{name}`: {e}"))?;
-        let bytes = bytes.ok_or_else(|| format!("no `{name}` in {MODELS_BINDING}"))?;
-        let model = Rc::new(Model::from_artifact(&bytes, &key).map_err(|e| format!("version {version}: {e}"))?);
-        VERSIONS.with_borrow_mut(|v| {
-            // A handful of variants at most; keep the newest few.
-            if v.len() >= 4 {
-                v.remove(0);
-            }
-            v.push((key_hex, version.to_owned(), Rc::clone(&model)));
-        });
-        Ok(model)
     }
 
     /// The request body, kept up to one byte past the most the API accepts;
@@ -230,91 +180,72 @@ mod worker_glue {
         env.var(name).ok().map(|v| v.to_string())
     }
 
-    /// The pseudonymizer from its hex key; `None` when invalid.
-    fn pseudonymizer(hex: String) -> Option<Pseudonymizer> {
-        Pseudonymizer::from_hex(&hex).ok()
+    fn public_key(env: &Env) -> Result<PublicKey, String> {
+        let hex = text_binding(env, PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
+        PublicKey::from_hex(&hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))
     }
 
-    /// The model `pointer` names in KV, verified, or the reason there is none.
-    ///
-    /// Serves the cached model while the pointer names it; verifies and caches
-    /// a new version; keeps the cached model when the new one cannot be read
-    /// or is refused.
-    async fn current<T>(
-        slot: &'static LocalKey<RefCell<Slot<T>>>,
+    fn kv(env: &Env) -> Result<KvStore, String> {
+        env.kv(MODELS_BINDING).map_err(|e| format!("KV binding {MODELS_BINDING}: {e}"))
+    }
+
+    /// The model the channel's pointer names in KV, through the isolate's slot.
+    async fn serve<M: Servable>(
+        cell: &'static LocalKey<RefCell<Option<ModelSlot<M>>>>,
+        channel: Channel,
         env: &Env,
-        pointer: &str,
-        verify: fn(&[u8], &PublicKey) -> knowedge_shared::Result<T>,
-    ) -> Result<Rc<T>, String> {
-        let key_hex = text_binding(env, PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
-        let key = PublicKey::from_hex(&key_hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))?;
-        slot.with_borrow_mut(|s| {
-            if s.key != key_hex {
-                *s = Slot { key: key_hex.clone(), serving: None, refused: None };
-            }
+    ) -> Result<Arc<M>, String> {
+        let key = public_key(env)?;
+        let kv = kv(env)?;
+        let pointer = kv.get(channel.pointer()).bytes().await.map_err(|e| e.to_string());
+        let step = cell.with_borrow_mut(|slot| {
+            let slot = slot.get_or_insert_with(|| ModelSlot::new(channel, key.clone()));
+            slot.use_key(&key);
+            slot.on_pointer(pointer.as_ref().map(Option::as_deref).map_err(String::clone))
         });
-        let fresh = load(slot, env, pointer, &key, verify).await;
-        slot.with_borrow_mut(|s| {
-            if s.key != key_hex {
-                // Another request changed keys while this one waited on KV: do not mix them.
-                return fresh.map(|(_, model)| model).map_err(|(_, reason)| reason);
-            }
-            match fresh {
-                Ok((version, model)) => {
-                    s.serving = Some((version, Rc::clone(&model)));
-                    Ok(model)
-                }
-                Err((refused, reason)) => {
-                    if let Some(version) = refused {
-                        console_error!("knowedge: refused model {version} from {pointer}: {reason}");
-                        s.refused = Some((version, reason.clone()));
+        let step = match step {
+            Step::Fetch { version, object } => {
+                let artifact = kv.get(&object).bytes().await.map_err(|e| e.to_string());
+                cell.with_borrow_mut(|slot| match slot {
+                    // Another request may have changed keys while this one waited on KV.
+                    Some(slot) if *slot.key() == key => {
+                        slot.offer(&version, artifact.as_ref().map(Option::as_deref).map_err(String::clone))
                     }
-                    s.serving.as_ref().map(|(_, model)| Rc::clone(model)).ok_or(reason)
+                    _ => Step::Unavailable("the signing key changed; try again".into()),
+                })
+            }
+            step => step,
+        };
+        cell.with_borrow_mut(|slot| {
+            for event in slot.as_mut().map(ModelSlot::take_events).unwrap_or_default() {
+                if let Event::Refused(version, reason) = event {
+                    console_error!("knowedge: refused model {version} from {}: {reason}", channel.pointer());
                 }
             }
-        })
+        });
+        match step {
+            Step::Serve(model) => Ok(model),
+            Step::Unavailable(reason) => Err(reason),
+            Step::Fetch { object, .. } => Err(format!("`{object}` was not read")),
+        }
     }
 
-    /// The model the pointer names: the cached one when unchanged, else the
-    /// artifact from KV, verified. Errors carry the version to remember as
-    /// refused (only for artifacts that failed verification) and the reason.
-    async fn load<T>(
-        slot: &'static LocalKey<RefCell<Slot<T>>>,
-        env: &Env,
-        pointer: &str,
-        key: &PublicKey,
-        verify: fn(&[u8], &PublicKey) -> knowedge_shared::Result<T>,
-    ) -> Result<(String, Rc<T>), (Option<String>, String)> {
-        let kv: KvStore = env.kv(MODELS_BINDING).map_err(|e| (None, format!("KV binding {MODELS_BINDING}: {e}")))?;
-        let content = kv.get(pointer).text().await.map_err(|e| (None, format!("cannot read `{pointer}`: {e}")))?;
-        let content = content.ok_or_else(|| (None, format!("no `{pointer}` in {MODELS_BINDING}")))?;
-        let version = store::parse_current(content.as_bytes())
-            .ok_or_else(|| (None, format!("`{pointer}` does not hold a valid version")))?
-            .to_owned();
-        let known = slot.with_borrow(|s| {
-            if let Some((v, model)) = &s.serving
-                && *v == version
-            {
-                return Some(Ok(Rc::clone(model)));
-            }
-            match &s.refused {
-                Some((v, reason)) if *v == version => Some(Err(reason.clone())),
-                _ => None,
-            }
+    /// A published version an experiment variant names, verified once per isolate.
+    async fn variant(env: &Env, version: &str) -> Result<Arc<Model>, String> {
+        let key = public_key(env)?;
+        let kept = VARIANTS.with_borrow_mut(|v| {
+            let v = v.get_or_insert_with(|| Versions::new(key.clone(), 4));
+            v.use_key(&key);
+            v.get(version)
         });
-        match known {
-            Some(Ok(model)) => return Ok((version, model)),
-            // Already logged when first refused.
-            Some(Err(reason)) => return Err((None, format!("version {version} was refused: {reason}"))),
-            None => {}
-        }
-        let name = store::artifact_name(&version);
-        let bytes = kv.get(&name).bytes().await.map_err(|e| (None, format!("cannot read `{name}`: {e}")))?;
-        // Not refused: KV is eventually consistent, the artifact may show up later.
-        let bytes = bytes.ok_or_else(|| (None, format!("no `{name}` in {MODELS_BINDING}")))?;
-        match verify(&bytes, key) {
-            Ok(model) => Ok((version, Rc::new(model))),
-            Err(e) => Err((Some(version), e.to_string())),
-        }
+        let object = match kept {
+            Ok(model) => return Ok(model),
+            Err(object) => object,
+        };
+        let artifact = kv(env)?.get(&object).bytes().await.map_err(|e| e.to_string());
+        VARIANTS.with_borrow_mut(|v| match v {
+            Some(v) => v.offer(version, artifact.as_ref().map(Option::as_deref).map_err(String::clone)),
+            None => Err("no variant cache".into()),
+        })
     }
 }

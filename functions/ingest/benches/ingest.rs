@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use knowedge_format::event::decode_elements;
+use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_ingest::Ingest;
 use knowedge_lake::Lake;
-use knowedge_shared::event::decode_elements;
-use knowedge_shared::pseudonym::Pseudonymizer;
 use serde_json::{Value, json};
 
 const EVENTS: usize = 100_000;

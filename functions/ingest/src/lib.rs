@@ -4,7 +4,7 @@
 //! `{"events": [...]}` or NDJSON with `content-type: application/x-ndjson`),
 //! authenticated with an ingest key (`Authorization: Bearer …`). Each event
 //! is decoded strictly and validated against schema v1
-//! ([`knowedge_shared::event`]); accepted events get their `user_id` replaced
+//! ([`knowedge_format::event`]); accepted events get their `user_id` replaced
 //! by its keyed pseudonym and personal data in `text` / `query` redacted,
 //! and are written to the event lake as Parquet before the answer is sent;
 //! rejected events are kept in the lake's dead letter with every reason. The
@@ -35,10 +35,10 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
+use knowedge_format::event::{self, Element, Event, Problem, RawEvent, Validator};
+use knowedge_format::pseudonym::Pseudonymizer;
+use knowedge_format::redact::{self, Redactions};
 use knowedge_lake::{DeadLetter, Lake, StoredEvent};
-use knowedge_shared::event::{self, Element, Event, Problem, RawEvent, Validator};
-use knowedge_shared::pseudonym::Pseudonymizer;
-use knowedge_shared::redact::{self, Redactions};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -46,8 +46,8 @@ use serde_json::{Value, json};
 
 pub use auth::{KeyRing, Scope};
 
-/// Largest accepted request body, in bytes.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Largest accepted request body, in bytes (the batch limit of the event format).
+pub const MAX_BODY_BYTES: usize = event::MAX_BATCH_BYTES;
 
 /// Errors of the ingestion function.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     /// The lake could not store the batch.
-    #[error("lake: {0}")]
+    #[error("lake")]
     Lake(#[from] knowedge_lake::Error),
 }
 
@@ -433,7 +433,7 @@ impl Ingest {
             .is_some_and(|ct| ct.starts_with("application/x-ndjson") || ct.starts_with("application/jsonl"));
         let raw = match event::decode_elements(body, ndjson) {
             Ok(r) => r,
-            Err(knowedge_shared::Error::TooManyEvents(n)) => {
+            Err(knowedge_format::Error::TooManyEvents(n)) => {
                 return error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_many_events",
@@ -462,7 +462,8 @@ impl Ingest {
                 json_response(status, &result)
             }
             Err(e) => {
-                tracing::error!(error = %e, retryable = e.is_retryable(), "batch not stored");
+                let message = knowedge_format::error::chain(&e);
+                tracing::error!(error = %message, retryable = e.is_retryable(), "batch not stored");
                 let status =
                     if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
                 json_response(

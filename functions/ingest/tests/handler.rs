@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_ingest::{Ingest, KeyRing};
 use knowedge_lake::Lake;
-use knowedge_shared::pseudonym::Pseudonymizer;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 

@@ -6,15 +6,16 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use knowedge_format::pseudonym::Pseudonymizer;
+use knowedge_format::store::Channel;
 use knowedge_ingest::Ingest;
 use knowedge_lake::{Lake, ModelStore};
-use knowedge_shared::pseudonym::Pseudonymizer;
 
 struct Server(Child);
 
@@ -25,9 +26,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use knowedge_test_support::free_port;
 
 fn start_moto() -> (Server, String) {
     let port = free_port();
@@ -100,10 +99,10 @@ async fn lake_and_model_store_on_s3() {
     assert!(listing.contains("prod/lake/events/dt=2026-11-28/type=purchase/compacted-"), "{listing}");
 
     let models = ModelStore::open_with("s3://knowedge-lake/prod/models", &opts).unwrap();
-    models.publish("v1", b"artifact bytes".to_vec()).await.unwrap();
-    assert_eq!(models.current_version().await.unwrap().as_deref(), Some("v1"));
+    models.publish(Channel::Recommender, "v1", b"artifact bytes".to_vec()).await.unwrap();
+    assert_eq!(models.current(Channel::Recommender).await.unwrap().as_deref(), Some("v1"));
     assert_eq!(&models.get("v1").await.unwrap()[..], b"artifact bytes");
-    assert!(models.promote("missing").await.is_err());
+    assert!(models.promote(Channel::Recommender, "missing").await.is_err());
 }
 
 /// ListObjectsV2 over plain HTTP, returning the XML.

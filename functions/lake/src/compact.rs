@@ -88,7 +88,7 @@ impl Lake {
 mod tests {
     use super::*;
     use crate::events::tests::ev;
-    use knowedge_shared::event::EventType;
+    use knowedge_format::event::EventType;
 
     #[tokio::test]
     async fn merges_files_and_drops_duplicates() {

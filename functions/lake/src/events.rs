@@ -10,7 +10,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use knowedge_shared::event::{Event, EventType, Problem};
+use knowedge_format::event::{Event, EventType, Problem};
 use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -163,7 +163,7 @@ fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatc
         }
         Arc::new(rating.finish())
     };
-    let version = Int32Array::from_value(knowedge_shared::event::SCHEMA_VERSION as i32, n);
+    let version = Int32Array::from_value(knowedge_format::event::SCHEMA_VERSION as i32, n);
     let columns: Vec<ArrayRef> = vec![
         strings(events, |e| Some(&e.event.event_id)),
         strings(events, |e| Some(&e.event.user_id)),
@@ -502,7 +502,7 @@ pub(crate) mod tests {
         let mut redactions = Int32Builder::with_capacity(n);
         for e in events {
             rating.append_option(e.event.rating.map(i32::from));
-            version.append_value(knowedge_shared::event::SCHEMA_VERSION as i32);
+            version.append_value(knowedge_format::event::SCHEMA_VERSION as i32);
             redactions.append_value(i32::try_from(e.redactions).unwrap_or(i32::MAX));
         }
         let columns: Vec<ArrayRef> = vec![

@@ -52,13 +52,13 @@ pub enum Error {
         reason: String,
     },
     /// The object store failed (network, permissions, disk).
-    #[error("object store: {0}")]
+    #[error("object store")]
     Store(#[from] object_store::Error),
     /// Parquet encoding or decoding failed.
-    #[error("parquet: {0}")]
+    #[error("parquet")]
     Parquet(#[from] parquet::errors::ParquetError),
     /// Arrow arrays could not be built or read.
-    #[error("arrow: {0}")]
+    #[error("arrow")]
     Arrow(#[from] arrow_schema::ArrowError),
     /// A file in the lake does not have the expected content.
     #[error("corrupt lake object `{path}`: {reason}")]
@@ -69,7 +69,7 @@ pub enum Error {
         reason: String,
     },
     /// JSON encoding or decoding failed.
-    #[error("json: {0}")]
+    #[error("json")]
     Json(#[from] serde_json::Error),
 }
 

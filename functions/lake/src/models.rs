@@ -1,14 +1,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use knowedge_shared::store;
+use knowedge_format::store::{self, Channel};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::{Error, Result, open_store, open_store_with};
 
-/// Where signed model artifacts are published (`<version>.kwm` plus the
-/// `current` pointer, see [`knowedge_shared::store`]).
+/// Where signed model artifacts are published (`<version>.kwm` plus one
+/// pointer per [`Channel`], see [`knowedge_format::store`]).
 #[derive(Clone, Debug)]
 pub struct ModelStore {
     store: Arc<dyn ObjectStore>,
@@ -41,49 +41,25 @@ impl ModelStore {
         Ok(())
     }
 
-    /// Points `current` at `version` (which must have been stored).
-    pub async fn promote(&self, version: &str) -> Result<()> {
-        self.store.head(&self.path(&store::artifact_name(version))).await?;
-        self.store.put(&self.path(store::CURRENT), PutPayload::from(format!("{version}\n").into_bytes())).await?;
-        Ok(())
-    }
-
-    /// Points the sentiment pointer ([`store::CURRENT_SENTIMENT`]) at `version` (which must have been stored).
-    pub async fn promote_sentiment(&self, version: &str) -> Result<()> {
+    /// Points the channel's pointer at `version` (which must have been
+    /// stored); the other channels' pointers are left alone.
+    pub async fn promote(&self, channel: Channel, version: &str) -> Result<()> {
         self.store.head(&self.path(&store::artifact_name(version))).await?;
         let body = PutPayload::from(format!("{version}\n").into_bytes());
-        self.store.put(&self.path(store::CURRENT_SENTIMENT), body).await?;
+        self.store.put(&self.path(channel.pointer()), body).await?;
         Ok(())
     }
 
-    /// Stores a sentiment artifact and points [`store::CURRENT_SENTIMENT`] at it
-    /// (`current`, the recommendation model, is left alone).
-    pub async fn publish_sentiment(&self, version: &str, artifact: Vec<u8>) -> Result<()> {
+    /// Stores an artifact and points the channel at it: the artifact first,
+    /// then the pointer, so a reader never sees a pointer to nothing.
+    pub async fn publish(&self, channel: Channel, version: &str, artifact: Vec<u8>) -> Result<()> {
         self.put(version, artifact).await?;
-        self.promote_sentiment(version).await
+        self.promote(channel, version).await
     }
 
-    /// The version the sentiment pointer names, if any.
-    pub async fn current_sentiment_version(&self) -> Result<Option<String>> {
-        match self.store.get(&self.path(store::CURRENT_SENTIMENT)).await {
-            Ok(r) => {
-                let bytes = r.bytes().await?;
-                Ok(store::parse_current(&bytes).map(str::to_owned))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Stores an artifact and makes it current.
-    pub async fn publish(&self, version: &str, artifact: Vec<u8>) -> Result<()> {
-        self.put(version, artifact).await?;
-        self.promote(version).await
-    }
-
-    /// The current version, if any.
-    pub async fn current_version(&self) -> Result<Option<String>> {
-        match self.store.get(&self.path(store::CURRENT)).await {
+    /// The version the channel's pointer names, if any.
+    pub async fn current(&self, channel: Channel) -> Result<Option<String>> {
+        match self.store.get(&self.path(channel.pointer())).await {
             Ok(r) => {
                 let bytes = r.bytes().await?;
                 Ok(store::parse_current(&bytes).map(str::to_owned))

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use knowedge_train::offline;
 use knowedge_train::recbole;
-use knowedge_train::recipes::{self, Config};
+use knowedge_train::recipes::{Config, Recipe};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ml-100k");
@@ -33,7 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => recbole::load_split(&data, &data.join("split-2026"))?,
     };
     let search = args.iter().position(|a| a == "--search").map(|p| args.remove(p)).is_some();
-    let names: Vec<String> = if args.is_empty() { recipes::ALL.iter().map(|s| s.to_string()).collect() } else { args };
+    let names: Vec<String> =
+        if args.is_empty() { Recipe::ALL.iter().map(|r| r.name().to_owned()).collect() } else { args };
     if search {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let (best, _) = knowedge_train::search::search(&split, &refs, &cfg, 10, |d, n, t| {
@@ -47,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let full = split.train_and_valid();
     println!("recipe\tvalid_ndcg\ttrain_only_test_ndcg\ttest_ndcg\ttest_recall\tq1_ndcg\tcoverage\tfit_s\tscore_s");
     for name in &names {
-        let r = offline::run_recipe(&split, &full, name, &cfg, &mut caches, 10)?;
+        let r = offline::run_recipe(&split, &full, name.parse()?, &cfg, &mut caches, 10)?;
         println!(
             "{name}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.3}\t{:.2}\t{:.2}",
             r.valid.ndcg,

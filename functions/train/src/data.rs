@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
+use knowedge_format::artifact::TrainingWindow;
+use knowedge_format::event::EventType;
 use knowedge_lake::{CatalogueItem, StoredEvent};
-use knowedge_shared::artifact::TrainingWindow;
-use knowedge_shared::event::EventType;
-use knowedge_shared::model::NO_CATEGORY;
+use knowedge_scoring::model::NO_CATEGORY;
 
 /// Users, items and who engaged with what.
 #[derive(Clone, Debug, Default)]

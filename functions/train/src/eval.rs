@@ -3,7 +3,7 @@
 //! For every user with at least one held-out item, the model scores every
 //! item; the user's training items (and, at test time, validation items) are
 //! masked; the `k` best remaining items (ties broken by item index, exactly
-//! as [`knowedge_shared::model::top_k`] does at the edge) are compared with
+//! as [`knowedge_scoring::model::top_k`] does at the edge) are compared with
 //! the held-out items `T` (binary relevance). With `rel(r)` = 1 when the item
 //! at rank `r` is in `T`:
 //!
@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use knowedge_shared::model::top_k;
+use knowedge_scoring::model::top_k;
 use rayon::prelude::*;
 
 /// Something that scores every item for a user.

@@ -1,14 +1,13 @@
 //! AWS Lambda entry point of the training function, invoked on a schedule
 //! (EventBridge). Configuration comes from the environment; see the
-//! `knowedge_train` crate docs. The answer is the run's JSON report.
-//!
-//! After training, review events not yet scored by the model store's
-//! `current-sentiment` model (if there is one) are scored into the lake's
-//! `review-sentiment/` table; the report's `review_sentiment` says how many.
+//! `knowedge_train` crate docs. Each invocation is one
+//! [`knowedge_train::pipeline::run`]; the answer is its JSON report
+//! (`review_sentiment` says how many new reviews were scored).
 
+use knowedge_format::artifact::SigningKey;
 use knowedge_lake::{Lake, ModelStore};
-use knowedge_shared::artifact::SigningKey;
-use knowedge_train::{BprConfig, Error, Recipe};
+use knowedge_train::pipeline::{self, Options};
+use knowedge_train::{Error, Recipe};
 use lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn};
 use serde_json::Value;
 
@@ -28,23 +27,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    let (lake, models, key, recipe) = config()?;
+    let (lake, models, key, recipe) = config().map_err(|e| knowedge_train::error_chain(&e))?;
     let (lake, models, key) = (&lake, &models, &key);
+    let opts = &Options::new(recipe);
     run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        let report =
-            knowedge_train::run(lake, models, key, recipe, &BprConfig::default(), true).await.map_err(|e| {
-                tracing::error!(error = %e, retryable = e.is_retryable(), "training run failed");
-                // EventBridge retries asynchronous invocations; the type tells operators whether a retry can help.
-                let error_type = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-                Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
-            })?;
-        let mut answer = serde_json::to_value(report).unwrap_or_default();
-        // Sentiment scoring never fails the training run: the model is published already.
-        match knowedge_train::reviews::score_with_current(lake, models, &key.public_key()).await {
-            Ok(scored) => answer["review_sentiment"] = serde_json::to_value(scored).unwrap_or_default(),
-            Err(e) => tracing::error!(error = %e, "scoring review sentiment failed"),
-        }
-        Ok::<_, Diagnostic>(answer)
+        let report = pipeline::run(lake, models, key, opts).await.map_err(|e| {
+            let message = knowedge_train::error_chain(&e);
+            tracing::error!(error = %message, retryable = e.is_retryable(), "training run failed");
+            // EventBridge retries asynchronous invocations; the type tells operators whether a retry can help.
+            let error_type = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
+            Diagnostic { error_type: error_type.into(), error_message: message }
+        })?;
+        Ok::<_, Diagnostic>(serde_json::to_value(report).unwrap_or_default())
     }))
     .await
 }

@@ -9,15 +9,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use chrono::Utc;
-use knowedge_shared::artifact::{ArtifactBuilder, SigningKey};
-use knowedge_shared::pseudonym::Pseudonymizer;
 use serde::Serialize;
 
 use crate::eval::{Metrics, evaluate};
 use crate::recbole::Split;
 use crate::recipes::hybrid::{self, Cache};
-use crate::recipes::{self, Config, Fitted, Tuning};
+use crate::recipes::{self, Config, Fitted, Recipe, Tuning};
 use crate::{Dataset, Result};
 
 /// What one recipe achieved.
@@ -99,7 +96,7 @@ impl RecipeResult {
 pub fn run_recipe(
     split: &Split,
     full: &Dataset,
-    recipe: &str,
+    recipe: Recipe,
     cfg: &Config,
     caches: &mut Caches,
     k: usize,
@@ -107,7 +104,7 @@ pub fn run_recipe(
     let t = Instant::now();
     let (fitted, cfg_final) = fit_for_refit(recipe, &split.train, cfg, Some(&split.valid), &mut caches.train)?;
     let fit_s = t.elapsed().as_secs_f64();
-    caches.train.entry(recipe.to_owned()).or_insert_with(|| fitted.clone());
+    caches.train.entry(recipe).or_insert_with(|| fitted.clone());
     let t = Instant::now();
     let (train, n) = (&split.train.positives, split.train.items.len());
     let valid = evaluate(&fitted, n, train, None, &split.valid, k);
@@ -118,13 +115,13 @@ pub fn run_recipe(
     let t = Instant::now();
     let final_model = recipes::fit_cached(recipe, full, &cfg_final, None, &mut caches.full)?;
     let refit_s = t.elapsed().as_secs_f64();
-    caches.full.entry(recipe.to_owned()).or_insert_with(|| final_model.clone());
+    caches.full.entry(recipe).or_insert_with(|| final_model.clone());
     let t = Instant::now();
     // The least active quarter stays defined by training items.
     let test = evaluate(&final_model, n, train, Some(&split.valid), &split.test, k);
     score_s += t.elapsed().as_secs_f64();
     Ok(RecipeResult {
-        name: recipe.to_owned(),
+        name: recipe.name().to_owned(),
         valid,
         test,
         test_train_only,
@@ -139,14 +136,14 @@ pub fn run_recipe(
 /// Fits `recipe` on `ds` and returns the configuration a refit must use to
 /// get the same model on more data: the hybrid's weights as tuned on `tuning`.
 pub fn fit_for_refit(
-    recipe: &str,
+    recipe: Recipe,
     ds: &Dataset,
     cfg: &Config,
     tuning: Tuning<'_>,
     cache: &mut Cache,
 ) -> Result<(Fitted, Config)> {
     let mut cfg = cfg.clone();
-    let fitted = if recipe == "hybrid" {
+    let fitted = if recipe == Recipe::Hybrid {
         let (f, w) = hybrid::fit_tuned(ds, &cfg, tuning, cache)?;
         cfg.hybrid_weights = w;
         f
@@ -157,45 +154,9 @@ pub fn fit_for_refit(
 }
 
 /// Validation NDCG@k of one configuration of one recipe (for the search).
-pub fn validate(split: &Split, recipe: &str, cfg: &Config, k: usize) -> Result<f64> {
+pub fn validate(split: &Split, recipe: Recipe, cfg: &Config, k: usize) -> Result<f64> {
     let fitted = recipes::fit(recipe, &split.train, cfg, Some(&split.valid))?;
     Ok(evaluate(&fitted, split.train.items.len(), &split.train.positives, None, &split.valid, k).ndcg)
-}
-
-/// A signed artifact of a fitted model for `ds`'s users (pseudonymised with
-/// `pseudonyms`), masking each user's `seen` items, with `metrics` and `params`
-/// in the manifest. Unknown users get `fallback` (default: users per item).
-#[allow(clippy::too_many_arguments)]
-pub fn export(
-    fitted: &Fitted,
-    ds: &Dataset,
-    seen: &[Vec<u32>],
-    pseudonyms: Option<&Pseudonymizer>,
-    fallback: Option<Vec<f32>>,
-    key: &SigningKey,
-    version: &str,
-    metrics: BTreeMap<String, f64>,
-    params: BTreeMap<String, serde_json::Value>,
-) -> Result<Vec<u8>> {
-    let mut b = ArtifactBuilder::new(fitted.kind(), fitted.dims());
-    let users = match pseudonyms {
-        Some(p) => ds.users.iter().map(|u| p.pseudonymize(u)).collect(),
-        None => ds.users.clone(),
-    };
-    b.items(ds.items.clone()).users(users);
-    b.popularity(fallback.unwrap_or_else(|| recipes::popularity::counts(ds)));
-    if ds.item_category.len() == ds.items.len() {
-        b.catalogue(ds.categories.clone(), ds.item_category.clone(), ds.item_price.clone());
-    }
-    b.seen(seen);
-    fitted.export(&mut b)?;
-    let m = b.manifest_mut();
-    m.model_id = version.to_owned();
-    m.created_at = Utc::now();
-    m.training = ds.window.clone();
-    m.metrics = metrics;
-    m.params = params;
-    Ok(b.sign(key)?)
 }
 
 #[cfg(test)]
@@ -234,7 +195,7 @@ mod tests {
         let full = split.train_and_valid();
         let mut caches = Caches::default();
         let cfg = Config::default();
-        let r = run_recipe(&split, &full, "hybrid", &cfg, &mut caches, 3).unwrap();
+        let r = run_recipe(&split, &full, Recipe::Hybrid, &cfg, &mut caches, 3).unwrap();
         // The weights tuned on validation travel into the refit's configuration.
         assert_eq!(r.config.hybrid_weights.len(), hybrid::COMPONENTS.len() + 1);
         assert_eq!(r.config.hybrid_weights[0], 1.0);
@@ -243,7 +204,7 @@ mod tests {
         let items: Vec<u32> = w.history(0).iter().copied().filter(|&i| i < 6).collect();
         assert_eq!(items, [0, 1, 2]);
         // And both caches hold their own fits.
-        assert!(caches.train.contains_key("ease") && caches.full.contains_key("ease"));
+        assert!(caches.train.contains_key(&Recipe::Ease) && caches.full.contains_key(&Recipe::Ease));
         let mut s = Vec::new();
         r.fitted.scores(0, &mut s);
         assert_eq!(s.len(), 6);

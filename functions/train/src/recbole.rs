@@ -256,7 +256,7 @@ fn build(items: Vec<(String, String)>, users: HashMap<String, Vec<String>>, part
     }
     let (nu, ni) = (ds.users.len(), ds.items.len());
     ds.user_attributes = ds.users.iter().map(|u| users.get(u).cloned().unwrap_or_default()).collect();
-    ds.item_category = vec![knowedge_shared::model::NO_CATEGORY; ni];
+    ds.item_category = vec![knowedge_scoring::model::NO_CATEGORY; ni];
     ds.item_price = vec![f32::NAN; ni];
     ds.owned = vec![Vec::new(); nu];
     let [train, valid, test] = parts;

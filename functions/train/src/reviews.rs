@@ -13,11 +13,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::Utc;
+use knowedge_format::artifact::PublicKey;
+use knowedge_format::event::EventType;
+use knowedge_format::store::Channel;
 use knowedge_lake::{Lake, ModelStore, ReviewSentiment};
-use knowedge_shared::artifact::PublicKey;
-use knowedge_shared::event::EventType;
-use knowedge_shared::model::Scored;
-use knowedge_shared::sentiment::{Label, SentimentModel};
+use knowedge_scoring::model::Scored;
+use knowedge_scoring::sentiment::{Label, SentimentModel};
 use serde::Serialize;
 
 use crate::Result;
@@ -78,7 +79,7 @@ pub async fn score_reviews(lake: &Lake, model: &SentimentModel) -> Result<ScoreR
 /// Scores new reviews with the model store's current sentiment model, after
 /// verifying it with `key`. `None` when the store has no sentiment model.
 pub async fn score_with_current(lake: &Lake, models: &ModelStore, key: &PublicKey) -> Result<Option<ScoreReport>> {
-    let Some(version) = models.current_sentiment_version().await? else { return Ok(None) };
+    let Some(version) = models.current(Channel::Sentiment).await? else { return Ok(None) };
     let bytes = models.get(&version).await?;
     let model = SentimentModel::from_artifact(&bytes, key)?;
     Ok(Some(score_reviews(lake, &model).await?))
@@ -156,9 +157,9 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use chrono::{DateTime, TimeZone};
+    use knowedge_format::event::Event;
     use knowedge_lake::StoredEvent;
-    use knowedge_shared::event::Event;
-    use knowedge_shared::sentiment::Featurizer;
+    use knowedge_scoring::sentiment::Featurizer;
 
     fn review(id: &str, item: &str, text: Option<&str>) -> StoredEvent {
         let ts: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).unwrap();

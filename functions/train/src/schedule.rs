@@ -12,11 +12,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use knowedge_shared::artifact::{Artifact, ModelKind, PublicKey};
-use knowedge_shared::model::{Filters, Model};
+use knowedge_format::artifact::{Artifact, ModelKind, PublicKey};
+use knowedge_scoring::model::{Filters, Model};
 
 use crate::eval::{self, Metrics};
-use crate::recipes::{self, Config};
+use crate::recipes::{self, Config, Recipe};
 use crate::{Dataset, Result};
 
 /// Share of the engagements (the most recent ones) in the validation window.
@@ -60,13 +60,14 @@ pub fn latest_window(ds: &Dataset, fraction: f64) -> Option<Window> {
 }
 
 /// The recipe that made an artifact (manifest `params.recipe`, else from its kind).
-pub fn recipe_of(a: &Artifact) -> String {
-    match a.manifest.params.get("recipe").and_then(|v| v.as_str()) {
-        Some(r) => r.to_owned(),
+/// A name this reader does not know is taken from the kind too.
+pub fn recipe_of(a: &Artifact) -> Recipe {
+    match a.manifest.params.get("recipe").and_then(|v| v.as_str()).and_then(|r| r.parse().ok()) {
+        Some(r) => r,
         None => match a.manifest.kind {
-            ModelKind::Mf => "bpr".into(),
-            ModelKind::ItemItem => "ease".into(),
-            _ => "popularity".into(),
+            ModelKind::Mf => Recipe::Bpr,
+            ModelKind::ItemItem => Recipe::Ease,
+            _ => Recipe::Popularity,
         },
     }
 }
@@ -96,7 +97,7 @@ pub fn champion_metrics(bytes: &[u8], key: &PublicKey, w: &Window, cfg: &Config)
             .collect();
         Ok((format!("{recipe} (as served)"), eval::evaluate_lists(&lists, ds.items.len(), &ds.positives, &w.valid, K)))
     } else {
-        let fitted = recipes::fit(&recipe, ds, cfg, Some(&w.valid))?;
+        let fitted = recipes::fit(recipe, ds, cfg, Some(&w.valid))?;
         Ok((
             format!("{recipe} (refitted before the window)"),
             eval::evaluate(&fitted, ds.items.len(), &ds.positives, None, &w.valid, K),

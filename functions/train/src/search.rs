@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::recbole::Split;
-use crate::recipes::Config;
+use crate::recipes::{Config, Recipe};
 use crate::{Result, offline};
 
 /// The settings tried for `recipe`, as JSON patches of [`Config`].
@@ -143,7 +143,8 @@ pub fn search(
         for patch in grid(recipe) {
             let cfg = patched(&best_cfg, &patch)?;
             // `<recipe>-size` searches a recipe's sparsity after its other settings.
-            let ndcg = offline::validate(split, recipe.split('-').next().unwrap_or(recipe), &cfg, k)?;
+            let base: Recipe = recipe.split('-').next().unwrap_or(recipe).parse()?;
+            let ndcg = offline::validate(split, base, &cfg, k)?;
             let t = Trial { recipe: (*recipe).to_owned(), patch, ndcg };
             progress(trials.len() + 1, total, &t);
             trials.push(t);

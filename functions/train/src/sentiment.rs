@@ -1,7 +1,7 @@
 //! Review sentiment: training on candle, evaluation and export.
 //!
 //! The model is logistic regression on the hashed text features of
-//! [`knowedge_shared::sentiment`], with naive-Bayes feature scaling: each
+//! [`knowedge_scoring::sentiment`], with naive-Bayes feature scaling: each
 //! feature `f` of a review enters with value `r_f / sqrt(n)`, where `n` is the
 //! review's number of distinct features and `r_f` the smoothed log ratio of
 //! how often `f` occurs in positive and in negative training reviews. The
@@ -17,8 +17,8 @@ use std::path::Path;
 use candle_core::{DType, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use chrono::Utc;
-use knowedge_shared::artifact::SigningKey;
-use knowedge_shared::sentiment::{self, Featurizer, Label, SentimentModel};
+use knowedge_format::artifact::SigningKey;
+use knowedge_scoring::sentiment::{self, Featurizer, Label, SentimentModel};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

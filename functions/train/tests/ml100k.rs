@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use knowedge_train::eval::evaluate;
 use knowedge_train::recbole;
-use knowedge_train::recipes::{self, Config};
+use knowedge_train::recipes::{self, Config, Recipe};
 
 fn data() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ml-100k");
@@ -22,7 +22,7 @@ fn split_2026_loads_and_popularity_matches_the_reference_protocol() {
     assert_eq!(split.valid.iter().map(Vec::len).sum::<usize>(), 10_009);
     assert_eq!(split.test.iter().map(Vec::len).sum::<usize>(), 9_991);
     assert!(ds.item_text[0].starts_with("Toy Story"), "{}", ds.item_text[0]);
-    let pop = recipes::fit("popularity", ds, &Config::default(), None).unwrap();
+    let pop = recipes::fit(Recipe::Popularity, ds, &Config::default(), None).unwrap();
     let m = evaluate(&pop, ds.items.len(), &ds.positives, Some(&split.valid), &split.test, 10);
     assert_eq!(m.users, 943);
     // An independent implementation of the same protocol gives 0.147.
@@ -49,7 +49,7 @@ fn random_splits_are_per_user_80_10_10_and_seeded() {
 fn ease_is_far_ahead_of_popularity_on_validation() {
     let split = recbole::load_split(&data(), &data().join("split-2026")).unwrap();
     let ds = &split.train;
-    let ease = recipes::fit("ease", ds, &Config::default(), None).unwrap();
+    let ease = recipes::fit(Recipe::Ease, ds, &Config::default(), None).unwrap();
     let m = evaluate(&ease, ds.items.len(), &ds.positives, None, &split.valid, 10);
     assert!(m.ndcg > 0.25, "EASE validation NDCG@10 {:.4}", m.ndcg);
 }

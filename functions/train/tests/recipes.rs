@@ -2,11 +2,11 @@
 //! and the shared scoring core ranks exactly as the offline evaluator does.
 #![allow(missing_docs)]
 
-use knowedge_shared::artifact::SigningKey;
-use knowedge_shared::model::{Filters, Model};
+use knowedge_format::artifact::SigningKey;
+use knowedge_scoring::model::{Filters, Model};
 use knowedge_train::eval::{Scorer, rank};
-use knowedge_train::recipes::{self, Config};
-use knowedge_train::{Dataset, offline};
+use knowedge_train::recipes::{self, Config, Recipe};
+use knowedge_train::{Dataset, export};
 
 /// 40 users in two taste groups over 24 items, with times and item texts.
 fn data() -> Dataset {
@@ -48,9 +48,9 @@ fn every_recipe_exports_and_serves_its_own_ranking() {
         .enumerate()
         .map(|(u, v)| v.into_iter().filter(|i| !ds.positives[u].contains(i)).collect())
         .collect();
-    for recipe in recipes::ALL {
+    for recipe in Recipe::ALL {
         let fitted = recipes::fit(recipe, &ds, &cfg, Some(&valid)).unwrap();
-        let bytes = offline::export(
+        let bytes = export::artifact(
             &fitted,
             &ds,
             &ds.positives,
@@ -80,7 +80,7 @@ fn every_recipe_exports_and_serves_its_own_ranking() {
 fn personalised_recipes_learn_the_taste_groups() {
     let ds = data();
     let cfg = Config::default();
-    for recipe in ["itemknn", "rp3beta", "timeknn", "ease", "content", "hybrid"] {
+    for recipe in [Recipe::ItemKnn, Recipe::Rp3Beta, Recipe::TimeKnn, Recipe::Ease, Recipe::Content, Recipe::Hybrid] {
         let fitted = recipes::fit(recipe, &ds, &cfg, None).unwrap();
         let mut buf = Vec::new();
         for u in 0..ds.users.len() {

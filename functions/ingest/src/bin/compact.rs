@@ -18,9 +18,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let lake = &lake;
     run(service_fn(move |_event: LambdaEvent<Value>| async move {
         let report = lake.compact().await.map_err(|e| {
-            tracing::error!(error = %e, retryable = e.is_retryable(), "compaction failed");
+            let message = knowedge_format::error::chain(&e);
+            tracing::error!(error = %message, retryable = e.is_retryable(), "compaction failed");
             let error_type = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-            Diagnostic { error_type: error_type.into(), error_message: e.to_string() }
+            Diagnostic { error_type: error_type.into(), error_message: message }
         })?;
         Ok::<_, Diagnostic>(serde_json::to_value(report).unwrap_or_default())
     }))

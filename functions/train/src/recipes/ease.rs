@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use std::collections::BTreeMap;
 
-use knowedge_shared::model::ItemItemWeights;
+use knowedge_scoring::model::ItemItemWeights;
 
 use super::{Config, Fitted, sparsify};
 use crate::{Dataset, Result, linalg};

@@ -11,20 +11,20 @@
 
 use std::collections::BTreeMap;
 
-use knowedge_shared::model::ItemItemWeights;
+use knowedge_scoring::model::ItemItemWeights;
 use rayon::prelude::*;
 
-use super::{Config, Fitted, Tuning, popularity, sparsify};
+use super::{Config, Fitted, Recipe, Tuning, popularity, sparsify};
 use crate::eval::{self, Scorer};
 use crate::{Dataset, Result};
 
 /// The item-item components, in weight order (the popularity weight comes last).
-pub const COMPONENTS: [&str; 5] = ["ease", "rp3beta", "itemknn", "timeknn", "content"];
+pub const COMPONENTS: [Recipe; 5] = [Recipe::Ease, Recipe::Rp3Beta, Recipe::ItemKnn, Recipe::TimeKnn, Recipe::Content];
 /// Candidate weights of the coordinate ascent.
 pub const GRID: [f64; 9] = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5];
 
-/// Fitted recipes reused across calls on the same data (by recipe name).
-pub type Cache = BTreeMap<String, Fitted>;
+/// Fitted recipes reused across calls on the same data.
+pub type Cache = BTreeMap<Recipe, Fitted>;
 
 /// The mean over users of their best score: a component's scale. The
 /// per-user maxima are computed in parallel and summed in user order, so the
@@ -51,11 +51,13 @@ pub fn fit(ds: &Dataset, cfg: &Config, tuning: Tuning<'_>, cache: &mut Cache) ->
 pub fn fit_tuned(ds: &Dataset, cfg: &Config, tuning: Tuning<'_>, cache: &mut Cache) -> Result<(Fitted, Vec<f64>)> {
     let mut parts: Vec<ItemItemWeights> = Vec::new();
     for name in COMPONENTS {
-        if !cache.contains_key(name) {
-            let f = super::fit_cached(name, ds, cfg, None, &mut Cache::new())?;
-            cache.insert(name.to_owned(), f);
-        }
-        match &cache[name] {
+        let fitted = match cache.entry(name) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(super::fit_cached(name, ds, cfg, None, &mut Cache::new())?)
+            }
+        };
+        match fitted {
             Fitted::ItemItem(w) => parts.push(w.clone()),
             _ => unreachable!("hybrid components are item-item recipes"),
         }

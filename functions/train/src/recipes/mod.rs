@@ -25,8 +25,8 @@ pub mod vae;
 
 use std::collections::BTreeMap;
 
-use knowedge_shared::artifact::{ArtifactBuilder, ModelKind, dequantize_factors, quantize_factors};
-use knowedge_shared::model::{ItemItemWeights, dot};
+use knowedge_format::artifact::{ArtifactBuilder, ModelKind, dequantize_factors, quantize_factors};
+use knowedge_scoring::model::{ItemItemWeights, dot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -78,7 +78,7 @@ impl Fitted {
             Fitted::Factors { dims, users, items } => {
                 let widen = |v: Vec<f32>, what: &str| {
                     let (scale, q) = quantize_factors(&v).ok_or_else(|| {
-                        knowedge_shared::Error::Tensors(format!("{what} factors are not finite or too large"))
+                        knowedge_format::Error::Tensors(format!("{what} factors are not finite or too large"))
                     })?;
                     Ok::<_, Error>(dequantize_factors(scale, &q))
                 };
@@ -142,9 +142,137 @@ impl Scorer for Fitted {
     }
 }
 
-/// The recipes, in the order `knowedge eval` runs them.
-pub const ALL: &[&str] =
-    &["popularity", "trending", "itemknn", "rp3beta", "timeknn", "ease", "bpr", "multvae", "content", "hybrid"];
+/// A recipe: the one registry of what can be trained. Names are parsed
+/// only where they enter the program (the command line, `KNOWEDGE_RECIPE`,
+/// a manifest's `params.recipe`); everything inside takes this type. Adding
+/// a recipe means adding a variant here, its row in [`Recipe::ALL`] and
+/// [`Recipe::spec`], and its arm in [`fit_cached`]: the compiler points at
+/// every `match` that must learn it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Recipe {
+    /// Users per item, conversions weighted higher.
+    Popularity,
+    /// Time-decayed popularity.
+    Trending,
+    /// Cosine item-kNN.
+    ItemKnn,
+    /// RP3beta item-item.
+    Rp3Beta,
+    /// Item-kNN over time-local co-occurrence.
+    TimeKnn,
+    /// EASE.
+    Ease,
+    /// BPR matrix factorisation on candle (`mf`).
+    Bpr,
+    /// Mult-VAE on candle.
+    MultVae,
+    /// TF-IDF content-based.
+    Content,
+    /// Hybrid of item-item recipes and popularity.
+    Hybrid,
+}
+
+/// What the registry says about a recipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    /// The name used everywhere (command line, manifests, reports).
+    pub name: &'static str,
+    /// Other names accepted on input.
+    pub aliases: &'static [&'static str],
+    /// The suffix of model versions it trains.
+    pub version_tag: &'static str,
+    /// How the edge serves it.
+    pub served_as: ModelKind,
+    /// One line on what it learns.
+    pub summary: &'static str,
+}
+
+impl Recipe {
+    /// Every recipe, in the order `knowedge eval` runs them.
+    pub const ALL: [Recipe; 10] = [
+        Recipe::Popularity,
+        Recipe::Trending,
+        Recipe::ItemKnn,
+        Recipe::Rp3Beta,
+        Recipe::TimeKnn,
+        Recipe::Ease,
+        Recipe::Bpr,
+        Recipe::MultVae,
+        Recipe::Content,
+        Recipe::Hybrid,
+    ];
+
+    /// The registry entry.
+    pub const fn spec(self) -> Spec {
+        let (name, aliases, version_tag, served_as, summary): (_, &'static [&'static str], _, _, _) = match self {
+            Recipe::Popularity => {
+                ("popularity", &[], "popularity", ModelKind::Popularity, "users per item, conversions weighted higher")
+            }
+            Recipe::Trending => ("trending", &[], "trending", ModelKind::Popularity, "popularity with a half-life"),
+            Recipe::ItemKnn => ("itemknn", &[], "itemknn", ModelKind::ItemItem, "cosine item-kNN with shrinkage"),
+            Recipe::Rp3Beta => ("rp3beta", &[], "rp3beta", ModelKind::ItemItem, "random-walk item-item weights"),
+            Recipe::TimeKnn => {
+                ("timeknn", &[], "timeknn", ModelKind::ItemItem, "item-kNN over same-session engagement")
+            }
+            Recipe::Ease => ("ease", &[], "ease", ModelKind::ItemItem, "closed-form linear item-item autoencoder"),
+            Recipe::Bpr => ("bpr", &["mf"], "mf", ModelKind::Mf, "BPR matrix factorisation on candle"),
+            Recipe::MultVae => ("multvae", &[], "multvae", ModelKind::Mf, "Mult-VAE on candle"),
+            Recipe::Content => ("content", &[], "content", ModelKind::ItemItem, "TF-IDF over item text"),
+            Recipe::Hybrid => {
+                ("hybrid", &[], "hybrid", ModelKind::ItemItem, "EASE + RP3beta + content + popularity, tuned")
+            }
+        };
+        Spec { name, aliases, version_tag, served_as, summary }
+    }
+
+    /// The recipe's name.
+    pub const fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Every accepted name, for help texts: `popularity, trending, …, bpr (mf), …`.
+    pub fn names() -> String {
+        Recipe::ALL
+            .iter()
+            .map(|r| {
+                let s = r.spec();
+                if s.aliases.is_empty() { s.name.to_owned() } else { format!("{} ({})", s.name, s.aliases.join(", ")) }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl std::fmt::Display for Recipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Recipe {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        Recipe::ALL
+            .into_iter()
+            .find(|r| r.name() == s || r.spec().aliases.contains(&s))
+            .ok_or_else(|| Error::Config(format!("unknown recipe `{s}`; expected one of {}", Recipe::names())))
+    }
+}
+
+impl From<Recipe> for String {
+    fn from(r: Recipe) -> Self {
+        r.name().to_owned()
+    }
+}
+
+impl TryFrom<String> for Recipe {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
 
 /// Hyper-parameters of every recipe. The defaults are the configuration
 /// chosen on the validation part of `ml-100k/split-2026` (see
@@ -250,25 +378,25 @@ impl Config {
     }
 
     /// The hyper-parameters a recipe uses, for manifests and reports.
-    pub fn params(&self, recipe: &str) -> BTreeMap<String, Value> {
+    pub fn params(&self, recipe: Recipe) -> BTreeMap<String, Value> {
         let v = serde_json::to_value(self).unwrap_or_default();
         let keep = |k: &str| match recipe {
-            "trending" => k.starts_with("trending"),
-            "itemknn" => k.starts_with("knn"),
-            "rp3beta" => k.starts_with("rp3"),
-            "timeknn" => k.starts_with("time_"),
-            "ease" => k.starts_with("ease"),
-            "bpr" => k.starts_with("bpr") || k == "seed",
-            "multvae" => k == "vae" || k == "seed",
-            "content" => k.starts_with("content"),
-            "hybrid" => !k.starts_with("bpr") && k != "vae" && !k.starts_with("trending"),
-            _ => false,
+            Recipe::Popularity => false,
+            Recipe::Trending => k.starts_with("trending"),
+            Recipe::ItemKnn => k.starts_with("knn"),
+            Recipe::Rp3Beta => k.starts_with("rp3"),
+            Recipe::TimeKnn => k.starts_with("time_"),
+            Recipe::Ease => k.starts_with("ease"),
+            Recipe::Bpr => k.starts_with("bpr") || k == "seed",
+            Recipe::MultVae => k == "vae" || k == "seed",
+            Recipe::Content => k.starts_with("content"),
+            Recipe::Hybrid => !k.starts_with("bpr") && k != "vae" && !k.starts_with("trending"),
         };
         let mut out: BTreeMap<String, Value> = v
             .as_object()
             .map(|o| o.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        out.insert("recipe".into(), json!(recipe));
+        out.insert("recipe".into(), json!(recipe.name()));
         out
     }
 }
@@ -278,33 +406,32 @@ pub type Tuning<'a> = Option<&'a [Vec<u32>]>;
 
 /// Fits `recipe` on `ds`. `tuning` gives validation items for recipes tuned
 /// on them (the hybrid's weights); without it they use their defaults.
-pub fn fit(recipe: &str, ds: &Dataset, cfg: &Config, tuning: Tuning<'_>) -> Result<Fitted> {
+pub fn fit(recipe: Recipe, ds: &Dataset, cfg: &Config, tuning: Tuning<'_>) -> Result<Fitted> {
     fit_cached(recipe, ds, cfg, tuning, &mut hybrid::Cache::new())
 }
 
 /// [`fit`], reusing recipes already fitted on the same data (the hybrid's components).
 pub fn fit_cached(
-    recipe: &str,
+    recipe: Recipe,
     ds: &Dataset,
     cfg: &Config,
     tuning: Tuning<'_>,
     cache: &mut hybrid::Cache,
 ) -> Result<Fitted> {
     Ok(match recipe {
-        "popularity" => Fitted::Scores(popularity::counts(ds)),
-        "trending" => Fitted::Scores(popularity::trending(ds, cfg.trending_half_life_days)),
-        "itemknn" => item_item(ds, knn::cosine(ds, cfg.knn_neighbours, cfg.knn_shrink)),
-        "rp3beta" => item_item(ds, knn::rp3beta(ds, cfg.rp3_neighbours, cfg.rp3_alpha, cfg.rp3_beta)),
-        "timeknn" => item_item(ds, knn::temporal(ds, cfg.time_neighbours, cfg.time_shrink, cfg.time_tau_hours)),
-        "ease" => ease::fit_with_features(ds, cfg)?,
-        "bpr" => {
+        Recipe::Popularity => Fitted::Scores(popularity::counts(ds)),
+        Recipe::Trending => Fitted::Scores(popularity::trending(ds, cfg.trending_half_life_days)),
+        Recipe::ItemKnn => item_item(ds, knn::cosine(ds, cfg.knn_neighbours, cfg.knn_shrink)),
+        Recipe::Rp3Beta => item_item(ds, knn::rp3beta(ds, cfg.rp3_neighbours, cfg.rp3_alpha, cfg.rp3_beta)),
+        Recipe::TimeKnn => item_item(ds, knn::temporal(ds, cfg.time_neighbours, cfg.time_shrink, cfg.time_tau_hours)),
+        Recipe::Ease => ease::fit_with_features(ds, cfg)?,
+        Recipe::Bpr => {
             let (users, items, _) = crate::bpr::train(ds, &cfg.bpr())?;
             Fitted::Factors { dims: cfg.bpr_dims, users, items }.as_served()?
         }
-        "multvae" => vae::fit(ds, &cfg.vae, cfg.seed)?.as_served()?,
-        "content" => item_item(ds, content::fit(ds, cfg.content_neighbours)),
-        "hybrid" => hybrid::fit(ds, cfg, tuning, cache)?,
-        other => return Err(Error::Config(format!("unknown recipe `{other}`; expected one of {}", ALL.join(", ")))),
+        Recipe::MultVae => vae::fit(ds, &cfg.vae, cfg.seed)?.as_served()?,
+        Recipe::Content => item_item(ds, content::fit(ds, cfg.content_neighbours)),
+        Recipe::Hybrid => hybrid::fit(ds, cfg, tuning, cache)?,
     })
 }
 

@@ -2,12 +2,15 @@
 
 use crate::Dataset;
 
-/// Users per item.
+/// Item popularity: per item, the sum over learners of their strongest
+/// engagement weight with it (1, or 3 for an item the learner owns: a
+/// conversion). Without ownership data this counts users per item.
 pub fn counts(ds: &Dataset) -> Vec<f32> {
     let mut s = vec![0f32; ds.items.len()];
-    for items in &ds.positives {
+    for (u, items) in ds.positives.iter().enumerate() {
+        let owned = ds.owned.get(u).map_or(&[][..], Vec::as_slice);
         for &i in items {
-            s[i as usize] += 1.0;
+            s[i as usize] += if owned.binary_search(&i).is_ok() { 3.0 } else { 1.0 };
         }
     }
     s

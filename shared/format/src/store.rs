@@ -8,6 +8,8 @@
 //! <store>/current-sentiment  UTF-8 text: the sentiment model version the edge should serve
 //! ```
 //!
+//! Each pointer belongs to a [`Channel`].
+//!
 //! Publishing writes the artifact first and then replaces `current`, so a
 //! reader never sees a pointer to an artifact that is not there yet.
 
@@ -15,6 +17,36 @@
 pub const CURRENT: &str = "current";
 /// Name of the pointer to the sentiment model (a separate artifact, see [`crate::sentiment`]).
 pub const CURRENT_SENTIMENT: &str = "current-sentiment";
+/// A kind of model the store publishes, each with its own pointer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The recommendation model, named by [`CURRENT`].
+    Recommender,
+    /// The review sentiment model, named by [`CURRENT_SENTIMENT`].
+    Sentiment,
+}
+
+impl Channel {
+    /// Every channel.
+    pub const ALL: [Channel; 2] = [Channel::Recommender, Channel::Sentiment];
+
+    /// Name of the channel's pointer object.
+    pub const fn pointer(self) -> &'static str {
+        match self {
+            Channel::Recommender => CURRENT,
+            Channel::Sentiment => CURRENT_SENTIMENT,
+        }
+    }
+
+    /// The channel's name in logs and status answers.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Channel::Recommender => "recommender",
+            Channel::Sentiment => "sentiment",
+        }
+    }
+}
+
 /// File extension of artifacts.
 pub const EXTENSION: &str = "kwm";
 

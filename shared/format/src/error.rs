@@ -1,6 +1,6 @@
-//! The error type of the portable core.
+//! The error type of the formats.
 
-/// Everything that can go wrong in the portable core.
+/// Everything that can go wrong reading or writing a knowedge format.
 ///
 /// Artifact readers distinguish a wrong container version, a bad signature
 /// and malformed content, so callers can log the precise reason and keep
@@ -42,14 +42,25 @@ pub enum Error {
     /// An event batch could not be decoded at all.
     #[error("invalid batch: {0}")]
     Batch(String),
-    /// An A/B experiment configuration is invalid.
-    #[error("invalid experiment: {0}")]
-    Experiment(String),
     /// An event batch holds more elements than
     /// [`MAX_BATCH_EVENTS`](crate::event::MAX_BATCH_EVENTS) (their number).
     #[error("{0} events; at most {max} per batch", max = crate::event::MAX_BATCH_EVENTS)]
     TooManyEvents(usize),
 }
 
-/// Result alias of the portable core.
+/// An error and its causes in one line, outermost first: `a: b: c`. Error
+/// types of knowedge keep a cause only as their `source`, never in their
+/// own message, so each cause appears once.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cause = e.source();
+    }
+    out
+}
+
+/// Result alias of the formats.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,8 +12,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use knowedge_shared::artifact::PublicKey;
-use knowedge_shared::sentiment::{Label, SentimentModel};
+use knowedge_format::artifact::PublicKey;
+use knowedge_scoring::sentiment::{Label, SentimentModel};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();

@@ -1,6 +1,6 @@
 //! Exact top-k over factor models in two passes: a fast first pass over item
 //! factors quantised to 8-bit integers (the user vector to 16 bits) finds the
-//! few items that can be in the top k, and the exact `f32` scores of [`dot`](crate::model::dot)
+//! few items that can be in the top k, and the exact `f32` scores of [`dot`](crate::kernels::dot)
 //! decide among those. Eight bits keep the pass's reads to one byte per
 //! factor: for models larger than the processor's caches the pass is bound by
 //! memory reads, not arithmetic.
@@ -33,7 +33,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::model::top_k_of;
+use crate::kernels::top_k_of;
 
 /// Largest factor magnitude quantised (products of 64 such values and their
 /// sums stay far from `f32` overflow).
@@ -237,7 +237,7 @@ impl QuantizedFactors {
         ((f64::from(i32::MAX) / (stride as f64 * f64::from(STORED_RANGE))).floor() as i32).min(i32::from(i16::MAX))
     }
 
-    /// The exact top `k` by `exact(i)`, the `f32` [`dot`](crate::model::dot) of `user` with
+    /// The exact top `k` by `exact(i)`, the `f32` [`dot`](crate::kernels::dot) of `user` with
     /// item `i`'s factors, among the items `keep` accepts, as [`top_k_of`]
     /// over all items would give it; `None` if this user vector cannot take
     /// the fast path (the caller scans instead). `rows` are the quantised
@@ -573,7 +573,7 @@ mod simd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{dot, top_k};
+    use crate::kernels::{dot, top_k};
 
     fn lcg(seed: u64) -> impl FnMut() -> f32 {
         let mut s = seed;

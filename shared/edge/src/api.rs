@@ -8,12 +8,12 @@
 //! | route | parameters | answer |
 //! |---|---|---|
 //! | `GET /v1/recommend` | `user` (required), `k` (1-100, default 10), `category`, `max_price`, `exclude` (comma separated), `session` (comma separated items of this session, newest last) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "recommendation_id", "experiment", "variant"}` (the last two under an A/B experiment, see [`crate::experiment`]) |
-//! | `POST /v1/events` | a JSON event batch `{"events": [...]}` (ingestion's format, at most [`MAX_FORWARDED_EVENTS`] events, [`MAX_EVENTS_BODY_BYTES`] bytes), optional `recommendation_id` query parameter | ingestion's answer: the adapter forwards the batch prepared by [`forward_events`] (each event given the learner's `experiment` and `variant`, and the `recommendation_id`) with the edge's ingest key |
-//! | `POST /v1/rank` | JSON body `{"user", "candidates": ["…"], "session": ["…"]}` (`session` optional; at most [`MAX_RANK_CANDIDATES`] candidates) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "unknown": ["…"]}`: known candidates best first, unknown ids apart |
+//! | `POST /v1/events` | a JSON event batch `{"events": [...]}` (ingestion's format, at most [`MAX_BATCH_EVENTS`] events, [`MAX_BATCH_BYTES`] bytes), optional `recommendation_id` query parameter | ingestion's answer: the adapter forwards the batch prepared by [`forward_events`] (each event given the learner's `experiment` and `variant`, and the `recommendation_id`) with the edge's ingest key |
+//! | `POST /v1/rank` | JSON body `{"user", "candidates": ["…"], "session": ["…"]}` (`session` optional; at most [`MAX_RANK_CANDIDATES`](crate::query::MAX_RANK_CANDIDATES) candidates) | `{"model_id", "kind", "user", "known_user", "items": [{"item", "score"}], "unknown": ["…"]}`: known candidates best first, unknown ids apart |
 //! | `GET /v1/similar` | `item` (required), `k` | `{"model_id", "item", "items": [...]}` |
 //! | `GET /v1/model` | | the model's [`ModelInfo`] |
 //! | `GET /healthz` | | `{"status": "ok", "model_id"}` |
-//! | `POST /v1/sentiment` | JSON body `{"texts": ["…", …]}`: at most [`MAX_SENTIMENT_TEXTS`] texts of at most [`MAX_TEXT_BYTES`] bytes each, body at most [`MAX_BODY_BYTES`] | `{"model_id", "results": [{"label", "score"}]}`, one result per text, in order |
+//! | `POST /v1/sentiment` | JSON body `{"texts": ["…", …]}`: at most [`MAX_SENTIMENT_TEXTS`](crate::query::MAX_SENTIMENT_TEXTS) texts of at most [`MAX_TEXT_BYTES`](crate::query::MAX_TEXT_BYTES) bytes each, body at most [`MAX_BODY_BYTES`] | `{"model_id", "results": [{"label", "score"}]}`, one result per text, in order |
 //!
 //! A recommendation answer also yields an exposure record
 //! ([`Response::exposure`]) that the adapter logs; under an experiment the
@@ -24,38 +24,26 @@
 //!
 //! Requests with a body (`POST /v1/sentiment`) go through
 //! [`handle_with_body`], which takes the body bytes next to the [`Request`]
-//! and both models in [`Models`]; [`model_needed`] tells an adapter which one
+//! and both models in [`Models`]; [`model_choice`] tells an adapter which one
 //! model a path needs, so it loads only that one. [`handle`] (no body, one
 //! model) keeps answering the `GET` routes as before. Sentiment answers: a
 //! `label` (`positive`, `negative`, or `neutral` for a text with nothing to
 //! score, such as an empty one) and a `score`, the probability that the text
-//! is positive (see [`crate::sentiment`]). A body that is not UTF-8 or not
+//! is positive (see [`knowedge_scoring::sentiment`]). A body that is not UTF-8 or not
 //! the JSON above is answered `400`; too many texts `400`; a text over
-//! [`MAX_TEXT_BYTES`] or a body over [`MAX_BODY_BYTES`] `413`.
+//! [`MAX_TEXT_BYTES`](crate::query::MAX_TEXT_BYTES) or a body over [`MAX_BODY_BYTES`] `413`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::experiment::{CURRENT, Experiment, Exposure};
-use crate::model::{Filters, Model, ModelInfo, Scored};
-use crate::pseudonym::Pseudonymizer;
-use crate::sentiment::{Sentiment, SentimentModel};
+use knowedge_format::event::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_ID_CHARS};
+use knowedge_format::pseudonym::Pseudonymizer;
+use knowedge_scoring::model::{Filters, Model, ModelInfo, Scored};
+use knowedge_scoring::sentiment::{Sentiment, SentimentModel};
 
-/// Names of the settings every edge adapter reads (environment variables,
-/// Workers vars and secrets; Spin variables use them without `KNOWEDGE_`,
-/// in lower case). Defined once so that the adapters and the local host agree.
-pub mod settings {
-    /// Hex ed25519 public key that model artifacts must be signed with.
-    pub const PUBLIC_KEY_VAR: &str = "KNOWEDGE_SIGNING_PUBLIC_KEY";
-    /// Hex pseudonymisation key.
-    pub const PSEUDONYM_KEY_VAR: &str = "KNOWEDGE_PSEUDONYM_KEY";
-    /// The A/B experiment (JSON, see [`crate::experiment`]).
-    pub const EXPERIMENT_VAR: &str = "KNOWEDGE_EXPERIMENT";
-    /// The ingestion endpoint `POST /v1/events` forwards to (a full URL).
-    pub const INGEST_URL_VAR: &str = "KNOWEDGE_INGEST_URL";
-    /// The edge's ingest API key (scope `events.write`).
-    pub const INGEST_KEY_VAR: &str = "KNOWEDGE_INGEST_KEY";
-}
+use crate::experiment::{CURRENT, Experiment, Exposure};
+use crate::query::{DEFAULT_K, RankQuery, RecommendQuery, SentimentQuery, SimilarQuery};
+use crate::settings;
 
 /// The answer to `POST /v1/events` on an edge with no ingestion endpoint configured.
 pub fn events_not_configured() -> Response {
@@ -70,32 +58,14 @@ pub fn events_not_configured() -> Response {
     )
 }
 
-/// Most items one request may ask for.
-pub const MAX_K: usize = 100;
-/// Default number of items.
-pub const DEFAULT_K: usize = 10;
 /// Longest accepted query string, in bytes.
 pub const MAX_QUERY_BYTES: usize = 8 * 1024;
-/// Most ids in `exclude`.
-pub const MAX_EXCLUDE: usize = 200;
 /// Path of the sentiment route.
 pub const SENTIMENT_PATH: &str = "/v1/sentiment";
 /// Path of the rank route.
 pub const RANK_PATH: &str = "/v1/rank";
 /// Path of the event forwarding route.
 pub const EVENTS_PATH: &str = "/v1/events";
-/// Largest event batch the edge forwards, in bytes (ingestion's own limit).
-pub const MAX_EVENTS_BODY_BYTES: usize = 1024 * 1024;
-/// Most events in one forwarded batch (ingestion's own limit).
-pub const MAX_FORWARDED_EVENTS: usize = 500;
-/// Most candidates one rank request may carry.
-pub const MAX_RANK_CANDIDATES: usize = 1_000;
-/// Most ids in `session`.
-pub const MAX_SESSION_PARAM: usize = 200;
-/// Most texts one sentiment request may carry.
-pub const MAX_SENTIMENT_TEXTS: usize = 100;
-/// Longest accepted text, in UTF-8 bytes (any review event text fits: 5,000 characters of at most 4 bytes).
-pub const MAX_TEXT_BYTES: usize = 20_000;
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -107,21 +77,6 @@ pub struct Models<'a> {
     pub recommender: Result<&'a Model, &'a str>,
     /// The sentiment model (`/v1/sentiment`).
     pub sentiment: Result<&'a SentimentModel, &'a str>,
-}
-
-/// Which model answering a path needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ModelNeeded {
-    /// The recommendation model.
-    Recommender,
-    /// The sentiment model.
-    Sentiment,
-}
-
-/// Which model answering `path` needs, so an adapter loads only that one
-/// (and passes an `Err` for the other).
-pub fn model_needed(path: &str) -> ModelNeeded {
-    if path == SENTIMENT_PATH { ModelNeeded::Sentiment } else { ModelNeeded::Recommender }
 }
 
 /// An HTTP request as the adapters see it.
@@ -154,9 +109,24 @@ impl Response {
         Self { status, body, exposure: None }
     }
 
+    /// Another service's answer passed on (ingestion's, for forwarded events).
+    pub fn relayed(status: u16, body: &[u8]) -> Self {
+        Self { status, body: String::from_utf8_lossy(body).into_owned(), exposure: None }
+    }
+
     /// A JSON error answer.
     pub fn error(status: u16, code: &str, message: impl std::fmt::Display) -> Self {
         Self::json(status, &json!({"error": {"code": code, "message": message.to_string()}}))
+    }
+}
+
+impl From<crate::Error> for Response {
+    /// A refused query: `400 invalid_parameter`, or `413 text_too_long`.
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::TextTooLong(m) => Response::error(413, "text_too_long", m),
+            other => Response::error(400, "invalid_parameter", other),
+        }
     }
 }
 
@@ -293,41 +263,33 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
     let Some(user) = p.get("user") else {
         return Response::error(400, "missing_parameter", "`user` is required");
     };
-    if user.is_empty() || user.chars().count() > crate::event::MAX_ID_CHARS {
-        return Response::error(400, "invalid_parameter", "`user` must be 1-128 characters");
-    }
-    let k = match p.k() {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
     let max_price = match p.get("max_price") {
         None => None,
         Some(s) => match s.parse::<f32>() {
-            Ok(x) if x.is_finite() && x >= 0.0 => Some(x),
-            _ => return Response::error(400, "invalid_parameter", "`max_price` must be a number ≥ 0"),
+            Ok(x) => Some(x),
+            Err(_) => return Response::error(400, "invalid_parameter", "`max_price` must be a number ≥ 0"),
         },
     };
     let list = |name: &str| -> Vec<String> {
         p.get(name).map(|s| s.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default()
     };
-    let exclude = list("exclude");
-    if exclude.len() > MAX_EXCLUDE {
-        return Response::error(400, "invalid_parameter", format!("`exclude` lists more than {MAX_EXCLUDE} items"));
-    }
-    let session = list("session");
-    if session.len() > MAX_SESSION_PARAM {
-        return Response::error(
-            400,
-            "invalid_parameter",
-            format!("`session` lists more than {MAX_SESSION_PARAM} items"),
-        );
+    let query = match p.k() {
+        Ok(k) => RecommendQuery {
+            user: user.to_owned(),
+            k,
+            filters: Filters { category: p.get("category").map(str::to_owned), max_price, exclude: list("exclude") },
+            session: list("session"),
+        },
+        Err(r) => return r,
+    };
+    if let Err(e) = query.validate() {
+        return e.into();
     }
     let Some(pseudonymizer) = &config.pseudonymizer else {
         return Response::error(503, "not_configured", "the edge has no pseudonym key");
     };
     let pseudonym = pseudonymizer.pseudonymize(user);
-    let filters = Filters { category: p.get("category").map(str::to_owned), max_price, exclude };
-    let items = model.recommend_in_session(Some(&pseudonym), &session, k, &filters);
+    let items = model.recommend_in_session(Some(&pseudonym), &query.session, query.k, &query.filters);
     let info = model.info();
     let variant = config.experiment.as_ref().map(|e| (e.name.as_str(), e.assign(&pseudonym).name.as_str()));
     let recommendation_id = match &config.request_id {
@@ -372,15 +334,6 @@ fn derived_id(parts: &[&[u8]]) -> String {
     format!("r-{}", hex::encode(&d[..8]))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RankRequest {
-    user: String,
-    candidates: Vec<String>,
-    #[serde(default)]
-    session: Vec<String>,
-}
-
 #[derive(Serialize)]
 struct RankAnswer<'a> {
     model_id: &'a str,
@@ -399,27 +352,13 @@ fn rank(req: &Request<'_>, body: &[u8], model: Result<&Model, &str>, config: &Ed
         Ok(m) => m,
         Err(reason) => return Response::error(503, "no_model", format!("no valid model is loaded: {reason}")),
     };
-    let request: RankRequest =
+    let request: RankQuery =
         match json_body(body, "{\"user\": string, \"candidates\": [strings], \"session\": [strings]}") {
             Ok(r) => r,
             Err(r) => return r,
         };
-    if request.user.is_empty() || request.user.chars().count() > crate::event::MAX_ID_CHARS {
-        return Response::error(400, "invalid_parameter", "`user` must be 1-128 characters");
-    }
-    if request.candidates.len() > MAX_RANK_CANDIDATES {
-        return Response::error(
-            400,
-            "invalid_parameter",
-            format!("{} candidates given; at most {MAX_RANK_CANDIDATES} per request", request.candidates.len()),
-        );
-    }
-    if request.session.len() > MAX_SESSION_PARAM {
-        return Response::error(
-            400,
-            "invalid_parameter",
-            format!("`session` lists more than {MAX_SESSION_PARAM} items"),
-        );
+    if let Err(e) = request.validate() {
+        return e.into();
     }
     let Some(pseudonymizer) = &config.pseudonymizer else {
         return Response::error(503, "not_configured", "the edge has no pseudonym key");
@@ -442,7 +381,7 @@ fn rank(req: &Request<'_>, body: &[u8], model: Result<&Model, &str>, config: &Ed
 
 /// Prepares a `POST /v1/events` batch for forwarding to ingestion: checks
 /// the method, size and shape (`{"events": [...]}`, at most
-/// [`MAX_FORWARDED_EVENTS`], at most [`MAX_EVENTS_BODY_BYTES`]), and adds
+/// [`MAX_BATCH_EVENTS`], at most [`MAX_BATCH_BYTES`]), and adds
 /// to each event object that does not carry them yet the learner's
 /// `experiment` and `variant` (from its `user_id`, under the running
 /// experiment) and the request's `recommendation_id` query parameter, if
@@ -452,11 +391,11 @@ pub fn forward_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Re
     if req.method != "POST" {
         return Err(Response::error(405, "method_not_allowed", format!("{EVENTS_PATH} answers POST only")));
     }
-    if body.len() > MAX_EVENTS_BODY_BYTES {
+    if body.len() > MAX_BATCH_BYTES {
         return Err(Response::error(
             413,
             "payload_too_large",
-            format!("the body is {} bytes; at most {MAX_EVENTS_BODY_BYTES} are accepted", body.len()),
+            format!("the body is {} bytes; at most {MAX_BATCH_BYTES} are accepted", body.len()),
         ));
     }
     if req.query.len() > MAX_QUERY_BYTES {
@@ -465,7 +404,7 @@ pub fn forward_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Re
     let params = Params::parse(req.query)?;
     let recommendation_id = params.get("recommendation_id");
     if let Some(id) = recommendation_id
-        && (id.is_empty() || id.chars().count() > crate::event::MAX_ID_CHARS || id.chars().any(char::is_control))
+        && (id.is_empty() || id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control))
     {
         return Err(Response::error(
             400,
@@ -477,11 +416,11 @@ pub fn forward_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Re
     let Some(events) = batch.get_mut("events").and_then(serde_json::Value::as_array_mut) else {
         return Err(Response::error(400, "invalid_body", "expected JSON {\"events\": [event objects]}"));
     };
-    if events.len() > MAX_FORWARDED_EVENTS {
+    if events.len() > MAX_BATCH_EVENTS {
         return Err(Response::error(
             413,
             "too_many_events",
-            format!("{} events given; at most {MAX_FORWARDED_EVENTS} per batch", events.len()),
+            format!("{} events given; at most {MAX_BATCH_EVENTS} per batch", events.len()),
         ));
     }
     for event in events.iter_mut().filter_map(serde_json::Value::as_object_mut) {
@@ -521,11 +460,6 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], shape: &str) -> Result
     serde_json::from_str(text).map_err(|e| Response::error(400, "invalid_body", format!("expected JSON {shape}: {e}")))
 }
 
-#[derive(Deserialize)]
-struct SentimentRequest {
-    texts: Vec<String>,
-}
-
 #[derive(Serialize)]
 struct SentimentAnswer<'a> {
     model_id: &'a str,
@@ -553,25 +487,14 @@ fn sentiment(req: &Request<'_>, body: &[u8], model: Result<&SentimentModel, &str
         Ok(t) => t,
         Err(e) => return Response::error(400, "invalid_body", format!("the body is not valid UTF-8: {e}")),
     };
-    let request: SentimentRequest = match serde_json::from_str(text) {
+    let request: SentimentQuery = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => {
             return Response::error(400, "invalid_body", format!("expected JSON {{\"texts\": [strings]}}: {e}"));
         }
     };
-    if request.texts.len() > MAX_SENTIMENT_TEXTS {
-        return Response::error(
-            400,
-            "invalid_parameter",
-            format!("{} texts given; at most {MAX_SENTIMENT_TEXTS} per request", request.texts.len()),
-        );
-    }
-    if let Some((i, t)) = request.texts.iter().enumerate().find(|(_, t)| t.len() > MAX_TEXT_BYTES) {
-        return Response::error(
-            413,
-            "text_too_long",
-            format!("text {i} is {} bytes; at most {MAX_TEXT_BYTES} are accepted", t.len()),
-        );
+    if let Err(e) = request.validate() {
+        return e.into();
     }
     Response::json(200, &SentimentAnswer { model_id: &model.info().model_id, results: model.score_all(&request.texts) })
 }
@@ -580,11 +503,14 @@ fn similar(p: &Params, model: &Model) -> Response {
     let Some(item) = p.get("item") else {
         return Response::error(400, "missing_parameter", "`item` is required");
     };
-    let k = match p.k() {
-        Ok(k) => k,
+    let query = match p.k() {
+        Ok(k) => SimilarQuery { item: item.to_owned(), k },
         Err(r) => return r,
     };
-    match model.similar(item, k) {
+    if let Err(e) = query.validate() {
+        return e.into();
+    }
+    match model.similar(item, query.k) {
         Some(items) => Response::json(200, &SimilarAnswer { model_id: &model.info().model_id, item, items }),
         None => Response::error(404, "unknown_item", format!("item `{}` is not in the model", truncate(item))),
     }
@@ -614,12 +540,17 @@ impl Params {
     fn k(&self) -> Result<usize, Response> {
         match self.get("k") {
             None => Ok(DEFAULT_K),
-            Some(s) => match s.parse::<usize>() {
-                Ok(k) if (1..=MAX_K).contains(&k) => Ok(k),
-                _ => {
-                    Err(Response::error(400, "invalid_parameter", format!("`k` must be an integer from 1 to {MAX_K}")))
-                }
-            },
+            Some(s) => {
+                s.parse::<usize>().map_err(|_| ()).and_then(|k| crate::query::check_k(k).map_err(|_| ())).map_err(
+                    |()| {
+                        Response::error(
+                            400,
+                            "invalid_parameter",
+                            format!("`k` must be an integer from 1 to {}", crate::query::MAX_K),
+                        )
+                    },
+                )
+            }
         }
     }
 }
@@ -631,7 +562,8 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::{ArtifactBuilder, ModelKind, SigningKey};
+    use crate::query::{MAX_SENTIMENT_TEXTS, MAX_TEXT_BYTES};
+    use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey};
 
     fn setup() -> (Model, EdgeConfig) {
         let key = SigningKey::from_seed([9; 32]);
@@ -719,7 +651,7 @@ mod tests {
     #[test]
     fn session_parameter_is_checked() {
         assert_eq!(get("/v1/recommend", "user=alice&session=b,zz").status, 200);
-        let long = format!("user=alice&session={}", vec!["x"; MAX_SESSION_PARAM + 1].join(","));
+        let long = format!("user=alice&session={}", vec!["x"; crate::query::MAX_SESSION + 1].join(","));
         assert_eq!(get("/v1/recommend", &long).status, 400);
         // The session item is not recommended again.
         let b = body(&get("/v1/recommend", "user=bob&session=a"));
@@ -802,8 +734,8 @@ mod tests {
         // The user id is forwarded as sent: ingestion pseudonymises it.
         assert_eq!(e[0]["user_id"], "alice");
 
-        let many = format!(r#"{{"events": [{}]}}"#, vec!["{}"; MAX_FORWARDED_EVENTS + 1].join(","));
-        let huge = vec![b' '; MAX_EVENTS_BODY_BYTES + 1];
+        let many = format!(r#"{{"events": [{}]}}"#, vec!["{}"; MAX_BATCH_EVENTS + 1].join(","));
+        let huge = vec![b' '; MAX_BATCH_BYTES + 1];
         for (method, query, body, status) in [
             ("GET", "", &b"{}"[..], 405),
             ("POST", "", &b"{"[..], 400),
@@ -858,7 +790,7 @@ mod tests {
         assert_eq!(b["format_version"], 2);
     }
     fn sentiment_model() -> SentimentModel {
-        let mut f = crate::sentiment::Featurizer::new(12);
+        let mut f = knowedge_scoring::sentiment::Featurizer::new(12);
         let mut w = vec![0.0; 1 << 12];
         for &i in f.features("好 喜欢 good") {
             w[i as usize] = 3.0;
@@ -932,7 +864,5 @@ mod tests {
         assert_eq!(handle(&post_req, Ok(&m), &c).status, 503);
         let info = Request { method: "GET", path: "/v1/model", query: "" };
         assert_eq!(body(&handle_with_body(&info, b"", models, &c))["model_id"], "m-1");
-        assert_eq!(model_needed(SENTIMENT_PATH), ModelNeeded::Sentiment);
-        assert_eq!(model_needed("/v1/recommend"), ModelNeeded::Recommender);
     }
 }

@@ -19,8 +19,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use knowedge_shared::artifact::PublicKey;
-use knowedge_shared::model::{Filters, Model};
+use knowedge_format::artifact::PublicKey;
+use knowedge_scoring::model::{Filters, Model};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -61,7 +61,7 @@ fn run(args: &[String]) -> Result<String, String> {
     let mut verifies = Vec::new();
     for _ in 0..loads.len().min(20) {
         let t = Instant::now();
-        knowedge_shared::artifact::verify(&bytes, &key).map_err(|e| e.to_string())?;
+        knowedge_format::artifact::verify(&bytes, &key).map_err(|e| e.to_string())?;
         verifies.push(t.elapsed().as_secs_f64() * 1e6);
     }
 

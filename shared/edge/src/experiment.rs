@@ -28,7 +28,7 @@
 //! by `recommendation_id` and counts per variant.
 //!
 //! ```
-//! use knowedge_shared::experiment::Experiment;
+//! use knowedge_edge::experiment::Experiment;
 //!
 //! let e = Experiment::from_json(r#"{"name": "t", "variants": [
 //!     {"name": "a", "weight": 1, "model": "current"},
@@ -102,7 +102,7 @@ impl Experiment {
             if self.variants[..i].iter().any(|w| w.name == v.name) {
                 return bad(format!("variant `{}` is listed twice", v.name));
             }
-            if !crate::store::is_valid_version(&v.model) {
+            if !knowedge_format::store::is_valid_version(&v.model) {
                 return bad(format!("variant `{}`: model `{}` is not a version name", v.name, v.model));
             }
         }

@@ -190,7 +190,7 @@ pub struct Manifest {
 /// allocates twice, not once per id.
 ///
 /// ```
-/// use knowedge_shared::artifact::IdList;
+/// use knowedge_format::artifact::IdList;
 ///
 /// let ids: IdList = ["course-1", "book-7"].into_iter().collect();
 /// assert_eq!((ids.len(), &ids[1]), (2, "book-7"));
@@ -224,13 +224,13 @@ impl IdList {
 
     /// The bytes of id `i` (no character boundary checks, unlike slicing
     /// the text: ids are whole strings by construction). Panics if out of range.
-    pub(crate) fn bytes(&self, i: usize) -> &[u8] {
+    pub fn bytes(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         &self.text.as_bytes()[start..self.ends[i] as usize]
     }
 
     /// The text of all ids and where each ends.
-    pub(crate) fn parts(&self) -> (&[u8], &[u32]) {
+    pub fn parts(&self) -> (&[u8], &[u32]) {
         (self.text.as_bytes(), &self.ends)
     }
 
@@ -633,7 +633,7 @@ fn signed_message(version: u32, body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// not be; all zeros get scale 1.
 ///
 /// ```
-/// use knowedge_shared::artifact::{dequantize_factors, quantize_factors};
+/// use knowedge_format::artifact::{dequantize_factors, quantize_factors};
 ///
 /// let (scale, q) = quantize_factors(&[0.5, -0.25, 0.125, 0.0]).unwrap();
 /// assert_eq!(scale, 1.0 / 128.0);

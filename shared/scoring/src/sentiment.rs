@@ -43,8 +43,8 @@
 //! [`BIAS_TENSOR`] (F32 `[1]`). Build one with [`builder`].
 //!
 //! ```
-//! use knowedge_shared::artifact::SigningKey;
-//! use knowedge_shared::sentiment::{self, Featurizer, Label, SentimentModel};
+//! use knowedge_format::artifact::SigningKey;
+//! use knowedge_scoring::sentiment::{self, Featurizer, Label, SentimentModel};
 //!
 //! // A toy model: "好" (good) pushes towards positive.
 //! let bits = 10;
@@ -61,8 +61,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifact::{Artifact, ArtifactBuilder, ModelKind, PublicKey, TensorData, TrainingWindow};
-use crate::{Error, Result};
+use knowedge_format::artifact::{Artifact, ArtifactBuilder, ModelKind, PublicKey, TensorData, TrainingWindow};
+use knowedge_format::{Error, Result};
 
 /// The feature extraction this module implements (listed in `requires`).
 pub const FEATURES: &str = "sentiment-features-v1";
@@ -605,7 +605,7 @@ pub fn builder(weights: Vec<f32>, bias: f32, model_id: &str) -> ArtifactBuilder 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::SigningKey;
+    use knowedge_format::artifact::SigningKey;
 
     fn toy() -> SentimentModel {
         let bits = 12;

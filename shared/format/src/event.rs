@@ -615,8 +615,10 @@ pub fn is_uuid(s: &str) -> bool {
     hex(&b[..8]) & hex(&b[9..13]) & hex(&b[14..18]) & hex(&b[19..23]) & hex(&b[24..])
 }
 
-/// The largest batch accepted, in events.
+/// The largest batch accepted, in events (by ingestion, and by the edge that forwards batches to it).
 pub const MAX_BATCH_EVENTS: usize = 500;
+/// The largest batch body accepted, in bytes (by ingestion, and by the edge that forwards batches to it).
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
 /// The deepest nesting accepted inside one event.
 pub const MAX_DEPTH: usize = 16;
 
