@@ -350,7 +350,7 @@ fn print_metrics(title: &str, m: &Metrics) {
     println!("  {:<16} {:>18} {:>18} {:>8}", "(no features)", "", "", c.neutral);
 }
 
-/// The loop of `shared/examples/sentiment_bench.rs`, natively.
+/// The loop of `shared/scoring/examples/sentiment_bench.rs`, natively.
 fn score_for(model: &SentimentModel, texts: &[String], seconds: f64) -> (usize, f64, usize) {
     let mut featurizer = model.featurizer();
     let (mut reviews, mut positive) = (0usize, 0usize);
