@@ -18,8 +18,8 @@ use anyhow::{Context, Result};
 use knowedge_format::artifact::{PublicKey, SigningKey};
 use knowedge_format::pseudonym::Pseudonymizer;
 
-/// The keys of a deployment.
-#[derive(Clone, Debug)]
+/// The keys of a deployment. `Debug` shows the public key only.
+#[derive(Clone)]
 pub struct Keys {
     /// Signs artifacts (hex seed).
     pub signing_hex: String,
@@ -30,6 +30,21 @@ pub struct Keys {
     /// The local ingest API key (scope `events.write`).
     pub ingest_key: String,
 }
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("signing_hex", &"<redacted>")
+            .field("public_hex", &self.public_hex)
+            .field("pseudonym_hex", &"<redacted>")
+            .field("ingest_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The files of a key directory: name, and whether it is secret.
+const FILES: [(&str, bool); 4] =
+    [("signing.key", true), ("signing.pub", false), ("pseudonym.key", true), ("ingest.key", true)];
 
 impl Keys {
     /// Fresh random keys.
@@ -88,32 +103,52 @@ impl Keys {
         PublicKey::from_hex(&hex).context("public key (KNOWEDGE_SIGNING_PUBLIC_KEY / signing.pub)")
     }
 
-    /// Loads keys from `dir`, generating and saving them first if the directory has none.
+    /// Loads keys from `dir`, generating and saving them first if the
+    /// directory has none. Existing keys are never replaced: a missing
+    /// `ingest.key` or `signing.pub` is added (the public key derived from
+    /// `signing.key`), but a missing signing or pseudonym key next to
+    /// existing ones is an error, since a new one would stop every model
+    /// from verifying or change every learner's pseudonym.
     pub fn load_or_generate(dir: &Path) -> Result<Self> {
-        if !dir.join("signing.pub").exists() || !dir.join("ingest.key").exists() {
+        let present: Vec<bool> = FILES.iter().map(|(f, _)| dir.join(f).exists()).collect();
+        if present.iter().all(|p| !p) {
             Self::generate()?.save(dir)?;
+            return Self::load(dir);
+        }
+        for (file, _) in FILES.iter().zip(&present).filter(|(_, p)| !**p).map(|(f, _)| f) {
+            match *file {
+                "ingest.key" => write_new(dir, file, &Self::generate()?.ingest_key, true)?,
+                "signing.pub" => {
+                    let signing = SigningKey::from_hex(&read_one(dir, "KNOWEDGE_SIGNING_KEY", "signing.key")?)
+                        .context("signing key (signing.key)")?;
+                    write_new(dir, file, &signing.public_key().to_hex(), false)?;
+                }
+                other => anyhow::bail!(
+                    "{} is missing while other keys exist in {}: restore it (a new one would {}), or move the directory away to start afresh",
+                    other,
+                    dir.display(),
+                    if other == "signing.key" {
+                        "stop every published model from verifying"
+                    } else {
+                        "change every learner's pseudonym"
+                    }
+                ),
+            }
         }
         Self::load(dir)
     }
 
-    /// Writes the three files (private ones readable by the owner only).
+    /// Writes the four files, secret ones readable by the owner only; an
+    /// existing file is never overwritten (that is an error).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (file, value, private) in [
-            ("signing.key", &self.signing_hex, true),
-            ("signing.pub", &self.public_hex, false),
-            ("pseudonym.key", &self.pseudonym_hex, true),
-            ("ingest.key", &self.ingest_key, true),
-        ] {
-            let p = dir.join(file);
-            std::fs::write(&p, format!("{value}\n")).with_context(|| format!("writing {}", p.display()))?;
-            #[cfg(unix)]
-            if private {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
-            }
-            #[cfg(not(unix))]
-            let _ = private;
+        if let Some((file, _)) = FILES.iter().find(|(f, _)| dir.join(f).exists()) {
+            anyhow::bail!("{} exists already; keys are never overwritten", dir.join(file).display());
+        }
+        for ((file, secret), value) in
+            FILES.iter().zip([&self.signing_hex, &self.public_hex, &self.pseudonym_hex, &self.ingest_key])
+        {
+            write_new(dir, file, value, *secret)?;
         }
         Ok(())
     }
@@ -149,6 +184,33 @@ impl Keys {
     }
 }
 
+/// Writes `dir/file` atomically without replacing anything: the value goes
+/// to a temporary file created with its final permissions (0600 for a
+/// secret, so it is never readable by others, not even for a moment), which
+/// is synced and then linked under its name; linking fails if the name exists.
+fn write_new(dir: &Path, file: &str, value: &str, secret: bool) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join(file);
+    let tmp = dir.join(format!(".{file}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let written = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(format!("{value}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, &path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written.with_context(|| format!("writing {}", path.display()))
+}
+
 /// One key: the environment variable `env` if set, else the file `dir/file`.
 fn read_one(dir: &Path, env: &str, file: &str) -> Result<String> {
     if let Ok(v) = std::env::var(env) {
@@ -159,4 +221,43 @@ fn read_one(dir: &Path, env: &str, file: &str) -> Result<String> {
         .with_context(|| format!("{env} is not set and {} cannot be read (run `knowedge keys generate`)", p.display()))?
         .trim()
         .to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_private_never_overwritten_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::load_or_generate(dir.path()).unwrap();
+        #[cfg(unix)]
+        for (file, secret) in FILES {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, if secret { 0o600 } else { 0o644 }, "{file}");
+        }
+        // Saving again is refused and changes nothing.
+        assert!(Keys::generate().unwrap().save(dir.path()).unwrap_err().to_string().contains("never overwritten"));
+        assert_eq!(Keys::load(dir.path()).unwrap().pseudonym_hex, keys.pseudonym_hex);
+        // A lost ingest key is replaced alone; the signing and pseudonym keys stay.
+        std::fs::remove_file(dir.path().join("ingest.key")).unwrap();
+        let again = Keys::load_or_generate(dir.path()).unwrap();
+        assert_eq!((&again.signing_hex, &again.pseudonym_hex), (&keys.signing_hex, &keys.pseudonym_hex));
+        assert_ne!(again.ingest_key, keys.ingest_key);
+        // A lost pseudonym key is not silently replaced.
+        std::fs::remove_file(dir.path().join("pseudonym.key")).unwrap();
+        assert!(Keys::load_or_generate(dir.path()).unwrap_err().to_string().contains("pseudonym"));
+        assert!(!dir.path().join("pseudonym.key").exists());
+        // Debug shows no secret; no temporary file is left.
+        let shown = format!("{keys:?}");
+        assert!(
+            !shown.contains(&keys.signing_hex)
+                && !shown.contains(&keys.ingest_key)
+                && !shown.contains(&keys.pseudonym_hex)
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+        );
+    }
 }

@@ -137,8 +137,8 @@ pub enum Error {
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// What the host needs to run.
-#[derive(Clone, Debug)]
+/// What the host needs to run. `Debug` leaves the pseudonym key out.
+#[derive(Clone)]
 pub struct HostConfig {
     /// The compiled component (`knowedge_edge_spin.wasm`).
     pub wasm: PathBuf,
@@ -164,13 +164,35 @@ pub struct HostConfig {
     pub ingest: Option<Forwarding>,
 }
 
-/// The ingestion endpoint the edge forwards learner events to.
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl std::fmt::Debug for HostConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostConfig")
+            .field("wasm", &self.wasm)
+            .field("models_dir", &self.models_dir)
+            .field("state_dir", &self.state_dir)
+            .field("public_key_hex", &self.public_key_hex)
+            .field("pseudonym_key_hex", &"<redacted>")
+            .field("listen", &self.listen)
+            .field("poll_interval", &self.poll_interval)
+            .field("experiment", &self.experiment)
+            .field("ingest", &self.ingest)
+            .finish()
+    }
+}
+
+/// The ingestion endpoint the edge forwards learner events to. `Debug` leaves the key out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Forwarding {
     /// Full URL of ingestion's `POST /v1/events` (http or https).
     pub url: String,
     /// The edge's ingest API key (scope `events.write`).
     pub key: String,
+}
+
+impl std::fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarding").field("url", &self.url).field("key", &"<redacted>").finish()
+    }
 }
 
 /// Starts edge hosts.

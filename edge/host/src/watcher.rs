@@ -50,7 +50,8 @@ fn read(dir: &Path, name: &str) -> std::result::Result<Option<Vec<u8>>, String> 
     match fs::read(&path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        // The object's name, not the host path: the status is served over HTTP.
+        Err(e) => Err(e.kind().to_string()),
     }
 }
 

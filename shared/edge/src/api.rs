@@ -522,13 +522,17 @@ struct Params {
 }
 
 impl Params {
+    /// Decodes `application/x-www-form-urlencoded` pairs; a value whose
+    /// escapes are not UTF-8 (`user=%ff`) is refused rather than replaced.
     fn parse(query: &str) -> Result<Self, Response> {
         let mut out: Vec<(String, String)> = Vec::new();
-        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (form_decode(k)?, form_decode(v)?);
             if out.iter().any(|(x, _)| *x == k) {
                 return Err(Response::error(400, "duplicate_parameter", format!("`{}` is given twice", truncate(&k))));
             }
-            out.push((k.into_owned(), v.into_owned()));
+            out.push((k, v));
         }
         Ok(Self { pairs: out, raw: query.to_owned() })
     }
@@ -553,6 +557,33 @@ impl Params {
             }
         }
     }
+}
+
+/// One form-encoded component: `+` is a space, `%XX` a byte (a `%` not
+/// followed by two hex digits stays as it is); the bytes must be UTF-8.
+fn form_decode(part: &str) -> Result<String, Response> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = part.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(b), _) => {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out)
+        .map_err(|_| Response::error(400, "invalid_query", "the query string's percent-escapes are not UTF-8"))
 }
 
 fn truncate(s: &str) -> String {
@@ -763,6 +794,8 @@ mod tests {
             ("/v1/recommend", "user=alice&k=-1", 400),
             ("/v1/recommend", "user=alice&user=bob", 400),
             ("/v1/recommend", "user=alice&max_price=NaN", 400),
+            ("/v1/recommend", "user=%ff%fe%00", 400),
+            ("/v1/similar", "item=%C3", 400),
             ("/v1/similar", "item=zzz", 404),
             ("/v1/nothing", "", 404),
         ] {
@@ -780,6 +813,17 @@ mod tests {
             handle(&Request { method: "GET", path: "/v1/recommend", query: "user=a" }, Ok(&m), &unconfigured).status,
             503
         );
+    }
+
+    #[test]
+    fn queries_decode_like_forms() {
+        let p = Params::parse("user=a%20b+c&item=%E5%A5%BD&odd=100%&k=%zz").unwrap();
+        assert_eq!(p.get("user"), Some("a b c"));
+        assert_eq!(p.get("item"), Some("好"));
+        assert_eq!(p.get("odd"), Some("100%"));
+        assert_eq!(p.get("k"), Some("%zz"));
+        let r = Params::parse("user=%ff").err().unwrap();
+        assert_eq!((r.status, body(&r)["error"]["code"].as_str()), (400, Some("invalid_query")));
     }
 
     #[test]
