@@ -66,7 +66,7 @@ mod component {
     use knowedge_edge::api::{self, EdgeConfig, ModelChoice, Models};
     use knowedge_edge::experiment::Experiment;
     use knowedge_edge::settings::spin_variable;
-    use knowedge_edge::slot::{Event, ModelSlot, Servable, Step, Versions};
+    use knowedge_edge::slot::{Event, KeySetting, ModelSlot, Servable, Step, Versions};
     use knowedge_format::artifact::PublicKey;
     use knowedge_format::pseudonym::Pseudonymizer;
     use knowedge_format::store::Channel;
@@ -81,6 +81,7 @@ mod component {
         static RECOMMENDER: RefCell<Option<ModelSlot<Model>>> = const { RefCell::new(None) };
         static SENTIMENT: RefCell<Option<ModelSlot<SentimentModel>>> = const { RefCell::new(None) };
         static VARIANTS: RefCell<Option<Versions<Model>>> = const { RefCell::new(None) };
+        static KEY: RefCell<KeySetting> = RefCell::new(KeySetting::default());
     }
 
     /// Answers one request and logs its exposure.
@@ -165,7 +166,7 @@ mod component {
 
     fn public_key() -> Result<PublicKey, String> {
         let hex = setting(PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
-        PublicKey::from_hex(&hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))
+        KEY.with_borrow_mut(|k| k.get(&hex)).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))
     }
 
     /// Reads `name` from `dir`: its bytes, `None` if absent, or why not.

@@ -57,7 +57,7 @@ mod worker_glue {
     use futures::StreamExt;
     use knowedge_edge::api::{self, EdgeConfig, ModelChoice, Models};
     use knowedge_edge::experiment::Experiment;
-    use knowedge_edge::slot::{Event, ModelSlot, Servable, Step, Versions};
+    use knowedge_edge::slot::{Event, KeySetting, ModelSlot, Servable, Step, Versions};
     use knowedge_format::artifact::PublicKey;
     use knowedge_format::pseudonym::Pseudonymizer;
     use knowedge_format::store::Channel;
@@ -74,6 +74,7 @@ mod worker_glue {
         static RECOMMENDER: RefCell<Option<ModelSlot<Model>>> = const { RefCell::new(None) };
         static SENTIMENT: RefCell<Option<ModelSlot<SentimentModel>>> = const { RefCell::new(None) };
         static VARIANTS: RefCell<Option<Versions<Model>>> = const { RefCell::new(None) };
+        static KEY: RefCell<KeySetting> = RefCell::new(KeySetting::default());
     }
 
     /// Answers one request with the models KV names.
@@ -182,7 +183,7 @@ mod worker_glue {
 
     fn public_key(env: &Env) -> Result<PublicKey, String> {
         let hex = text_binding(env, PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
-        PublicKey::from_hex(&hex).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))
+        KEY.with_borrow_mut(|k| k.get(&hex)).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))
     }
 
     fn kv(env: &Env) -> Result<KvStore, String> {

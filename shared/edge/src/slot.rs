@@ -66,6 +66,29 @@ impl Servable for SentimentModel {
     }
 }
 
+/// The verifying key from its hex setting, parsed again only when the
+/// setting changes: adapters read settings per request, and parsing an
+/// ed25519 key (a point decompression) is not free.
+#[derive(Debug, Default)]
+pub struct KeySetting {
+    parsed: Option<(String, PublicKey)>,
+}
+
+impl KeySetting {
+    /// The key for `hex`, or why it is not a key.
+    pub fn get(&mut self, hex: &str) -> knowedge_format::Result<PublicKey> {
+        let hex = hex.trim();
+        if let Some((h, key)) = &self.parsed
+            && h == hex
+        {
+            return Ok(key.clone());
+        }
+        let key = PublicKey::from_hex(hex)?;
+        self.parsed = Some((hex.to_owned(), key.clone()));
+        Ok(key)
+    }
+}
+
 /// What the slot says to do next.
 #[derive(Debug)]
 pub enum Step<M> {
@@ -398,6 +421,16 @@ mod tests {
         assert!(slot.adopt("v9", &artifact(&key, "v9")));
         slot.use_key(&SigningKey::from_seed([6; 32]).public_key());
         assert_eq!(slot.status(), SlotStatus::default());
+    }
+
+    #[test]
+    fn key_settings_are_parsed_once_per_value() {
+        let (a, b) = (SigningKey::from_seed([1; 32]).public_key(), SigningKey::from_seed([2; 32]).public_key());
+        let mut setting = KeySetting::default();
+        assert_eq!(setting.get(&a.to_hex()).unwrap(), a);
+        assert_eq!(setting.get(&format!(" {}\n", a.to_hex())).unwrap(), a);
+        assert_eq!(setting.get(&b.to_hex()).unwrap(), b);
+        assert!(setting.get("zz").is_err());
     }
 
     #[test]
