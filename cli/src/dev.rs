@@ -143,6 +143,11 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         poll_interval: Duration::from_millis(500),
         experiment: None,
         ingest: Some(knowedge_edge_host::Forwarding { url: ingest_url.clone(), key: keys.ingest_key.clone() }),
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(keys.token_public_hex.clone()),
+            token_audience: None,
+            cors_origins: Vec::new(),
+        },
     })
     .await?;
     let edge = host.local_addr();
@@ -150,7 +155,8 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     step(7, "asking the edge for a demo learner's recommendations");
     let learner = &data.learners[0];
     let url = format!("http://{edge}/v1/recommend?user={learner}&k=5");
-    let (status, answer) = crate::get_json(&url).await?;
+    let token = keys.token(learner, chrono::Duration::hours(1), None)?;
+    let (status, answer) = crate::get_json_as(&url, Some(&token)).await?;
     anyhow::ensure!(status == 200, "edge answered {status}: {answer}");
     let interests = data.interests.get(learner).cloned().unwrap_or_default();
     eprintln!("      {learner} (planted interests: {}) gets:", interests.join(", "));
@@ -186,19 +192,28 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         "  ingestion  POST {ingest_url}  (Authorization: Bearer $(cat {}))",
         opts.dir.join("keys/ingest.key").display()
     );
-    println!("  edge       GET  http://{edge}/v1/recommend?user=<learner>&k=10");
+    println!(
+        "  edge       GET  http://{edge}/v1/recommend?user=<learner>&k=10  (Authorization: Bearer <learner token>)"
+    );
     println!("             GET  http://{edge}/v1/similar?item=<item>&k=10");
     println!("             GET  http://{edge}/v1/model");
     println!("             POST http://{edge}/v1/rank, /v1/events, /v1/sentiment");
     println!("  lake       {}", lake_dir.display());
     println!("  models     {}", models_dir.display());
+    println!("  token      {token}");
+    println!(
+        "             (learner {learner}, 1 h; more with `knowedge keys token --keys {} --user <learner>`)",
+        opts.dir.join("keys").display()
+    );
     println!();
     println!("try:");
-    println!("  curl 'http://{edge}/v1/recommend?user={learner}&k=5'");
+    println!("  TOKEN={token}");
+    println!("  curl -H \"Authorization: Bearer $TOKEN\" 'http://{edge}/v1/recommend?user={learner}&k=5'");
     println!(
-        "  curl 'http://{edge}/v1/recommend?user={learner}&k=5&category={}&max_price=100'",
+        "  curl -H \"Authorization: Bearer $TOKEN\" 'http://{edge}/v1/recommend?user={learner}&k=5&category={}&max_price=100'",
         interests.first().map(String::as_str).unwrap_or("python")
     );
+    println!("  curl 'http://{edge}/v1/recommend?k=5'   (anonymous: no token, no user)");
     if opts.wait {
         println!();
         println!("Ctrl-C stops everything.");

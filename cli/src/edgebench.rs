@@ -201,8 +201,18 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
     let pseudonyms = Pseudonymizer::from_hex(&pseudonym_hex)?;
     let store = dir.join("store");
     std::fs::create_dir_all(&store)?;
-    std::fs::write(store.join("bench.kwm"), model(opts.wrk_items, key, Some(&pseudonyms))?)?;
-    std::fs::write(store.join("current"), "bench\n")?;
+    let version = format!("bench-{}x{DIMS}", opts.wrk_items);
+    std::fs::write(store.join(format!("{version}.kwm")), model(opts.wrk_items, key, Some(&pseudonyms))?)?;
+    std::fs::write(store.join("current"), format!("{version}\n"))?;
+    // Requests carry a learner token, as in production: its check is part of the figures.
+    let token_seed = [7u8; 32];
+    let token = knowedge_edge::token::issue(
+        &token_seed,
+        "u17",
+        knowedge_edge::token::DEFAULT_AUDIENCE,
+        chrono::Duration::hours(1),
+        chrono::Utc::now(),
+    )?;
     let host = EdgeHost::start(HostConfig {
         wasm: opts.spin.clone(),
         models_dir: store,
@@ -213,12 +223,16 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
         poll_interval: Duration::from_millis(200),
         experiment: None,
         ingest: None,
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_edge::token::public_key_hex(&token_seed)),
+            ..Default::default()
+        },
     })
     .await?;
     let url = format!("http://{}/v1/recommend?user=u17&k=10", host.local_addr());
     for _ in 0..100 {
-        let (status, body) = crate::get_json(&url).await?;
-        if status == 200 && body["model_id"] == format!("bench-{}x{DIMS}", opts.wrk_items) {
+        let (status, body) = crate::get_json_as(&url, Some(&token)).await?;
+        if status == 200 && body["model_id"] == version {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -228,7 +242,10 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
     for _ in 0..3 {
         let calls: Vec<_> = (0..opts.wrk_connections)
             .map(|_| url.clone())
-            .map(|u| tokio::spawn(async move { crate::get_json(&u).await }))
+            .map(|u| {
+                let token = token.clone();
+                tokio::spawn(async move { crate::get_json_as(&u, Some(&token)).await })
+            })
             .collect();
         for c in calls {
             c.await??;
@@ -237,7 +254,7 @@ async fn wrk(opts: &BenchOptions, key: &SigningKey, dir: &Path) -> Result<Value>
     let d = format!("{}s", opts.wrk_seconds);
     let (t, c) = (format!("-t{}", opts.wrk_threads), format!("-c{}", opts.wrk_connections));
     let out = tokio::process::Command::new("wrk")
-        .args([&t, &c, "-d", &d, "--latency", &url])
+        .args([&t, &c, "-d", &d, "--latency", "-H", &format!("Authorization: Bearer {token}"), &url])
         .output()
         .await
         .context("running wrk (install it with `apt-get install wrk`)")?;

@@ -6,11 +6,14 @@
 //! | `signing.pub` | the matching public key | the edge, any artifact reader |
 //! | `pseudonym.key` | HMAC key for user pseudonyms | ingestion, the edge |
 //! | `ingest.key` | API key (scope `events.write`) frontends send events with | ingestion, frontends |
+//! | `token.key` | ed25519 seed that signs learner tokens (JWT, EdDSA) | the operator's backend (`knowedge keys token` here) |
+//! | `token.pub` | the matching public key | the edge (`KNOWEDGE_TOKEN_KEYS`) |
 //!
 //! In production the same values come from a secret store (AWS Secrets
 //! Manager, Spin variables, Workers secrets) through environment variables:
 //! `KNOWEDGE_SIGNING_KEY`, `KNOWEDGE_SIGNING_PUBLIC_KEY`, `KNOWEDGE_PSEUDONYM_KEY`,
-//! `KNOWEDGE_API_KEYS` (all ingestion keys, `name:scopes:secret,...`).
+//! `KNOWEDGE_API_KEYS` (all ingestion keys, `name:scopes:secret,...`),
+//! `KNOWEDGE_TOKEN_SIGNING_KEY` and `KNOWEDGE_TOKEN_KEYS`.
 
 use std::path::Path;
 
@@ -29,6 +32,10 @@ pub struct Keys {
     pub pseudonym_hex: String,
     /// The local ingest API key (scope `events.write`).
     pub ingest_key: String,
+    /// Signs learner tokens (hex seed; empty where only verifying).
+    pub token_hex: String,
+    /// Verifies learner tokens (hex public keys, comma separated).
+    pub token_public_hex: String,
 }
 
 impl std::fmt::Debug for Keys {
@@ -38,13 +45,21 @@ impl std::fmt::Debug for Keys {
             .field("public_hex", &self.public_hex)
             .field("pseudonym_hex", &"<redacted>")
             .field("ingest_key", &"<redacted>")
+            .field("token_hex", &"<redacted>")
+            .field("token_public_hex", &self.token_public_hex)
             .finish()
     }
 }
 
 /// The files of a key directory: name, and whether it is secret.
-const FILES: [(&str, bool); 4] =
-    [("signing.key", true), ("signing.pub", false), ("pseudonym.key", true), ("ingest.key", true)];
+const FILES: [(&str, bool); 6] = [
+    ("signing.key", true),
+    ("signing.pub", false),
+    ("pseudonym.key", true),
+    ("ingest.key", true),
+    ("token.key", true),
+    ("token.pub", false),
+];
 
 impl Keys {
     /// Fresh random keys.
@@ -52,7 +67,8 @@ impl Keys {
         let mut seed = [0u8; 32];
         let mut pk = [0u8; 32];
         let mut ik = [0u8; 24];
-        for buf in [&mut seed[..], &mut pk[..], &mut ik[..]] {
+        let mut tk = [0u8; 32];
+        for buf in [&mut seed[..], &mut pk[..], &mut ik[..], &mut tk[..]] {
             getrandom::fill(buf).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         }
         let signing = SigningKey::from_seed(seed);
@@ -61,6 +77,8 @@ impl Keys {
             public_hex: signing.public_key().to_hex(),
             pseudonym_hex: hex::encode(pk),
             ingest_key: format!("kn_{}", hex::encode(ik)),
+            token_hex: hex::encode(tk),
+            token_public_hex: knowedge_edge::token::public_key_hex(&tk),
         })
     }
 
@@ -83,6 +101,8 @@ impl Keys {
             public_hex: get("KNOWEDGE_SIGNING_PUBLIC_KEY", "signing.pub")?,
             pseudonym_hex: get("KNOWEDGE_PSEUDONYM_KEY", "pseudonym.key")?,
             ingest_key: get("KNOWEDGE_INGEST_KEY", "ingest.key").unwrap_or_default(),
+            token_hex: get("KNOWEDGE_TOKEN_SIGNING_KEY", "token.key").unwrap_or_default(),
+            token_public_hex: get("KNOWEDGE_TOKEN_KEYS", "token.pub").unwrap_or_default(),
         };
         keys.public()?;
         keys.pseudonymizer()?;
@@ -118,6 +138,22 @@ impl Keys {
         for (file, _) in FILES.iter().zip(&present).filter(|(_, p)| !**p).map(|(f, _)| f) {
             match *file {
                 "ingest.key" => write_new(dir, file, &Self::generate()?.ingest_key, true)?,
+                // Token keys sign nothing stored: a missing pair is simply
+                // added (tokens issued with a lost key stop verifying).
+                "token.key" if !dir.join("token.pub").exists() => {
+                    let fresh = Self::generate()?;
+                    write_new(dir, file, &fresh.token_hex, true)?;
+                    write_new(dir, "token.pub", &fresh.token_public_hex, false)?;
+                }
+                "token.key" => anyhow::bail!(
+                    "token.key is missing next to token.pub in {}: restore it, or remove token.pub to make a new pair",
+                    dir.display()
+                ),
+                "token.pub" if dir.join("token.pub").exists() => {}
+                "token.pub" => {
+                    let seed = token_seed(&read_one(dir, "KNOWEDGE_TOKEN_SIGNING_KEY", "token.key")?)?;
+                    write_new(dir, file, &knowedge_edge::token::public_key_hex(&seed), false)?;
+                }
                 "signing.pub" => {
                     let signing = SigningKey::from_hex(&read_one(dir, "KNOWEDGE_SIGNING_KEY", "signing.key")?)
                         .context("signing key (signing.key)")?;
@@ -145,9 +181,14 @@ impl Keys {
         if let Some((file, _)) = FILES.iter().find(|(f, _)| dir.join(f).exists()) {
             anyhow::bail!("{} exists already; keys are never overwritten", dir.join(file).display());
         }
-        for ((file, secret), value) in
-            FILES.iter().zip([&self.signing_hex, &self.public_hex, &self.pseudonym_hex, &self.ingest_key])
-        {
+        for ((file, secret), value) in FILES.iter().zip([
+            &self.signing_hex,
+            &self.public_hex,
+            &self.pseudonym_hex,
+            &self.ingest_key,
+            &self.token_hex,
+            &self.token_public_hex,
+        ]) {
             write_new(dir, file, value, *secret)?;
         }
         Ok(())
@@ -176,6 +217,18 @@ impl Keys {
             }
         };
         knowedge_ingest::KeyRing::parse(&spec).map_err(|e| anyhow::anyhow!("KNOWEDGE_API_KEYS: {e}"))
+    }
+
+    /// A learner token for `user`, valid for `ttl` from now, for `audience`
+    /// (default `knowedge-edge`), signed with the token key.
+    pub fn token(&self, user: &str, ttl: chrono::Duration, audience: Option<&str>) -> Result<String> {
+        anyhow::ensure!(
+            !self.token_hex.is_empty(),
+            "no token signing key: set KNOWEDGE_TOKEN_SIGNING_KEY or run `knowedge keys generate`"
+        );
+        let seed = token_seed(&self.token_hex)?;
+        let audience = audience.unwrap_or(knowedge_edge::token::DEFAULT_AUDIENCE);
+        Ok(knowedge_edge::token::issue(&seed, user, audience, ttl, chrono::Utc::now())?)
     }
 
     /// The pseudonymizer.
@@ -209,6 +262,14 @@ fn write_new(dir: &Path, file: &str, value: &str, secret: bool) -> Result<()> {
     })();
     let _ = std::fs::remove_file(&tmp);
     written.with_context(|| format!("writing {}", path.display()))
+}
+
+/// A token signing key's seed from hex.
+fn token_seed(hex_seed: &str) -> Result<[u8; 32]> {
+    hex::decode(hex_seed.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .context("token signing key (KNOWEDGE_TOKEN_SIGNING_KEY / token.key) must be 32 bytes of hex")
 }
 
 /// One key: the environment variable `env` if set, else the file `dir/file`.
@@ -245,6 +306,15 @@ mod tests {
         let again = Keys::load_or_generate(dir.path()).unwrap();
         assert_eq!((&again.signing_hex, &again.pseudonym_hex), (&keys.signing_hex, &keys.pseudonym_hex));
         assert_ne!(again.ingest_key, keys.ingest_key);
+        // Keys made before token keys existed get a token pair added.
+        std::fs::remove_file(dir.path().join("token.key")).unwrap();
+        std::fs::remove_file(dir.path().join("token.pub")).unwrap();
+        let with_tokens = Keys::load_or_generate(dir.path()).unwrap();
+        assert_ne!(with_tokens.token_hex, keys.token_hex);
+        assert_eq!(with_tokens.signing_hex, keys.signing_hex);
+        let jwt = with_tokens.token("u-1", chrono::Duration::minutes(5), None).unwrap();
+        let verify = knowedge_edge::token::TokenKeys::from_settings(&with_tokens.token_public_hex, None).unwrap();
+        assert_eq!(verify.verify(&jwt, chrono::Utc::now()).unwrap(), "u-1");
         // A lost pseudonym key is not silently replaced.
         std::fs::remove_file(dir.path().join("pseudonym.key")).unwrap();
         assert!(Keys::load_or_generate(dir.path()).unwrap_err().to_string().contains("pseudonym"));
@@ -255,6 +325,7 @@ mod tests {
             !shown.contains(&keys.signing_hex)
                 && !shown.contains(&keys.ingest_key)
                 && !shown.contains(&keys.pseudonym_hex)
+                && !shown.contains(&keys.token_hex)
         );
         assert!(
             std::fs::read_dir(dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))

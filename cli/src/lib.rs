@@ -79,7 +79,17 @@ pub struct SendSummary {
 
 /// GETs a URL and parses the JSON answer, returning the status too.
 pub async fn get_json(url: &str) -> Result<(u16, Value)> {
-    let resp = reqwest::get(url).await.with_context(|| format!("GET {url}"))?;
+    get_json_as(url, None).await
+}
+
+/// `GET url` with a learner token (`Authorization: Bearer <token>`), if
+/// given; the status and the JSON answer.
+pub async fn get_json_as(url: &str, token: Option<&str>) -> Result<(u16, Value)> {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let resp = request.send().await.with_context(|| format!("GET {url}"))?;
     let status = resp.status().as_u16();
     let text = resp.text().await?;
     let v = serde_json::from_str(&text).with_context(|| format!("answer of {url} is not JSON: {text}"))?;

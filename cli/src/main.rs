@@ -10,6 +10,7 @@ use knowedge::demo::{self, DemoConfig, ReviewTexts};
 use knowedge::dev::{self, DevOptions};
 use knowedge::keys::Keys;
 use knowedge_edge_host::{EdgeHost, HostConfig};
+use knowedge_format::store::Channel;
 use knowedge_ingest::Ingest;
 use knowedge_lake::{CatalogueItem, Lake, ModelStore};
 use knowedge_train::pipeline::{self, Options};
@@ -97,6 +98,11 @@ enum Command {
         #[command(subcommand)]
         command: LakeCommand,
     },
+    /// The model store.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Key material.
     Keys {
         #[command(subcommand)]
@@ -183,6 +189,12 @@ enum EdgeCommand {
         /// `KNOWEDGE_INGEST_KEY`), e.g. http://127.0.0.1:8081/v1/events.
         #[arg(long, env = "KNOWEDGE_EDGE_INGEST_URL")]
         ingest_url: Option<String>,
+        /// Origins browsers may call the edge from, comma separated (`*` for any).
+        #[arg(long, env = "KNOWEDGE_CORS_ORIGINS", value_delimiter = ',')]
+        cors_origins: Vec<String>,
+        /// The audience learner tokens must name.
+        #[arg(long, env = "KNOWEDGE_TOKEN_AUDIENCE")]
+        token_audience: Option<String>,
     },
     /// Measure the edge: top-10 natively and in wasmtime, model load, instantiation, sizes, HTTP load.
     /// `cargo xtask edge-bench` builds what it needs and runs it.
@@ -237,6 +249,26 @@ enum LakeCommand {
 }
 
 #[derive(Subcommand)]
+enum ModelsCommand {
+    /// Serve an older version again: re-signs it as a new version (a new id and time) and points
+    /// `current` at it. The edge refuses to go back to an older version any other way.
+    Rollback {
+        /// Model store location (directory or s3:// URL).
+        #[arg(long)]
+        models: String,
+        /// Key directory (the signing key).
+        #[arg(long, default_value = ".knowedge/keys")]
+        keys: PathBuf,
+        /// The version to serve again.
+        #[arg(long)]
+        to: String,
+        /// Roll back the sentiment model instead of the recommender.
+        #[arg(long)]
+        sentiment: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Generate fresh keys into a directory.
     Generate {
@@ -247,6 +279,38 @@ enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Print a learner token (JWT, EdDSA) for tests and demos; in production the platform's
+    /// backend issues them with the token key.
+    Token {
+        /// Key directory (the token key).
+        #[arg(long, default_value = ".knowedge/keys")]
+        keys: PathBuf,
+        /// The learner (the raw id the frontends send as `user`).
+        #[arg(long)]
+        user: String,
+        /// Lifetime, e.g. 15m, 1h, 90s (at most 24h).
+        #[arg(long, default_value = "15m", value_parser = parse_ttl)]
+        ttl: chrono::Duration,
+        /// The audience the edge expects (`KNOWEDGE_TOKEN_AUDIENCE`).
+        #[arg(long, env = "KNOWEDGE_TOKEN_AUDIENCE")]
+        audience: Option<String>,
+    },
+}
+
+/// A lifetime such as `15m`, `1h`, `90s`.
+fn parse_ttl(s: &str) -> Result<chrono::Duration, String> {
+    let (number, unit) = s.trim().split_at(s.trim().find(|c: char| !c.is_ascii_digit()).unwrap_or(s.trim().len()));
+    let n: i64 = number.parse().map_err(|_| format!("`{s}` is not a lifetime such as 15m, 1h or 90s"))?;
+    let seconds = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("`{s}`: the unit must be s, m or h")),
+    };
+    if !(1..=knowedge_edge::token::MAX_LIFETIME_SECONDS).contains(&seconds) {
+        return Err(format!("`{s}`: a token lives from 1 s to 24 h"));
+    }
+    Ok(chrono::Duration::seconds(seconds))
 }
 
 #[derive(Subcommand)]
@@ -344,7 +408,20 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Edge { command: EdgeCommand::Serve { models, listen, wasm, state, keys, experiment, ingest_url } } => {
+        Command::Edge {
+            command:
+                EdgeCommand::Serve {
+                    models,
+                    listen,
+                    wasm,
+                    state,
+                    keys,
+                    experiment,
+                    ingest_url,
+                    cors_origins,
+                    token_audience,
+                },
+        } => {
             let keys = Keys::load(&keys)?;
             let experiment = match experiment {
                 Some(p) => Some(std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?),
@@ -370,9 +447,17 @@ async fn run(cli: Cli) -> Result<()> {
                     }
                     None => None,
                 },
+                access: knowedge_edge_host::Access {
+                    token_keys_hex: (!keys.token_public_hex.is_empty()).then(|| keys.token_public_hex.clone()),
+                    token_audience,
+                    cors_origins,
+                },
             })
             .await?;
-            eprintln!("edge: http://{}/v1/recommend?user=<learner>&k=10", host.local_addr());
+            eprintln!(
+                "edge: http://{}/v1/recommend?user=<learner>&k=10 (with `Authorization: Bearer $(knowedge keys token --user <learner>)`)",
+                host.local_addr()
+            );
             host.wait().await;
             Ok(())
         }
@@ -415,6 +500,23 @@ async fn run(cli: Cli) -> Result<()> {
             let keys = Keys::generate()?;
             keys.save(&dir)?;
             println!("keys written to {}; public key {}", dir.display(), keys.public_hex);
+            Ok(())
+        }
+        Command::Keys { command: KeysCommand::Token { keys, user, ttl, audience } } => {
+            println!("{}", Keys::load(&keys)?.token(&user, ttl, audience.as_deref())?);
+            Ok(())
+        }
+        Command::Models { command: ModelsCommand::Rollback { models, keys, to, sentiment } } => {
+            let store = ModelStore::open(&models)?;
+            let channel = if sentiment { Channel::Sentiment } else { Channel::Recommender };
+            let keys = Keys::load(&keys)?;
+            let old = store.get(&to).await.with_context(|| format!("reading version {to}"))?;
+            let now = chrono::Utc::now();
+            let version = format!("{to}-rollback-{}", now.format("%Y%m%dT%H%M%SZ"));
+            let bytes = knowedge_format::artifact::reissue(&old, &keys.public()?, &keys.signing()?, &version, now)
+                .with_context(|| format!("version {to} does not verify with this signing key"))?;
+            store.publish(channel, &version, bytes).await?;
+            println!("{}", serde_json::json!({"channel": channel.name(), "serving": version, "reissued_from": to}));
             Ok(())
         }
         Command::Demo { command } => demo_command(command).await,

@@ -54,7 +54,8 @@ async fn wait_serving(host: &RunningHost, version: &str) {
 }
 
 async fn recommend(edge: &str, user: &str, k: usize) -> Vec<String> {
-    let (status, v) = knowedge::get_json(&format!("http://{edge}/v1/recommend?user={user}&k={k}")).await.unwrap();
+    let url = format!("http://{edge}/v1/recommend?user={user}&k={k}");
+    let (status, v) = knowedge::get_json_as(&url, Some(&knowedge_test_support::token(user))).await.unwrap();
     assert_eq!(status, 200, "{v}");
     v["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap().to_owned()).collect()
 }
@@ -128,6 +129,10 @@ async fn events_in_recommendations_out_at_the_edge() {
         poll_interval: Duration::from_millis(100),
         experiment: None,
         ingest: None,
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            ..Default::default()
+        },
     })
     .await
     .unwrap();
@@ -190,8 +195,9 @@ async fn events_in_recommendations_out_at_the_edge() {
     assert_eq!(info["model_id"], Value::from(mf.version.clone()));
 
     // 6. Bad requests get JSON 4xx from the component.
-    for q in ["k=5", "user=a&k=1000000000", "user=a&k=0", "user=a&max_price=-1"] {
-        let (status, v) = knowedge::get_json(&format!("http://{edge}/v1/recommend?{q}")).await.unwrap();
+    for q in ["k=500", "user=a&k=1000000000", "user=a&k=0", "user=a&max_price=-1"] {
+        let url = format!("http://{edge}/v1/recommend?{q}");
+        let (status, v) = knowedge::get_json_as(&url, Some(&knowedge_test_support::token("a"))).await.unwrap();
         assert_eq!(status, 400, "{q}: {v}");
         assert!(v["error"]["message"].is_string());
     }

@@ -30,9 +30,11 @@ fn popularity_model(keys: &Keys, version: &str, scores: [f32; 3]) -> Vec<u8> {
     b.sign(&keys.signing().unwrap()).unwrap()
 }
 
-async fn post(url: &str, body: &Value) -> (u16, Value) {
+/// `POST url` as `learner` (with their token).
+async fn post(url: &str, learner: &str, body: &Value) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(url)
+        .header("authorization", format!("Bearer {}", knowedge_test_support::token(learner)))
         .header("content-type", "application/json")
         .body(serde_json::to_vec(body).unwrap())
         .send()
@@ -72,6 +74,10 @@ async fn clicks_forwarded_by_the_edge_land_in_the_lake_with_their_variant() {
         poll_interval: Duration::from_secs(60),
         experiment: Some(experiment.into()),
         ingest: Some(Forwarding { url: ingest_url.clone(), key: keys.ingest_key.clone() }),
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            ..Default::default()
+        },
     })
     .await
     .unwrap();
@@ -99,7 +105,12 @@ async fn clicks_forwarded_by_the_edge_land_in_the_lake_with_their_variant() {
     assert_eq!(learners.len(), 6, "{learners:?}");
     let mut expected = Vec::new();
     for (n, learner) in learners.iter().enumerate() {
-        let (status, answer) = knowedge::get_json(&format!("{edge}/v1/recommend?user={learner}&k=1")).await.unwrap();
+        let (status, answer) = knowedge::get_json_as(
+            &format!("{edge}/v1/recommend?user={learner}&k=1"),
+            Some(&knowedge_test_support::token(learner)),
+        )
+        .await
+        .unwrap();
         assert_eq!(status, 200, "{answer}");
         let variant = e.assign(&pseudonyms.pseudonymize(learner)).name.clone();
         assert_eq!(answer["variant"], variant.as_str(), "{answer}");
@@ -107,32 +118,35 @@ async fn clicks_forwarded_by_the_edge_land_in_the_lake_with_their_variant() {
         assert_eq!(shown, if variant == "alt" { "course-c" } else { "course-a" }, "{answer}");
         let rec_id = answer["recommendation_id"].as_str().unwrap().to_owned();
 
-        // The click goes to the edge, which adds experiment and variant and forwards it.
+        // The click goes to the edge, which sets the learner from the token and its own
+        // experiment and variant (whatever the client claims), and forwards it.
         let event_id = format!("00000000-0000-4000-8000-{n:012}");
-        let click = json!({"events": [{"event_id": event_id, "type": "click", "user_id": learner,
-                                       "item_id": shown, "ts": now}]});
-        let (status, receipt) = post(&format!("{edge}/v1/events?recommendation_id={rec_id}"), &click).await;
+        let click = json!({"events": [{"event_id": event_id, "type": "click", "user_id": "someone-else",
+                                       "experiment": "forged", "variant": "forged", "item_id": shown, "ts": now}]});
+        let (status, receipt) = post(&format!("{edge}/v1/events?recommendation_id={rec_id}"), learner, &click).await;
         assert_eq!(status, 200, "{receipt}");
         assert_eq!(receipt["accepted"], 1, "{receipt}");
-        expected.push((event_id, rec_id, variant));
+        expected.push((event_id, rec_id, variant, pseudonyms.pseudonymize(learner)));
     }
     assert!(expected.iter().any(|x| x.2 == "alt") && expected.iter().any(|x| x.2 == "control"), "{expected:?}");
 
     let stored = lake.read_events().await.unwrap();
     assert_eq!(stored.len(), expected.len());
-    for (event_id, rec_id, variant) in &expected {
+    for (event_id, rec_id, variant, pseudonym) in &expected {
         let e = &stored.iter().find(|s| &s.event.event_id == event_id).unwrap().event;
         assert_eq!(e.recommendation_id.as_deref(), Some(rec_id.as_str()));
         assert_eq!(e.variant.as_deref(), Some(variant.as_str()));
         assert_eq!(e.experiment.as_deref(), Some("homepage-2026-11"));
         assert!(!e.user_id.starts_with("learner-"), "raw user id in the lake");
+        assert_eq!(&e.user_id, pseudonym, "the token's learner, not the one the client named");
     }
 
     // Bad batches are refused at the edge with JSON, and nothing else is forwarded.
-    let (status, answer) = post(&format!("{edge}/v1/events"), &json!({"nope": []})).await;
+    let (status, answer) = post(&format!("{edge}/v1/events"), "learner-1", &json!({"nope": []})).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_body")), "{answer}");
     // Invalid events are ingestion's to judge: its answer (422, every event rejected) comes back.
-    let (status, answer) = post(&format!("{edge}/v1/events"), &json!({"events": [{"type": "click"}]})).await;
+    let (status, answer) =
+        post(&format!("{edge}/v1/events"), "learner-1", &json!({"events": [{"type": "click"}]})).await;
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["rejected"], 1, "{answer}");
     assert_eq!(lake.read_events().await.unwrap().len(), expected.len());

@@ -59,6 +59,10 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
         poll_interval: Duration::from_millis(100),
         experiment: None,
         ingest: None,
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            ..Default::default()
+        },
     })
     .await
     .unwrap();
@@ -95,10 +99,10 @@ async fn edge_top10_equals_the_native_evaluator_on_ml100k() {
             fitted.scores(u, &mut buf);
             let native: Vec<String> =
                 rank(&buf, &[&ds.positives[u]], 10).into_iter().map(|i| ds.items[i as usize].clone()).collect();
+            let url = format!("http://{edge}/v1/recommend?user={}&k=10", ds.users[u]);
             let (status, v) =
-                knowedge::get_json(&format!("http://{edge}/v1/recommend?user={}&k=10", ds.users[u])).await.unwrap();
+                knowedge::get_json_as(&url, Some(&knowedge_test_support::token(&ds.users[u]))).await.unwrap();
             assert_eq!(status, 200, "{v}");
-            assert_eq!(v["known_user"], true, "{v}");
             let served: Vec<String> =
                 v["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap().to_owned()).collect();
             assert_eq!(served, native, "{recipe}, user {}", ds.users[u]);

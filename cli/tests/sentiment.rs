@@ -89,6 +89,10 @@ async fn trained_sentiment_served_at_the_edge_and_written_to_the_lake() {
         poll_interval: Duration::from_millis(100),
         experiment: None,
         ingest: None,
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            ..Default::default()
+        },
     })
     .await
     .unwrap();

@@ -58,6 +58,37 @@ pub fn publish(store: &Path, channel: Channel, version: &str, bytes: &[u8]) {
     std::fs::write(store.join(channel.pointer()), format!("{version}\n")).unwrap();
 }
 
+/// Seed of the key that signs the tests' learner tokens.
+pub const TOKEN_SEED: [u8; 32] = [0x3c; 32];
+
+/// `KNOWEDGE_TOKEN_KEYS` for [`TOKEN_SEED`].
+pub fn token_keys_hex() -> String {
+    knowedge_edge::token::public_key_hex(&TOKEN_SEED)
+}
+
+/// A learner token for `user`, valid for 15 minutes from now, for the default audience.
+pub fn token(user: &str) -> String {
+    token_issued(&TOKEN_SEED, user, knowedge_edge::token::DEFAULT_AUDIENCE, chrono::Duration::minutes(15), 0)
+}
+
+/// A learner token signed with `seed`, issued `minutes_ago` minutes ago, living `ttl`.
+pub fn token_issued(seed: &[u8; 32], user: &str, audience: &str, ttl: chrono::Duration, minutes_ago: i64) -> String {
+    let issued = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    knowedge_edge::token::issue(seed, user, audience, ttl, issued).unwrap()
+}
+
+/// The `Authorization` value a request for the learner a query names
+/// (`user=…`) carries: that learner's token; `None` without `user`.
+pub fn bearer_for_query(path_and_query: &str) -> Option<String> {
+    let query = path_and_query.split_once('?')?.1;
+    let user = query.split('&').find_map(|p| p.strip_prefix("user="))?;
+    // Ids the API refuses anyway (over 128 characters) get no token.
+    if user.len() > 128 {
+        return None;
+    }
+    Some(format!("Bearer {}", token(user)))
+}
+
 /// `bytes` with one bit flipped in the middle (a tampered artifact).
 pub fn tampered(mut bytes: Vec<u8>) -> Vec<u8> {
     let middle = bytes.len() / 2;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
 use wasmtime::component::{Component, Linker, Resource, ResourceTable};
@@ -116,10 +115,11 @@ impl Guests {
     ///
     /// Returns the guest's response, or the reason there is none (a trap,
     /// the deadline, a guest that never answered).
-    pub(crate) async fn handle(
-        &self,
-        req: hyper::Request<Incoming>,
-    ) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>> {
+    pub(crate) async fn handle<B>(&self, req: hyper::Request<B>) -> wasmtime::Result<hyper::Response<HyperOutgoingBody>>
+    where
+        B: hyper::body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let warm = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let (mut store, proxy, served) = match warm {
             Some(w) => (w.store, Some(w.proxy), w.served),

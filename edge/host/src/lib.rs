@@ -60,7 +60,8 @@ use std::time::Duration;
 
 use knowedge_edge::experiment::Experiment;
 use knowedge_edge::settings;
-use knowedge_format::artifact::PublicKey;
+use knowedge_edge::token::TokenKeys;
+use knowedge_format::artifact::KeySet;
 use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_format::store::Channel;
 use knowedge_scoring::model::Model;
@@ -147,7 +148,8 @@ pub struct HostConfig {
     /// A directory the host owns; the live model is kept in its
     /// [`LIVE_DIR`] subdirectory, which the guest sees as `/models`.
     pub state_dir: PathBuf,
-    /// Hex ed25519 public key that model artifacts must be signed with.
+    /// Hex ed25519 public keys that model artifacts may be signed with
+    /// (comma separated: during a key rotation, the old and the new one).
     pub public_key_hex: String,
     /// Hex key that maps request user ids to model pseudonyms (secret).
     pub pseudonym_key_hex: String,
@@ -162,6 +164,20 @@ pub struct HostConfig {
     /// Where `POST /v1/events` forwards to; the guest may reach this
     /// endpoint and no other.
     pub ingest: Option<Forwarding>,
+    /// Who may ask: learner token keys and browser origins.
+    pub access: Access,
+}
+
+/// Who may ask the edge for what (see `knowedge_edge::token` and `knowedge_format::cors`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Access {
+    /// Hex ed25519 public keys learner tokens are verified with, comma
+    /// separated; without them, personalised requests are refused `401`.
+    pub token_keys_hex: Option<String>,
+    /// The audience tokens must name (default `knowedge-edge`).
+    pub token_audience: Option<String>,
+    /// Origins browsers may call from (`*` for any).
+    pub cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for HostConfig {
@@ -176,6 +192,7 @@ impl std::fmt::Debug for HostConfig {
             .field("poll_interval", &self.poll_interval)
             .field("experiment", &self.experiment)
             .field("ingest", &self.ingest)
+            .field("access", &self.access)
             .finish()
     }
 }
@@ -206,7 +223,7 @@ impl EdgeHost {
     /// Returns as soon as the host answers requests. Must be called within a
     /// tokio runtime.
     pub async fn start(config: HostConfig) -> Result<RunningHost> {
-        let key = PublicKey::from_hex(&config.public_key_hex)
+        let key = KeySet::from_hex_list(&config.public_key_hex)
             .map_err(|source| Error::Key { what: "signing public key", source })?;
         Pseudonymizer::from_hex(&config.pseudonym_key_hex)
             .map_err(|source| Error::Key { what: "pseudonym key", source })?;
@@ -222,6 +239,17 @@ impl EdgeHost {
             (settings::PSEUDONYM_KEY_VAR.to_owned(), config.pseudonym_key_hex.trim().to_owned()),
             ("KNOWEDGE_STORE_DIR".to_owned(), guest::GUEST_STORE_DIR.to_owned()),
         ];
+        if let Some(keys) = &config.access.token_keys_hex {
+            TokenKeys::from_settings(keys, config.access.token_audience.as_deref())
+                .map_err(|e| Error::Config(format!("learner token keys: {e}")))?;
+            env.push((settings::TOKEN_KEYS_VAR.to_owned(), keys.trim().to_owned()));
+        }
+        if let Some(audience) = &config.access.token_audience {
+            env.push((settings::TOKEN_AUDIENCE_VAR.to_owned(), audience.clone()));
+        }
+        if !config.access.cors_origins.is_empty() {
+            env.push((settings::CORS_ORIGINS_VAR.to_owned(), config.access.cors_origins.join(",")));
+        }
         if let Some(text) = &config.experiment {
             Experiment::from_json(text).map_err(Error::Experiment)?;
             env.push((settings::EXPERIMENT_VAR.to_owned(), text.clone()));

@@ -8,11 +8,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use knowedge_edge::api;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -29,6 +29,10 @@ pub const STATUS_PATH: &str = "/_host/status";
 /// the host without running the guest (the edge API accepts at most
 /// [`api::MAX_BODY_BYTES`]; this leaves room for the guest to say so itself).
 pub const MAX_REQUEST_BODY_BYTES: u64 = 2 * api::MAX_BODY_BYTES as u64;
+/// Time a client has to send a request's headers, and then its body.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; further ones are closed at once until one ends.
+pub const MAX_CONNECTIONS: usize = 256;
 
 type Response = hyper::Response<HyperOutgoingBody>;
 
@@ -44,13 +48,21 @@ pub(crate) struct App {
 /// then drops the open ones.
 pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             changed = stop.changed() => if changed.is_err() || *stop.borrow() { break },
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(serve_connection(stream, peer, app.clone()));
-                }
+                Ok((stream, peer)) => match slots.clone().try_acquire_owned() {
+                    Ok(slot) => {
+                        let app = app.clone();
+                        connections.spawn(async move {
+                            serve_connection(stream, peer, app).await;
+                            drop(slot);
+                        });
+                    }
+                    Err(_) => warn!(%peer, limit = MAX_CONNECTIONS, "too many connections; closing a new one"),
+                },
                 Err(e) => {
                     warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -72,13 +84,19 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<App>) {
         let app = app.clone();
         async move { Ok::<_, Infallible>(route(&app, req).await) }
     });
-    if let Err(e) = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await {
+    let mut http = http1::Builder::new();
+    http.keep_alive(true).timer(TokioTimer::new()).header_read_timeout(READ_TIMEOUT);
+    if let Err(e) = http.serve_connection(TokioIo::new(stream), service).await {
         debug!(%peer, error = %e, "connection ended with an error");
     }
 }
 
 /// Answers `/_host/status` here and hands everything else to the guest.
-async fn route(app: &App, mut req: hyper::Request<Incoming>) -> Response {
+///
+/// The body is read whole first, at most [`MAX_REQUEST_BODY_BYTES`] (chunked
+/// bodies included) within [`READ_TIMEOUT`]: a larger one is answered `413`,
+/// a slower one `408`, without running the guest.
+async fn route(app: &App, req: hyper::Request<Incoming>) -> Response {
     if req.uri().path() == STATUS_PATH {
         return status(app, req.method());
     }
@@ -90,6 +108,26 @@ async fn route(app: &App, mut req: hyper::Request<Incoming>) -> Response {
             format!("the body is larger than {MAX_REQUEST_BODY_BYTES} bytes"),
         ));
     }
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        json(api::Response::error(
+            413,
+            "payload_too_large",
+            format!("the body is larger than {MAX_REQUEST_BODY_BYTES} bytes"),
+        ))
+    };
+    let limit = usize::try_from(MAX_REQUEST_BODY_BYTES).unwrap_or(usize::MAX);
+    let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
+        Ok(Err(e)) => {
+            debug!(error = %e, "request body could not be read");
+            return json(api::Response::error(400, "bad_body", "the request body could not be read"));
+        }
+        Err(_) => return json(api::Response::error(408, "request_timeout", "the request body came too slowly")),
+    };
+    let body = Full::new(body).map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} });
+    let mut req = hyper::Request::from_parts(parts, body);
     if !req.headers().contains_key(HOST) {
         // wasi:http needs an authority; HTTP/1.0 clients may not send one.
         if let Ok(host) = HeaderValue::from_str(&app.local_addr.to_string()) {
@@ -117,7 +155,7 @@ fn status(app: &App, method: &Method) -> Response {
         sentiment: crate::ModelStatus,
     }
     match serde_json::to_string(&HostStatus { recommender: app.watcher.status(), sentiment: app.sentiment.status() }) {
-        Ok(body) => json(api::Response { status: 200, body, exposure: None }),
+        Ok(body) => json(api::Response { status: 200, body, exposure: None, headers: Vec::new() }),
         Err(e) => json(api::Response::error(500, "internal", e)),
     }
 }

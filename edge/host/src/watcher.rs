@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use knowedge_edge::slot::{Event, ModelSlot, Servable, SlotStatus};
-use knowedge_format::artifact::PublicKey;
+use knowedge_format::artifact::KeySet;
 use knowedge_format::store::{Channel, artifact_name, parse_current};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -58,7 +58,7 @@ fn read(dir: &Path, name: &str) -> std::result::Result<Option<Vec<u8>>, String> 
 impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
     /// Creates the live directory and takes over what a previous run left
     /// there for this channel, if it still verifies.
-    pub(crate) fn new(models_dir: &Path, state_dir: &Path, key: PublicKey, channel: Channel) -> Result<Self> {
+    pub(crate) fn new(models_dir: &Path, state_dir: &Path, key: KeySet, channel: Channel) -> Result<Self> {
         let live_dir = state_dir.join(LIVE_DIR);
         fs::create_dir_all(&live_dir).map_err(|source| Error::Io { path: live_dir.clone(), source })?;
         let mut slot = ModelSlot::new(channel, key);

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
-use knowedge_edge_host::{EdgeHost, HostConfig, LIVE_DIR, ModelStatus, RunningHost};
+use knowedge_edge_host::{Access, EdgeHost, HostConfig, LIVE_DIR, ModelStatus, RunningHost};
 use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey};
 use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_format::store::{Channel, artifact_name};
@@ -65,29 +65,57 @@ async fn start_with(poll_interval: Duration, experiment: Option<String>, prepare
         poll_interval,
         experiment,
         ingest: None,
+        access: Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            token_audience: None,
+            cors_origins: vec![SHOP.into()],
+        },
     })
     .await
     .unwrap();
     Fixture { store, state, host }
 }
 
-/// `GET path_and_query` over a fresh HTTP/1.1 connection: status, content type and JSON body.
+/// The origin browsers may call the test host from.
+const SHOP: &str = "https://shop.example";
+
+/// `GET path_and_query` over a fresh HTTP/1.1 connection, as the learner the
+/// query names (with their token): status, content type and JSON body.
 async fn get(host: &RunningHost, path_and_query: &str) -> (u16, String, Value) {
+    let auth = knowedge_test_support::bearer_for_query(path_and_query);
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    let (status, headers, json) = request(host, "GET", path_and_query, &headers, Bytes::new()).await;
+    let content_type = headers.get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, content_type, json)
+}
+
+/// Any request over a fresh HTTP/1.1 connection: status, headers and JSON body (`null` if empty).
+async fn request(
+    host: &RunningHost,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> (u16, http::HeaderMap, Value) {
     let stream = tokio::net::TcpStream::connect(host.local_addr()).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(connection);
-    let request = hyper::Request::get(path_and_query)
-        .header("host", host.local_addr().to_string())
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
+    let mut request =
+        hyper::Request::builder().method(method).uri(path_and_query).header("host", host.local_addr().to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = sender.send_request(request.body(http_body_util::Full::new(body)).unwrap()).await.unwrap();
     let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let headers = response.headers().clone();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("{path_and_query}: body is not JSON ({e}): {}", String::from_utf8_lossy(&body)));
-    (status, content_type, json)
+    let json = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|e| panic!("{path_and_query}: body is not JSON ({e}): {}", String::from_utf8_lossy(&body)))
+    };
+    (status, headers, json)
 }
 
 fn items(answer: &Value) -> Vec<&str> {
@@ -110,7 +138,7 @@ async fn serves_verifies_and_swaps_models() {
     let (status, content_type, body) = get(host, "/v1/recommend?user=alice&k=2").await;
     assert_eq!((status, content_type.as_str()), (200, "application/json"), "{body}");
     assert_eq!(items(&body), ["b", "c"]);
-    assert_eq!(body["known_user"], true);
+    assert!(body.get("known_user").is_none(), "answers do not tell who is a customer: {body}");
     assert_eq!(items(&get(host, "/v1/recommend?user=bob&k=2").await.2), ["a", "b"]);
     assert_eq!(model_id(host).await, "v1");
 
@@ -162,7 +190,7 @@ async fn serves_verifies_and_swaps_models() {
     // Bad requests get JSON 4xx answers from the module.
     for (path, expected) in [
         ("/v1/recommend?user=alice&k=1000000000", 400),
-        ("/v1/recommend?k=2", 400),
+        ("/v1/recommend?k=0", 400),
         ("/v1/similar?item=zzz", 404),
         ("/nowhere", 404),
     ] {
@@ -268,9 +296,125 @@ async fn an_invalid_experiment_is_refused_at_start() {
         poll_interval: Duration::from_secs(1),
         experiment: Some(r#"{"name": "x", "variants": []}"#.into()),
         ingest: None,
+        access: Access::default(),
     })
     .await;
     let Err(err) = started else { panic!("an experiment without variants was accepted") };
     let message = knowedge_format::error::chain(&err);
     assert!(message.contains("variants") && message.starts_with("the A/B experiment"), "{message}");
+}
+
+/// A popularity model over items a-d created `minute` minutes into 2026-12-01 12:00.
+fn artifact_at(version: &str, minute: u32) -> Vec<u8> {
+    use chrono::TimeZone;
+    let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
+    b.items(["a", "b", "c", "d"].map(String::from).to_vec());
+    b.popularity(vec![4.0, 3.0, 2.0, 1.0]);
+    b.manifest_mut().model_id = version.into();
+    b.manifest_mut().created_at = chrono::Utc.with_ymd_and_hms(2026, 12, 1, 12, minute, 0).unwrap();
+    b.sign(&SigningKey::from_seed(SEED)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_need_their_own_token_and_browsers_an_allowed_origin() {
+    let f = start(Duration::from_secs(3600), |store| publish(store, "v1", &artifact("v1", [4.0, 3.0, 2.0, 1.0]))).await;
+    let host = &f.host;
+    let ask = |auth: Option<String>| async move {
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let (status, _, body) = request(host, "GET", "/v1/recommend?user=alice&k=2", &headers, Bytes::new()).await;
+        (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+    };
+    use knowedge_edge::token::DEFAULT_AUDIENCE;
+    use knowedge_test_support::{TOKEN_SEED, token, token_issued};
+    let minutes = chrono::Duration::minutes;
+    assert_eq!(ask(None).await, (401, "token_required".into()));
+    let expired = token_issued(&TOKEN_SEED, "alice", DEFAULT_AUDIENCE, minutes(15), 60);
+    assert_eq!(ask(Some(format!("Bearer {expired}"))).await, (401, "token_expired".into()));
+    let forged = token_issued(&[0x99; 32], "alice", DEFAULT_AUDIENCE, minutes(15), 0);
+    assert_eq!(ask(Some(format!("Bearer {forged}"))).await, (401, "token_invalid".into()));
+    let foreign = token_issued(&TOKEN_SEED, "alice", "another-app", minutes(15), 0);
+    assert_eq!(ask(Some(format!("Bearer {foreign}"))).await, (401, "token_wrong_audience".into()));
+    assert_eq!(ask(Some(format!("Bearer {}", token("bob")))).await, (403, "user_mismatch".into()));
+    assert_eq!(ask(Some(format!("Bearer {}", token("alice")))).await, (200, String::new()));
+    // Anonymous answers need no token and name nobody.
+    let (status, _, body) = request(host, "GET", "/v1/recommend?k=2", &[], Bytes::new()).await;
+    assert_eq!((status, &body["user"]), (200, &Value::Null), "{body}");
+    assert_eq!(items(&body), ["a", "b"]);
+
+    // CORS: a preflight from the shop is allowed, from elsewhere refused; answers carry the header.
+    let preflight = |origin: &'static str| async move {
+        let headers = [("origin", origin), ("access-control-request-method", "GET")];
+        request(host, "OPTIONS", "/v1/recommend?k=2", &headers, Bytes::new()).await
+    };
+    let (status, headers, _) = preflight(SHOP).await;
+    assert_eq!(status, 204);
+    assert_eq!(headers["access-control-allow-origin"], SHOP);
+    assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let (status, headers, body) = preflight("https://evil.example").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("origin_not_allowed")));
+    assert!(headers.get("access-control-allow-origin").is_none());
+    let (_, headers, _) = request(host, "GET", "/v1/recommend?k=2", &[("origin", SHOP)], Bytes::new()).await;
+    assert_eq!(headers["access-control-allow-origin"], SHOP);
+    let (_, headers, _) =
+        request(host, "GET", "/v1/recommend?k=2", &[("origin", "https://evil.example")], Bytes::new()).await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+    f.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_cannot_roll_the_edge_back_but_a_signed_rollback_can() {
+    let f = start(Duration::from_secs(3600), |store| {
+        std::fs::write(store.join("v1.kwm"), artifact_at("v1", 1)).unwrap();
+        publish(store, "v2", &artifact_at("v2", 2));
+    })
+    .await;
+    let host = &f.host;
+    assert_eq!(model_id(host).await, "v2");
+    // `current` names an older, validly signed version: refused, v2 keeps answering.
+    std::fs::write(f.store.path().join("current"), "v1").unwrap();
+    host.refresh().await;
+    assert_eq!((host.status().serving.as_deref(), host.status().refused.as_deref()), (Some("v2"), Some("v1")));
+    assert!(host.status().last_error.unwrap().contains("before v2"));
+    assert_eq!(model_id(host).await, "v2");
+    // Old bytes under a new name: refused.
+    publish(f.store.path(), "v3", &artifact_at("v1", 1));
+    host.refresh().await;
+    assert_eq!(host.status().refused.as_deref(), Some("v3"));
+    assert!(host.status().last_error.unwrap().contains("not version v3"));
+    assert_eq!(model_id(host).await, "v2");
+    // A signed rollback (the old model re-signed under a new name and time) is served.
+    let now = chrono::Utc::now();
+    let rollback = knowedge_format::artifact::reissue(
+        &artifact_at("v1", 1),
+        &SigningKey::from_seed(SEED).public_key(),
+        &SigningKey::from_seed(SEED),
+        "v1-rollback",
+        now,
+    )
+    .unwrap();
+    publish(f.store.path(), "v1-rollback", &rollback);
+    host.refresh().await;
+    assert_eq!(model_id(host).await, "v1-rollback");
+    f.host.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_bodies_are_capped_like_announced_ones() {
+    let f = start(Duration::from_secs(3600), |store| publish(store, "v1", &artifact("v1", [4.0, 3.0, 2.0, 1.0]))).await;
+    let stream = tokio::net::TcpStream::connect(f.host.local_addr()).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    // A streamed body without a length: hyper sends it chunked.
+    let chunk = Bytes::from(vec![b' '; 1 << 20]);
+    let frames = (0..(knowedge_edge_host::MAX_REQUEST_BODY_BYTES >> 20) + 2)
+        .map(move |_| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk.clone())));
+    let body = http_body_util::StreamBody::new(futures::stream::iter(frames));
+    let request = hyper::Request::post("/v1/rank")
+        .header("host", f.host.local_addr().to_string())
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    f.host.shutdown().await;
 }

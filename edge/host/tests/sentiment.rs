@@ -61,6 +61,10 @@ async fn start(store: &TempDir, state: &TempDir) -> RunningHost {
         poll_interval: Duration::from_secs(3600),
         experiment: None,
         ingest: None,
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            ..Default::default()
+        },
     })
     .await
     .unwrap()

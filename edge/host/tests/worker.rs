@@ -106,6 +106,8 @@ fn mf_artifact(version: &str, salt: u64) -> Vec<u8> {
     b.catalogue(CATEGORIES.map(String::from).to_vec(), category, price);
     b.factors(user_factors, item_factors);
     b.manifest_mut().model_id = version.into();
+    // Later versions are newer (the edge refuses to go back in time).
+    b.manifest_mut().created_at = chrono::DateTime::from_timestamp(1_800_000_000 + salt as i64 * 60, 0).unwrap();
     b.sign(&SigningKey::from_seed(SEED)).unwrap()
 }
 
@@ -186,7 +188,11 @@ impl WorkerDev {
         let public_key = SigningKey::from_seed(SEED).public_key().to_hex();
         std::fs::write(
             dir.path().join(".dev.vars"),
-            format!("KNOWEDGE_SIGNING_PUBLIC_KEY={public_key}\nKNOWEDGE_PSEUDONYM_KEY={PSEUDONYM_KEY}\n{vars}"),
+            format!(
+                "KNOWEDGE_SIGNING_PUBLIC_KEY={public_key}\nKNOWEDGE_PSEUDONYM_KEY={PSEUDONYM_KEY}\n\
+                 KNOWEDGE_TOKEN_KEYS={}\nKNOWEDGE_CORS_ORIGINS={SHOP}\n{vars}",
+                knowedge_test_support::token_keys_hex()
+            ),
         )
         .unwrap();
         put(dir.path(), &wrangler, entries).await;
@@ -255,6 +261,20 @@ impl WorkerDev {
         self.send("GET", path_and_query, Vec::new()).await
     }
 
+    /// A request with exactly these headers (no token added): status, headers and JSON body.
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (u16, http::HeaderMap, Value) {
+        let addr = format!("127.0.0.1:{}", self.port);
+        tokio::time::timeout(REQUEST_TIMEOUT, send_with(&addr, method, path, headers, body))
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}: no answer in {REQUEST_TIMEOUT:?}; log:\n{}", self.log()))
+    }
+
     async fn post(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         self.send("POST", path, body).await
     }
@@ -299,27 +319,53 @@ async fn send(addr: &str, method: &str, path: &str, body: Vec<u8>) -> (u16, Valu
         .unwrap_or_else(|_| panic!("{method} {short} to {addr}: no answer in {REQUEST_TIMEOUT:?}"))
 }
 
+/// Sends as the learner the request names (`user=` in the query, `"user"`
+/// of a rank body, the first event's `user_id`), with their token.
 async fn send_unbounded(addr: &str, method: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    let named = serde_json::from_slice::<Value>(&body).ok().and_then(|b| {
+        b["user"].as_str().or_else(|| b["events"][0]["user_id"].as_str()).map(knowedge_test_support::token)
+    });
+    let auth = knowedge_test_support::bearer_for_query(path).or(named.map(|t| format!("Bearer {t}")));
+    let headers: Vec<(&str, String)> = auth.into_iter().map(|a| ("authorization", a)).collect();
+    let (status, _, json) = send_with(addr, method, path, &headers, body).await;
+    (status, json)
+}
+
+async fn send_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> (u16, http::HeaderMap, Value) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
     tokio::spawn(connection);
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header("host", addr)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = sender.send_request(request.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
     let status = response.status().as_u16();
-    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    let headers = response.headers().clone();
+    let content_type = headers.get("content-type").map(|v| v.to_str().unwrap().to_owned());
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let short: String = path.chars().take(80).collect();
+    if bytes.is_empty() && status == 204 {
+        return (status, headers, Value::Null);
+    }
     let json = serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("{method} {short}: not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
     assert_eq!(content_type.as_deref(), Some("application/json"), "{method} {short}: {json}");
-    (status, json)
+    (status, headers, json)
 }
+
+/// The origin browsers may call the Worker from.
+const SHOP: &str = "https://shop.example";
 
 async fn start_spin(store: &Path, state: &Path) -> RunningHost {
     start_spin_with(store, state, None).await
@@ -337,6 +383,10 @@ async fn start_spin_with(store: &Path, state: &Path, experiment: Option<&str>) -
         poll_interval: Duration::from_secs(3600),
         experiment: experiment.map(str::to_owned),
         ingest: None,
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            ..Default::default()
+        },
     })
     .await
     .unwrap()
@@ -465,7 +515,7 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
         );
         assert_ne!(from_worker["recommendation_id"], from_spin["recommendation_id"], "{path}: ids are per request");
         assert_eq!(from_worker["items"], native_items(&native, &user, 10, &filters), "{path}: differs from native");
-        assert_eq!(from_worker["known_user"], user.starts_with("learner-"), "{path}");
+        assert!(from_worker.get("known_user").is_none(), "{path}: answers do not tell who is a customer");
         compared += 1;
     }
     // Session items fold into the answer, the same way everywhere.
@@ -519,20 +569,69 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
         serde_json::from_str(&serde_json::to_string(&native_sentiment.score_all(&texts)).unwrap()).unwrap();
     assert_eq!(from_worker.1["results"], expected);
 
-    // POST /v1/events: forwarded to ingestion with the Worker's key and the recommendation id; its answer relayed.
-    let click = json!({"events": [{"event_id": "e-1", "type": "click", "user_id": learner(1), "item_id": "x"}]});
-    let (status, answer) = worker.post("/v1/events?recommendation_id=r-42", serde_json::to_vec(&click).unwrap()).await;
+    // POST /v1/events: forwarded to ingestion with the Worker's key, as the token's learner, with
+    // the recommendation id the Worker gave that learner; its answer relayed. What the client
+    // claims (another learner, an experiment and variant) does not pass.
+    let token = |user: &str| format!("Bearer {}", knowedge_test_support::token(user));
+    let rec_id = worker.get(&format!("/v1/recommend?user={}&k=3", learner(1))).await.1["recommendation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let click = json!({"events": [{"event_id": "e-1", "type": "click", "user_id": learner(2), "item_id": "x",
+                                   "experiment": "forged", "variant": "forged", "recommendation_id": rec_id}]});
+    let (status, _, answer) = worker
+        .request("POST", "/v1/events", &[("authorization", token(&learner(1)))], serde_json::to_vec(&click).unwrap())
+        .await;
     assert_eq!((status, &answer), (200, &json!({"accepted": 1})));
     {
         let seen = forwarded.lock().unwrap();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].0, "Bearer kn_worker_test");
-        assert_eq!(seen[0].1["events"][0]["recommendation_id"], "r-42");
-        assert_eq!(seen[0].1["events"][0]["user_id"], learner(1));
+        let event = &seen[0].1["events"][0];
+        assert_eq!((&event["user_id"], &event["recommendation_id"]), (&json!(learner(1)), &json!(rec_id)));
+        assert!(event.get("variant").is_none() && event.get("experiment").is_none(), "{event}");
     }
+    // Another learner's recommendation id is dropped; events without a token must be anonymous.
+    let (status, _, _) = worker
+        .request("POST", "/v1/events", &[("authorization", token(&learner(2)))], serde_json::to_vec(&click).unwrap())
+        .await;
+    assert_eq!(status, 200);
+    assert!(forwarded.lock().unwrap()[1].1["events"][0].get("recommendation_id").is_none());
+    let (status, _, answer) = worker.request("POST", "/v1/events", &[], serde_json::to_vec(&click).unwrap()).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("token_invalid")), "{answer}");
+    assert_eq!(forwarded.lock().unwrap().len(), 2, "a refused batch is not forwarded");
+
+    // Learner tokens: missing, expired, forged, for another audience, for another learner.
+    use knowedge_edge::token::DEFAULT_AUDIENCE;
+    use knowedge_test_support::{TOKEN_SEED, token_issued};
+    let minutes = chrono::Duration::minutes;
+    let path = format!("/v1/recommend?user={}&k=3", learner(1));
+    for (auth, status, code) in [
+        (None, 401, "token_required"),
+        (Some(token_issued(&TOKEN_SEED, &learner(1), DEFAULT_AUDIENCE, minutes(15), 60)), 401, "token_expired"),
+        (Some(token_issued(&[0x99; 32], &learner(1), DEFAULT_AUDIENCE, minutes(15), 0)), 401, "token_invalid"),
+        (Some(token_issued(&TOKEN_SEED, &learner(1), "another-app", minutes(15), 0)), 401, "token_wrong_audience"),
+        (Some(knowedge_test_support::token(&learner(2))), 403, "user_mismatch"),
+    ] {
+        let headers: Vec<(&str, String)> = auth.into_iter().map(|t| ("authorization", format!("Bearer {t}"))).collect();
+        let (got, _, answer) = worker.request("GET", &path, &headers, Vec::new()).await;
+        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{answer}");
+    }
+    // CORS: the shop's preflight is allowed, another origin's refused; answers carry the header.
+    let preflight =
+        |origin: &str| vec![("origin", origin.to_owned()), ("access-control-request-method", "POST".to_owned())];
+    let (status, headers, _) = worker.request("OPTIONS", "/v1/events", &preflight(SHOP), Vec::new()).await;
+    assert_eq!((status, headers["access-control-allow-origin"].to_str().unwrap()), (204, SHOP));
+    let (status, headers, _) =
+        worker.request("OPTIONS", "/v1/events", &preflight("https://evil.example"), Vec::new()).await;
+    assert_eq!(status, 403);
+    assert!(headers.get("access-control-allow-origin").is_none());
+    let (_, headers, _) = worker.request("GET", "/v1/recommend?k=3", &[("origin", SHOP.to_owned())], Vec::new()).await;
+    assert_eq!(headers["access-control-allow-origin"], SHOP);
+
     let (status, answer) = worker.post("/v1/events", b"{\"events\": 3}".to_vec()).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (400, Some("invalid_body")), "{answer}");
-    assert_eq!(forwarded.lock().unwrap().len(), 1, "a refused batch is not forwarded");
+    assert_eq!(forwarded.lock().unwrap().len(), 2, "a refused batch is not forwarded");
 
     // Bad requests: JSON 4xx from the Worker, as from the Spin component.
     let long_query = format!("/v1/recommend?user={}", "x".repeat(32 * 1024));
@@ -541,7 +640,7 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
         serde_json::to_vec(&json!({"user": "a", "candidates": vec!["python-item-000"; 100_000]})).unwrap();
     for (method, path, body, expected) in [
         ("GET", "/v1/recommend?user=learner-0000&k=1000000000", Vec::new(), 400),
-        ("GET", "/v1/recommend?k=10", Vec::new(), 400),
+        ("GET", "/v1/recommend?k=0", Vec::new(), 400),
         ("GET", "/v1/recommend?user=learner-0000&k=-1", Vec::new(), 400),
         ("GET", "/v1/recommend?user=a&user=b", Vec::new(), 400),
         ("GET", "/v1/recommend?user=%FF%FE", Vec::new(), 400),
@@ -581,6 +680,13 @@ async fn worker_in_workerd_answers_like_spin_and_the_native_core() {
     assert_eq!((status, answer["model_id"].as_str()), (200, Some("v4")), "{answer}");
     let native_v4 = Model::from_artifact(&v4, &key).unwrap();
     assert_eq!(answer["items"], native_items(&native_v4, &learner(0), 10, &Filters::default()));
+    // Pointing `current` back at the older v1, or at v1's bytes under a new name, is refused.
+    worker.put(&[(CURRENT, b"v1".to_vec())]).await;
+    assert_eq!(worker.get("/v1/model").await.1["model_id"], "v4");
+    worker.wait_for_log("refused model v1 from current").await;
+    worker.put(&[(&artifact_name("v5"), v1.clone()), (CURRENT, b"v5".to_vec())]).await;
+    assert_eq!(worker.get("/v1/model").await.1["model_id"], "v4");
+    worker.wait_for_log("refused model v5 from current").await;
 
     drop(worker);
     spin.shutdown().await;

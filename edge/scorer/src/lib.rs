@@ -133,15 +133,15 @@ mod component {
             let m = self.recommender()?;
             let filters =
                 core::Filters { category: filters.category, max_price: filters.max_price, exclude: filters.exclude };
-            let q = RecommendQuery { user, k: k as usize, filters, session: session_items };
+            let q = RecommendQuery { user: Some(user), k: k as usize, filters, session: session_items };
             q.validate().map_err(invalid)?;
-            Ok(scored(m.recommend_in_session(Some(&q.user), &q.session, q.k, &q.filters)))
+            Ok(scored(m.recommend_in_session(q.user.as_deref(), &q.session, q.k, &q.filters)))
         }
 
         fn rank(&self, user: String, candidates: Vec<String>, session_items: Vec<String>) -> Result<Ranked, Error> {
-            let q = RankQuery { user, candidates, session: session_items };
+            let q = RankQuery { user: Some(user), candidates, session: session_items };
             q.validate().map_err(invalid)?;
-            let r = self.recommender()?.rank(Some(&q.user), &q.session, &q.candidates);
+            let r = self.recommender()?.rank(q.user.as_deref(), &q.session, &q.candidates);
             Ok(Ranked { items: scored(r.items), unknown: r.unknown })
         }
 

@@ -27,7 +27,9 @@
 //!
 //! | setting | meaning |
 //! |---|---|
-//! | `KNOWEDGE_SIGNING_PUBLIC_KEY` | hex ed25519 key the model artifacts must be signed with |
+//! | `KNOWEDGE_SIGNING_PUBLIC_KEY` | hex ed25519 keys the model artifacts may be signed with, comma separated (rotation) |
+//! | `KNOWEDGE_TOKEN_KEYS`, `KNOWEDGE_TOKEN_AUDIENCE` | hex ed25519 keys learner tokens are verified with, and the audience they name (see `knowedge_edge::token`) |
+//! | `KNOWEDGE_CORS_ORIGINS` | origins browsers may call from, comma separated |
 //! | `KNOWEDGE_PSEUDONYM_KEY` | hex key mapping request user ids to model pseudonyms |
 //! | `KNOWEDGE_MODELS_DIR` | the model directory, default [`DEFAULT_MODELS_DIR`] |
 //! | `KNOWEDGE_STORE_DIR` | directory of published `<version>.kwm` files that experiment variants name, default the model directory |
@@ -46,7 +48,10 @@
 //! ```
 
 /// The settings shared by every edge adapter.
-pub use knowedge_edge::settings::{EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
+pub use knowedge_edge::settings::{
+    CORS_ORIGINS_VAR, EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR,
+    TOKEN_AUDIENCE_VAR, TOKEN_KEYS_VAR,
+};
 
 /// Variable naming the model directory (a model store layout).
 pub const MODELS_DIR_VAR: &str = "KNOWEDGE_MODELS_DIR";
@@ -64,11 +69,9 @@ mod component {
     use std::sync::Arc;
 
     use knowedge_edge::api::{self, EdgeConfig, ModelChoice, Models};
-    use knowedge_edge::experiment::Experiment;
-    use knowedge_edge::settings::spin_variable;
-    use knowedge_edge::slot::{Event, KeySetting, ModelSlot, Servable, Step, Versions};
-    use knowedge_format::artifact::PublicKey;
-    use knowedge_format::pseudonym::Pseudonymizer;
+    use knowedge_edge::settings::{Loaded, spin_variable};
+    use knowedge_edge::slot::{Event, ModelSlot, Servable, Step, Versions};
+    use knowedge_format::artifact::KeySet;
     use knowedge_format::store::Channel;
     use knowedge_scoring::model::Model;
     use knowedge_scoring::sentiment::SentimentModel;
@@ -81,26 +84,35 @@ mod component {
         static RECOMMENDER: RefCell<Option<ModelSlot<Model>>> = const { RefCell::new(None) };
         static SENTIMENT: RefCell<Option<ModelSlot<SentimentModel>>> = const { RefCell::new(None) };
         static VARIANTS: RefCell<Option<Versions<Model>>> = const { RefCell::new(None) };
-        static KEY: RefCell<KeySetting> = RefCell::new(KeySetting::default());
+        static SETTINGS: RefCell<Loaded> = RefCell::new(Loaded::default());
     }
 
     /// Answers one request and logs its exposure.
     #[http_component]
     async fn handle(req: Request) -> anyhow::Result<Response> {
-        let config = EdgeConfig {
-            pseudonymizer: setting(PSEUDONYM_KEY_VAR).and_then(|h| Pseudonymizer::from_hex(&h).ok()),
-            experiment: experiment(),
-            request_id: Some(request_id()),
-        };
+        let (mut config, keys) = SETTINGS.with_borrow_mut(|loaded| {
+            for problem in loaded.load(setting) {
+                eprintln!("knowedge: {problem}");
+            }
+            (loaded.config(), loaded.keys())
+        });
+        config.request_id = Some(request_id());
+        config.now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| chrono::DateTime::from_timestamp(i64::try_from(d.as_secs()).ok()?, d.subsec_nanos()));
         let method = req.method().to_string();
-        let request = api::Request { method: &method, path: req.path(), query: req.query() };
+        let header = |name: &str| req.header(name).and_then(|v| v.as_str());
+        let request = api::Request::new(&method, req.path(), req.query())
+            .with_authorization(header("authorization"))
+            .with_origin(header("origin"), header("access-control-request-method"));
         if request.path == api::EVENTS_PATH {
-            return Ok(reply(forward(&request, req.body(), &config).await));
+            return Ok(reply(forward(&request, req.body(), &config).await.for_origin(&request, &config)));
         }
         let (model, sentiment) = match api::model_choice(&request, &config) {
-            ModelChoice::Current => (serve(&RECOMMENDER, Channel::Recommender), not_needed()),
-            ModelChoice::Version(v) => (variant(&v), not_needed()),
-            ModelChoice::Sentiment => (not_needed(), serve(&SENTIMENT, Channel::Sentiment)),
+            ModelChoice::Current => (serve(&RECOMMENDER, Channel::Recommender, &keys), not_needed()),
+            ModelChoice::Version(v) => (variant(&v, &keys), not_needed()),
+            ModelChoice::Sentiment => (not_needed(), serve(&SENTIMENT, Channel::Sentiment, &keys)),
         };
         let models = Models {
             recommender: model.as_deref().map_err(String::as_str),
@@ -119,7 +131,12 @@ mod component {
     }
 
     fn reply(answer: api::Response) -> Response {
-        Response::builder().status(answer.status).header("content-type", "application/json").body(answer.body).build()
+        let mut response = Response::builder();
+        response.status(answer.status).header("content-type", "application/json");
+        for (name, value) in answer.headers {
+            response.header(name, value);
+        }
+        response.body(answer.body).build()
     }
 
     /// `POST /v1/events`: the prepared batch sent to ingestion with the edge's key; its answer relayed.
@@ -141,12 +158,6 @@ mod component {
         }
     }
 
-    /// The experiment in `KNOWEDGE_EXPERIMENT`; an invalid one is reported and ignored.
-    fn experiment() -> Option<Experiment> {
-        let text = setting(EXPERIMENT_VAR)?;
-        Experiment::from_json(&text).inspect_err(|e| eprintln!("knowedge: {EXPERIMENT_VAR}: {e}")).ok()
-    }
-
     /// A fresh request id from the runtime's randomness (std's hash keys come from `wasi:random`).
     fn request_id() -> String {
         use std::hash::{BuildHasher, Hasher};
@@ -164,11 +175,6 @@ mod component {
         (!value.trim().is_empty()).then_some(value)
     }
 
-    fn public_key() -> Result<PublicKey, String> {
-        let hex = setting(PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
-        KEY.with_borrow_mut(|k| k.get(&hex)).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))
-    }
-
     /// Reads `name` from `dir`: its bytes, `None` if absent, or why not.
     fn read(dir: &str, name: &str) -> Result<Option<Vec<u8>>, String> {
         match std::fs::read(format!("{}/{name}", dir.trim_end_matches('/'))) {
@@ -182,8 +188,9 @@ mod component {
     fn serve<M: Servable>(
         cell: &'static std::thread::LocalKey<RefCell<Option<ModelSlot<M>>>>,
         channel: Channel,
+        keys: &Result<KeySet, String>,
     ) -> Result<Arc<M>, String> {
-        let key = public_key()?;
+        let key = keys.clone()?;
         let dir = setting(MODELS_DIR_VAR).unwrap_or_else(|| DEFAULT_MODELS_DIR.to_owned());
         cell.with_borrow_mut(|slot| {
             let slot = slot.get_or_insert_with(|| ModelSlot::new(channel, key.clone()));
@@ -203,8 +210,8 @@ mod component {
     }
 
     /// A published version an experiment variant names.
-    fn variant(version: &str) -> Result<Arc<Model>, String> {
-        let key = public_key()?;
+    fn variant(version: &str, keys: &Result<KeySet, String>) -> Result<Arc<Model>, String> {
+        let key = keys.clone()?;
         let dir =
             setting(STORE_DIR_VAR).or_else(|| setting(MODELS_DIR_VAR)).unwrap_or_else(|| DEFAULT_MODELS_DIR.to_owned());
         VARIANTS.with_borrow_mut(|versions| {

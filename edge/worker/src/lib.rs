@@ -40,7 +40,10 @@
 //! ```
 
 /// The settings shared by every edge adapter.
-pub use knowedge_edge::settings::{EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
+pub use knowedge_edge::settings::{
+    CORS_ORIGINS_VAR, EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR,
+    TOKEN_AUDIENCE_VAR, TOKEN_KEYS_VAR,
+};
 
 /// KV namespace binding holding the model store.
 pub const MODELS_BINDING: &str = "MODELS";
@@ -56,10 +59,9 @@ mod worker_glue {
 
     use futures::StreamExt;
     use knowedge_edge::api::{self, EdgeConfig, ModelChoice, Models};
-    use knowedge_edge::experiment::Experiment;
-    use knowedge_edge::slot::{Event, KeySetting, ModelSlot, Servable, Step, Versions};
-    use knowedge_format::artifact::PublicKey;
-    use knowedge_format::pseudonym::Pseudonymizer;
+    use knowedge_edge::settings::Loaded;
+    use knowedge_edge::slot::{Event, ModelSlot, Servable, Step, Versions};
+    use knowedge_format::artifact::KeySet;
     use knowedge_format::store::Channel;
     use knowedge_scoring::model::Model;
     use knowedge_scoring::sentiment::SentimentModel;
@@ -68,13 +70,13 @@ mod worker_glue {
         Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, console_error, console_log, event, js_sys,
     };
 
-    use super::{EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, MODELS_BINDING, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR};
+    use super::{INGEST_KEY_VAR, INGEST_URL_VAR, MODELS_BINDING};
 
     thread_local! {
         static RECOMMENDER: RefCell<Option<ModelSlot<Model>>> = const { RefCell::new(None) };
         static SENTIMENT: RefCell<Option<ModelSlot<SentimentModel>>> = const { RefCell::new(None) };
         static VARIANTS: RefCell<Option<Versions<Model>>> = const { RefCell::new(None) };
-        static KEY: RefCell<KeySetting> = RefCell::new(KeySetting::default());
+        static SETTINGS: RefCell<Loaded> = RefCell::new(Loaded::default());
     }
 
     /// Answers one request with the models KV names.
@@ -84,19 +86,27 @@ mod worker_glue {
         let (path, query) = (url.path().to_owned(), url.query().unwrap_or("").to_owned());
         let method = req.method().to_string();
         let body = read_body(&mut req).await?;
-        let config = EdgeConfig {
-            pseudonymizer: text_binding(&env, PSEUDONYM_KEY_VAR).and_then(|h| Pseudonymizer::from_hex(&h).ok()),
-            experiment: experiment(&env),
-            request_id: Some(request_id()),
-        };
-        let request = api::Request { method: &method, path: &path, query: &query };
+        let (mut config, keys) = SETTINGS.with_borrow_mut(|loaded| {
+            for problem in loaded.load(|name| text_binding(&env, name)) {
+                console_error!("knowedge: {problem}");
+            }
+            (loaded.config(), loaded.keys())
+        });
+        config.request_id = Some(request_id());
+        config.now = chrono::DateTime::from_timestamp_millis(js_sys::Date::now() as i64);
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let (authorization, origin, preflight) =
+            (header("authorization"), header("origin"), header("access-control-request-method"));
+        let request = api::Request::new(&method, &path, &query)
+            .with_authorization(authorization.as_deref())
+            .with_origin(origin.as_deref(), preflight.as_deref());
         if path == api::EVENTS_PATH {
-            return reply(forward(&request, &body, &config, &env).await);
+            return reply(forward(&request, &body, &config, &env).await.for_origin(&request, &config));
         }
         let (model, sentiment) = match api::model_choice(&request, &config) {
-            ModelChoice::Current => (serve(&RECOMMENDER, Channel::Recommender, &env).await, not_needed()),
-            ModelChoice::Version(v) => (variant(&env, &v).await, not_needed()),
-            ModelChoice::Sentiment => (not_needed(), serve(&SENTIMENT, Channel::Sentiment, &env).await),
+            ModelChoice::Current => (serve(&RECOMMENDER, Channel::Recommender, &env, &keys).await, not_needed()),
+            ModelChoice::Version(v) => (variant(&env, &v, &keys).await, not_needed()),
+            ModelChoice::Sentiment => (not_needed(), serve(&SENTIMENT, Channel::Sentiment, &env, &keys).await),
         };
         let models = Models {
             recommender: model.as_deref().map_err(String::as_str),
@@ -115,10 +125,12 @@ mod worker_glue {
     }
 
     fn reply(answer: api::Response) -> worker::Result<Response> {
-        Ok(Response::builder()
-            .with_status(answer.status)
-            .with_header("content-type", "application/json")?
-            .fixed(answer.body.into_bytes()))
+        let mut response =
+            Response::builder().with_status(answer.status).with_header("content-type", "application/json")?;
+        for (name, value) in &answer.headers {
+            response = response.with_header(name, value)?;
+        }
+        Ok(response.fixed(answer.body.into_bytes()))
     }
 
     /// `POST /v1/events`: the prepared batch sent to ingestion with the Worker's key; its answer relayed.
@@ -145,12 +157,6 @@ mod worker_glue {
             Ok((status, body)) => api::Response::relayed(status, &body),
             Err(e) => api::Response::error(502, "ingestion_unavailable", format!("cannot reach ingestion: {e}")),
         }
-    }
-
-    /// The experiment in `KNOWEDGE_EXPERIMENT`; an invalid one is logged and ignored.
-    fn experiment(env: &Env) -> Option<Experiment> {
-        let text = text_binding(env, EXPERIMENT_VAR).filter(|t| !t.trim().is_empty())?;
-        Experiment::from_json(&text).inspect_err(|e| console_error!("knowedge: {EXPERIMENT_VAR}: {e}")).ok()
     }
 
     /// A fresh request id from the isolate's randomness.
@@ -181,11 +187,6 @@ mod worker_glue {
         env.var(name).ok().map(|v| v.to_string())
     }
 
-    fn public_key(env: &Env) -> Result<PublicKey, String> {
-        let hex = text_binding(env, PUBLIC_KEY_VAR).ok_or_else(|| format!("{PUBLIC_KEY_VAR} is not set"))?;
-        KEY.with_borrow_mut(|k| k.get(&hex)).map_err(|e| format!("{PUBLIC_KEY_VAR}: {e}"))
-    }
-
     fn kv(env: &Env) -> Result<KvStore, String> {
         env.kv(MODELS_BINDING).map_err(|e| format!("KV binding {MODELS_BINDING}: {e}"))
     }
@@ -195,8 +196,9 @@ mod worker_glue {
         cell: &'static LocalKey<RefCell<Option<ModelSlot<M>>>>,
         channel: Channel,
         env: &Env,
+        keys: &Result<KeySet, String>,
     ) -> Result<Arc<M>, String> {
-        let key = public_key(env)?;
+        let key = keys.clone()?;
         let kv = kv(env)?;
         let pointer = kv.get(channel.pointer()).bytes().await.map_err(|e| e.to_string());
         let step = cell.with_borrow_mut(|slot| {
@@ -232,8 +234,8 @@ mod worker_glue {
     }
 
     /// A published version an experiment variant names, verified once per isolate.
-    async fn variant(env: &Env, version: &str) -> Result<Arc<Model>, String> {
-        let key = public_key(env)?;
+    async fn variant(env: &Env, version: &str, keys: &Result<KeySet, String>) -> Result<Arc<Model>, String> {
+        let key = keys.clone()?;
         let kept = VARIANTS.with_borrow_mut(|v| {
             let v = v.get_or_insert_with(|| Versions::new(key.clone(), 4));
             v.use_key(&key);

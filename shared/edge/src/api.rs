@@ -33,8 +33,11 @@
 //! the JSON above is answered `400`; too many texts `400`; a text over
 //! [`MAX_TEXT_BYTES`](crate::query::MAX_TEXT_BYTES) or a body over [`MAX_BODY_BYTES`] `413`.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
+
+use knowedge_format::cors::Cors;
 
 use knowedge_format::event::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_ID_CHARS};
 use knowedge_format::pseudonym::Pseudonymizer;
@@ -44,6 +47,7 @@ use knowedge_scoring::sentiment::{Sentiment, SentimentModel};
 use crate::experiment::{CURRENT, Experiment, Exposure};
 use crate::query::{DEFAULT_K, RankQuery, RecommendQuery, SentimentQuery, SimilarQuery};
 use crate::settings;
+use crate::token::{self, Refusal, TokenKeys};
 
 /// The answer to `POST /v1/events` on an edge with no ingestion endpoint configured.
 pub fn events_not_configured() -> Response {
@@ -88,6 +92,32 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// Raw query string, without `?`.
     pub query: &'a str,
+    /// The `Authorization` header (a learner token: `Bearer <jwt>`).
+    pub authorization: Option<&'a str>,
+    /// The `Origin` header (browsers' cross-origin calls).
+    pub origin: Option<&'a str>,
+    /// The `Access-Control-Request-Method` header of a CORS preflight.
+    pub preflight_method: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request without the headers the API reads.
+    pub fn new(method: &'a str, path: &'a str, query: &'a str) -> Self {
+        Self { method, path, query, authorization: None, origin: None, preflight_method: None }
+    }
+
+    /// The same request with an `Authorization` header.
+    pub fn with_authorization(self, authorization: Option<&'a str>) -> Self {
+        Self { authorization, ..self }
+    }
+
+    /// The same request with CORS headers (`Origin`, `Access-Control-Request-Method`).
+    pub fn with_origin(self, origin: Option<&'a str>, preflight_method: Option<&'a str>) -> Self {
+        Self { origin, preflight_method, ..self }
+    }
+
+    /// The header names the API reads, for adapters that copy headers selectively.
+    pub const HEADERS: [&'static str; 3] = ["authorization", "origin", "access-control-request-method"];
 }
 
 /// A JSON answer.
@@ -100,18 +130,40 @@ pub struct Response {
     /// For a recommendation answer, the [`Exposure`] record as one JSON line,
     /// which the adapter writes to its log (standard output).
     pub exposure: Option<String>,
+    /// Headers to send besides `content-type: application/json` (CORS).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Response {
     fn json(status: u16, value: &impl Serialize) -> Self {
         let body = serde_json::to_string(value)
             .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"serialisation failed"}}"#.into());
-        Self { status, body, exposure: None }
+        Self { status, body, exposure: None, headers: Vec::new() }
     }
 
     /// Another service's answer passed on (ingestion's, for forwarded events).
     pub fn relayed(status: u16, body: &[u8]) -> Self {
-        Self { status, body: String::from_utf8_lossy(body).into_owned(), exposure: None }
+        Self { status, body: String::from_utf8_lossy(body).into_owned(), exposure: None, headers: Vec::new() }
+    }
+
+    /// The answer with the CORS headers `req`'s origin gets under `config`
+    /// (none for an origin not allowed); adapters call it on answers they
+    /// build themselves, such as a relayed ingestion answer.
+    pub fn for_origin(mut self, req: &Request<'_>, config: &EdgeConfig) -> Self {
+        for (name, value) in config.cors.headers(req.origin) {
+            self.headers.retain(|(n, _)| *n != name);
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    fn refused(refusal: &Refusal) -> Self {
+        let mut r = Self::error(401, refusal.code(), refusal);
+        r.headers.push((
+            "www-authenticate",
+            format!("Bearer error=\"invalid_token\", error_description=\"{}\"", refusal.code()),
+        ));
+        r
     }
 
     /// A JSON error answer.
@@ -138,9 +190,92 @@ pub struct EdgeConfig {
     /// The A/B experiment running at this edge, if any.
     pub experiment: Option<Experiment>,
     /// A unique id for this request (the adapter draws it from its platform's
-    /// randomness); it becomes the answer's `recommendation_id`. Without
+    /// randomness); it becomes the answer's `recommendation_id`, followed by
+    /// a tag only this edge can make (see [`forward_events`]). Without
     /// one, the id is derived from the learner, the model and the query.
     pub request_id: Option<String>,
+    /// The keys learner tokens are verified with (`KNOWEDGE_TOKEN_KEYS`);
+    /// without them, personalised requests are refused `401`.
+    pub tokens: Option<TokenKeys>,
+    /// The current time (tokens expire); the adapter reads its platform's clock.
+    pub now: Option<DateTime<Utc>>,
+    /// The origins browsers may call this edge from (`KNOWEDGE_CORS_ORIGINS`).
+    pub cors: Cors,
+}
+
+/// Prefix of the anonymous ids events may carry without a learner token
+/// (`anon-` and the client's random id, e.g. a UUID).
+pub const ANONYMOUS_PREFIX: &str = "anon-";
+
+/// The learner a request acts for: the subject of its verified token
+/// (`Some`), or nobody (`None`, no token and no `user` asked for). A `user`
+/// asked for must equal the token's subject.
+///
+/// | request | answer |
+/// |---|---|
+/// | no token, no `user` | anonymous (`Ok(None)`) |
+/// | no token, `user` given | `401 token_required` |
+/// | malformed, forged, unknown key, wrong audience, expired token | `401` |
+/// | valid token, `user` = subject or absent | `Ok(Some(subject))` |
+/// | valid token, another `user` | `403 user_mismatch` |
+pub fn learner(req: &Request<'_>, user: Option<&str>, config: &EdgeConfig) -> Result<Option<String>, Response> {
+    let Some(header) = req.authorization.filter(|h| !h.trim().is_empty()) else {
+        return match user {
+            None => Ok(None),
+            Some(_) => Err(Response::refused(&Refusal::Missing)),
+        };
+    };
+    let Some(jwt) = token::bearer(header) else {
+        return Err(Response::refused(&Refusal::Invalid("expected `Authorization: Bearer <token>`".into())));
+    };
+    let Some(keys) = &config.tokens else {
+        return Err(Response::error(
+            401,
+            "token_not_accepted",
+            format!("this edge verifies no learner tokens ({} is not set)", settings::TOKEN_KEYS_VAR),
+        ));
+    };
+    let Some(now) = config.now else {
+        return Err(Response::error(503, "no_clock", "the edge cannot read the time to check the token"));
+    };
+    let subject = keys.verify(jwt, now).map_err(|r| Response::refused(&r))?;
+    match user {
+        Some(u) if u != subject => {
+            Err(Response::error(403, "user_mismatch", "the learner token is for another learner than `user`"))
+        }
+        _ => Ok(Some(subject)),
+    }
+}
+
+/// The CORS preflight answer: `204` with the allowed methods and headers, or `403`.
+fn preflight(req: &Request<'_>, config: &EdgeConfig) -> Response {
+    match config.cors.preflight(req.origin.unwrap_or(""), req.preflight_method.unwrap_or("")) {
+        Ok(headers) => Response { status: 204, body: String::new(), exposure: None, headers },
+        Err(reason) => Response::error(403, "origin_not_allowed", reason),
+    }
+}
+
+/// Domain of the tags recommendation ids carry.
+const RECOMMENDATION_TAG: &str = "recommendation-id";
+
+/// `id` followed by `.` and a tag binding it to the learner's pseudonym
+/// (empty for anonymous answers), made with the edge's pseudonym key.
+fn tagged_id(id: &str, pseudonym: &str, config: &EdgeConfig) -> String {
+    match &config.pseudonymizer {
+        Some(p) => {
+            let tag = p.tag(RECOMMENDATION_TAG, &[id.as_bytes(), pseudonym.as_bytes()]);
+            format!("{id}.{}", hex::encode(&tag[..8]))
+        }
+        None => id.to_owned(),
+    }
+}
+
+/// Whether `tagged` is a recommendation id this edge issued to the learner
+/// with `pseudonym`, or to an anonymous learner.
+fn is_own_recommendation(tagged: &str, pseudonym: &str, config: &EdgeConfig) -> bool {
+    let Some((id, _)) = tagged.rsplit_once('.') else { return false };
+    config.pseudonymizer.is_some()
+        && (tagged_id(id, pseudonym, config) == tagged || tagged_id(id, "", config) == tagged)
 }
 
 /// The model a request needs, so an adapter loads only that one.
@@ -169,8 +304,12 @@ pub fn model_choice(req: &Request<'_>, config: &EdgeConfig) -> ModelChoice {
         return ModelChoice::Current;
     };
     let Ok(params) = Params::parse(req.query) else { return ModelChoice::Current };
-    match params.get("user") {
+    // The token is verified when the request is answered; a forged one only
+    // chooses which model refuses it.
+    let subject = req.authorization.and_then(token::bearer).and_then(token::unverified_subject);
+    match params.get("user").map(str::to_owned).or(subject) {
         Some(user) if !user.is_empty() => {
+            let user = user.as_str();
             let variant = experiment.assign(&p.pseudonymize(user));
             if variant.model == CURRENT { ModelChoice::Current } else { ModelChoice::Version(variant.model.clone()) }
         }
@@ -182,8 +321,7 @@ pub fn model_choice(req: &Request<'_>, config: &EdgeConfig) -> ModelChoice {
 struct RecommendAnswer<'a> {
     model_id: &'a str,
     kind: &'a str,
-    user: &'a str,
-    known_user: bool,
+    user: Option<&'a str>,
     items: Vec<Scored>,
     recommendation_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -200,7 +338,17 @@ struct SimilarAnswer<'a> {
 }
 
 /// Answers one request, body included, with the models given.
+///
+/// A CORS preflight (`OPTIONS`) is answered from [`EdgeConfig::cors`]; every
+/// answer carries the CORS headers its origin gets.
 pub fn handle_with_body(req: &Request<'_>, body: &[u8], models: Models<'_>, config: &EdgeConfig) -> Response {
+    if req.method == "OPTIONS" {
+        return preflight(req, config);
+    }
+    route(req, body, models, config).for_origin(req, config)
+}
+
+fn route(req: &Request<'_>, body: &[u8], models: Models<'_>, config: &EdgeConfig) -> Response {
     if req.path == SENTIMENT_PATH {
         return sentiment(req, body, models.sentiment);
     }
@@ -211,19 +359,22 @@ pub fn handle_with_body(req: &Request<'_>, body: &[u8], models: Models<'_>, conf
         // Adapters that forward events answer this route before calling here.
         return Response::error(503, "not_configured", "this edge forwards no events (no ingestion endpoint is set)");
     }
-    handle(req, models.recommender, config)
+    get(req, models.recommender, config)
 }
 
 /// Answers one request without a body with the current recommendation
 /// model, or with the reason there is none (`POST /v1/sentiment` needs
 /// [`handle_with_body`] and is answered `503` here).
 pub fn handle(req: &Request<'_>, model: Result<&Model, &str>, config: &EdgeConfig) -> Response {
-    if req.path == SENTIMENT_PATH {
-        return sentiment(req, &[], Err("this adapter passes no sentiment model (see api::handle_with_body)"));
-    }
-    if req.path == RANK_PATH {
-        return rank(req, &[], model, config);
-    }
+    let models = Models {
+        recommender: model,
+        sentiment: Err("this adapter passes no sentiment model (see api::handle_with_body)"),
+    };
+    handle_with_body(req, &[], models, config)
+}
+
+/// The `GET` routes.
+fn get(req: &Request<'_>, model: Result<&Model, &str>, config: &EdgeConfig) -> Response {
     if req.query.len() > MAX_QUERY_BYTES {
         return Response::error(
             414,
@@ -254,15 +405,12 @@ pub fn handle(req: &Request<'_>, model: Result<&Model, &str>, config: &EdgeConfi
     };
     match route {
         "/v1/model" => Response::json(200, model.info() as &ModelInfo),
-        "/v1/recommend" => recommend(&params, model, config),
+        "/v1/recommend" => recommend(req, &params, model, config),
         _ => similar(&params, model),
     }
 }
 
-fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
-    let Some(user) = p.get("user") else {
-        return Response::error(400, "missing_parameter", "`user` is required");
-    };
+fn recommend(req: &Request<'_>, p: &Params, model: &Model, config: &EdgeConfig) -> Response {
     let max_price = match p.get("max_price") {
         None => None,
         Some(s) => match s.parse::<f32>() {
@@ -275,7 +423,7 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
     };
     let query = match p.k() {
         Ok(k) => RecommendQuery {
-            user: user.to_owned(),
+            user: p.get("user").map(str::to_owned),
             k,
             filters: Filters { category: p.get("category").map(str::to_owned), max_price, exclude: list("exclude") },
             session: list("session"),
@@ -285,17 +433,27 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
     if let Err(e) = query.validate() {
         return e.into();
     }
-    let Some(pseudonymizer) = &config.pseudonymizer else {
-        return Response::error(503, "not_configured", "the edge has no pseudonym key");
+    let user = match learner(req, query.user.as_deref(), config) {
+        Ok(user) => user,
+        Err(refused) => return refused,
     };
-    let pseudonym = pseudonymizer.pseudonymize(user);
-    let items = model.recommend_in_session(Some(&pseudonym), &query.session, query.k, &query.filters);
+    let pseudonym = match (&user, &config.pseudonymizer) {
+        (None, _) => None,
+        (Some(u), Some(p)) => Some(p.pseudonymize(u)),
+        (Some(_), None) => return Response::error(503, "not_configured", "the edge has no pseudonym key"),
+    };
+    let items = model.recommend_in_session(pseudonym.as_deref(), &query.session, query.k, &query.filters);
     let info = model.info();
-    let variant = config.experiment.as_ref().map(|e| (e.name.as_str(), e.assign(&pseudonym).name.as_str()));
-    let recommendation_id = match &config.request_id {
+    let variant = match (&config.experiment, &pseudonym) {
+        (Some(e), Some(p)) => Some((e.name.as_str(), e.assign(p).name.as_str())),
+        _ => None,
+    };
+    let pseudonym = pseudonym.unwrap_or_default();
+    let id = match &config.request_id {
         Some(id) => id.clone(),
         None => derived_id(&[pseudonym.as_bytes(), info.model_id.as_bytes(), p.raw.as_bytes()]),
     };
+    let recommendation_id = tagged_id(&id, &pseudonym, config);
     let exposure = Exposure {
         log: "exposure".into(),
         recommendation_id: recommendation_id.clone(),
@@ -310,8 +468,7 @@ fn recommend(p: &Params, model: &Model, config: &EdgeConfig) -> Response {
         &RecommendAnswer {
             model_id: &info.model_id,
             kind: info.kind.as_str(),
-            user,
-            known_user: model.knows_user(&pseudonym),
+            user: user.as_deref(),
             items,
             recommendation_id: &recommendation_id,
             experiment: variant.map(|v| v.0),
@@ -338,8 +495,7 @@ fn derived_id(parts: &[&[u8]]) -> String {
 struct RankAnswer<'a> {
     model_id: &'a str,
     kind: &'a str,
-    user: &'a str,
-    known_user: bool,
+    user: Option<&'a str>,
     items: Vec<Scored>,
     unknown: Vec<String>,
 }
@@ -360,19 +516,23 @@ fn rank(req: &Request<'_>, body: &[u8], model: Result<&Model, &str>, config: &Ed
     if let Err(e) = request.validate() {
         return e.into();
     }
-    let Some(pseudonymizer) = &config.pseudonymizer else {
-        return Response::error(503, "not_configured", "the edge has no pseudonym key");
+    let user = match learner(req, request.user.as_deref(), config) {
+        Ok(user) => user,
+        Err(refused) => return refused,
     };
-    let pseudonym = pseudonymizer.pseudonymize(&request.user);
-    let ranked = model.rank(Some(&pseudonym), &request.session, &request.candidates);
+    let pseudonym = match (&user, &config.pseudonymizer) {
+        (None, _) => None,
+        (Some(u), Some(p)) => Some(p.pseudonymize(u)),
+        (Some(_), None) => return Response::error(503, "not_configured", "the edge has no pseudonym key"),
+    };
+    let ranked = model.rank(pseudonym.as_deref(), &request.session, &request.candidates);
     let info = model.info();
     Response::json(
         200,
         &RankAnswer {
             model_id: &info.model_id,
             kind: info.kind.as_str(),
-            user: &request.user,
-            known_user: model.knows_user(&pseudonym),
+            user: user.as_deref(),
             items: ranked.items,
             unknown: ranked.unknown,
         },
@@ -381,13 +541,30 @@ fn rank(req: &Request<'_>, body: &[u8], model: Result<&Model, &str>, config: &Ed
 
 /// Prepares a `POST /v1/events` batch for forwarding to ingestion: checks
 /// the method, size and shape (`{"events": [...]}`, at most
-/// [`MAX_BATCH_EVENTS`], at most [`MAX_BATCH_BYTES`]), and adds
-/// to each event object that does not carry them yet the learner's
-/// `experiment` and `variant` (from its `user_id`, under the running
-/// experiment) and the request's `recommendation_id` query parameter, if
-/// given. Returns the body to send; ingestion validates the events
-/// themselves. Errors are the 4xx answers to give the client.
+/// [`MAX_BATCH_EVENTS`], at most [`MAX_BATCH_BYTES`]) and who sends it.
+/// Returns the body to send with the edge's ingest key; ingestion validates
+/// the events themselves. Errors are the answers to give the client (a CORS
+/// preflight is answered here too).
+///
+/// The edge vouches only for what it knows:
+/// * with a learner token, every event's `user_id` becomes the token's
+///   subject, whatever the client sent;
+/// * without one, every `user_id` must be anonymous (a string starting with
+///   [`ANONYMOUS_PREFIX`]), else the batch is refused `401`;
+/// * `experiment` and `variant` sent by the client are dropped and replaced
+///   by the edge's own assignment of the learner under the running experiment;
+/// * a `recommendation_id` (the event's, else the request's
+///   `recommendation_id` query parameter) is kept only if this edge issued
+///   it to this learner (or to an anonymous learner): its tag is checked
+///   with the pseudonym key. Others are dropped.
 pub fn forward_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Result<Vec<u8>, Response> {
+    if req.method == "OPTIONS" {
+        return Err(preflight(req, config));
+    }
+    prepare_events(req, body, config).map_err(|r| r.for_origin(req, config))
+}
+
+fn prepare_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Result<Vec<u8>, Response> {
     if req.method != "POST" {
         return Err(Response::error(405, "method_not_allowed", format!("{EVENTS_PATH} answers POST only")));
     }
@@ -412,6 +589,7 @@ pub fn forward_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Re
             "`recommendation_id` must be 1-128 printable characters",
         ));
     }
+    let subject = learner(req, None, config)?;
     let mut batch: serde_json::Value = json_body(body, "{\"events\": [event objects]}")?;
     let Some(events) = batch.get_mut("events").and_then(serde_json::Value::as_array_mut) else {
         return Err(Response::error(400, "invalid_body", "expected JSON {\"events\": [event objects]}"));
@@ -424,21 +602,31 @@ pub fn forward_events(req: &Request<'_>, body: &[u8], config: &EdgeConfig) -> Re
         ));
     }
     for event in events.iter_mut().filter_map(serde_json::Value::as_object_mut) {
-        let variant = match (&config.experiment, &config.pseudonymizer, event.get("user_id").and_then(|u| u.as_str())) {
-            (Some(e), Some(p), Some(user)) if !user.is_empty() => {
-                Some((e.name.clone(), e.assign(&p.pseudonymize(user)).name.clone()))
+        let user = match &subject {
+            Some(s) => {
+                event.insert("user_id".into(), s.as_str().into());
+                s.clone()
             }
-            _ => None,
+            None => match event.get("user_id").and_then(serde_json::Value::as_str) {
+                Some(u) if u.starts_with(ANONYMOUS_PREFIX) && u.len() > ANONYMOUS_PREFIX.len() => u.to_owned(),
+                _ => {
+                    return Err(Response::refused(&Refusal::Invalid(format!(
+                        "events for a learner need the learner's token; without one, `user_id` must start with `{ANONYMOUS_PREFIX}`"
+                    ))));
+                }
+            },
         };
-        if let Some((experiment, variant)) = variant
-            && !event.contains_key("experiment")
-            && !event.contains_key("variant")
-        {
-            event.insert("experiment".into(), experiment.into());
-            event.insert("variant".into(), variant.into());
+        let pseudonym = config.pseudonymizer.as_ref().map(|p| p.pseudonymize(&user));
+        event.remove("experiment");
+        event.remove("variant");
+        if let (Some(e), Some(p)) = (&config.experiment, &pseudonym) {
+            event.insert("experiment".into(), e.name.as_str().into());
+            event.insert("variant".into(), e.assign(p).name.as_str().into());
         }
-        if let Some(id) = recommendation_id
-            && !event.contains_key("recommendation_id")
+        let sent = event.remove("recommendation_id");
+        let claimed = sent.as_ref().and_then(serde_json::Value::as_str).or(recommendation_id);
+        if let (Some(id), Some(p)) = (claimed, &pseudonym)
+            && is_own_recommendation(id, p, config)
         {
             event.insert("recommendation_id".into(), id.into());
         }
@@ -596,6 +784,20 @@ mod tests {
     use crate::query::{MAX_SENTIMENT_TEXTS, MAX_TEXT_BYTES};
     use knowedge_format::artifact::{ArtifactBuilder, ModelKind, SigningKey};
 
+    const TOKEN_SEED: [u8; 32] = [1; 32];
+
+    fn now() -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
+    }
+
+    /// An `Authorization` header value for `user`.
+    fn token_for(user: &str) -> String {
+        let jwt =
+            token::issue(&TOKEN_SEED, user, token::DEFAULT_AUDIENCE, chrono::Duration::minutes(15), now()).unwrap();
+        format!("Bearer {jwt}")
+    }
+
     fn setup() -> (Model, EdgeConfig) {
         let key = SigningKey::from_seed([9; 32]);
         let p = Pseudonymizer::new(&[5; 32]).unwrap();
@@ -607,13 +809,21 @@ mod tests {
         let bytes = b.sign(&key).unwrap();
         (
             Model::from_artifact(&bytes, &key.public_key()).unwrap(),
-            EdgeConfig { pseudonymizer: Some(p), ..EdgeConfig::default() },
+            EdgeConfig {
+                pseudonymizer: Some(p),
+                tokens: Some(TokenKeys::from_settings(&token::public_key_hex(&TOKEN_SEED), None).unwrap()),
+                now: Some(now()),
+                cors: Cors::from_list("https://shop.example"),
+                ..EdgeConfig::default()
+            },
         )
     }
 
+    /// A GET as the learner the query names (with their token), or anonymous.
     fn get(path: &str, query: &str) -> Response {
         let (m, c) = setup();
-        handle(&Request { method: "GET", path, query }, Ok(&m), &c)
+        let auth = Params::parse(query).ok().and_then(|p| p.get("user").map(token_for));
+        handle(&Request::new("GET", path, query).with_authorization(auth.as_deref()), Ok(&m), &c)
     }
 
     fn body(r: &Response) -> serde_json::Value {
@@ -625,7 +835,7 @@ mod tests {
         let r = get("/v1/recommend", "user=alice&k=5");
         assert_eq!(r.status, 200, "{}", r.body);
         let b = body(&r);
-        assert_eq!(b["known_user"], true);
+        assert!(b.get("known_user").is_none(), "answers do not say whether a learner is known");
         let items: Vec<&str> = b["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap()).collect();
         assert_eq!(items, ["b", "c"]);
         assert_eq!(body(&get("/v1/recommend", "user=bob&k=1"))["items"][0]["item"], "a");
@@ -634,7 +844,9 @@ mod tests {
     fn rank_post(body: &[u8]) -> Response {
         let (m, c) = setup();
         let models = Models { recommender: Ok(&m), sentiment: Err("not needed") };
-        handle_with_body(&Request { method: "POST", path: RANK_PATH, query: "" }, body, models, &c)
+        let user =
+            serde_json::from_slice::<serde_json::Value>(body).ok().and_then(|v| v["user"].as_str().map(token_for));
+        handle_with_body(&Request::new("POST", RANK_PATH, "").with_authorization(user.as_deref()), body, models, &c)
     }
 
     #[test]
@@ -645,7 +857,7 @@ mod tests {
         let items: Vec<&str> = b["items"].as_array().unwrap().iter().map(|i| i["item"].as_str().unwrap()).collect();
         assert_eq!(items, ["a", "b", "c"]);
         assert_eq!(b["unknown"], serde_json::json!(["x"]));
-        assert_eq!(b["known_user"], true);
+        assert!(b.get("known_user").is_none());
         assert_eq!(b["model_id"], "m-1");
     }
 
@@ -668,10 +880,10 @@ mod tests {
             assert!(body_has_error(&r), "{}", r.body);
         }
         let (m, c) = setup();
-        assert_eq!(handle(&Request { method: "GET", path: RANK_PATH, query: "" }, Ok(&m), &c).status, 405);
-        assert_eq!(handle(&Request { method: "POST", path: RANK_PATH, query: "" }, Ok(&m), &c).status, 400);
+        assert_eq!(handle(&Request::new("GET", RANK_PATH, ""), Ok(&m), &c).status, 405);
+        assert_eq!(handle(&Request::new("POST", RANK_PATH, ""), Ok(&m), &c).status, 400);
         let none = Models { recommender: Err("none yet"), sentiment: Err("none") };
-        let r = handle_with_body(&Request { method: "POST", path: RANK_PATH, query: "" }, b"{}", none, &c);
+        let r = handle_with_body(&Request::new("POST", RANK_PATH, ""), b"{}", none, &c);
         assert_eq!(r.status, 503);
     }
 
@@ -701,7 +913,8 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for u in 0..40 {
             let query = format!("user=learner-{u}&k=2");
-            let req = Request { method: "GET", path: "/v1/recommend", query: &query };
+            let auth = token_for(&format!("learner-{u}"));
+            let req = Request::new("GET", "/v1/recommend", &query).with_authorization(Some(&auth));
             let variant = e.assign(&p.pseudonymize(&format!("learner-{u}")));
             let expected = if variant.name == "b" { ModelChoice::Version("v-b".into()) } else { ModelChoice::Current };
             assert_eq!(model_choice(&req, &c), expected);
@@ -719,11 +932,13 @@ mod tests {
         assert_eq!(seen.len(), 2, "both variants get learners");
         // The adapter's request id becomes the recommendation id; errors log nothing.
         c.request_id = Some("r-from-adapter".into());
-        let r = handle(&Request { method: "GET", path: "/v1/recommend", query: "user=x" }, Ok(&m), &c);
-        assert_eq!(body(&r)["recommendation_id"], "r-from-adapter");
-        let r = handle(&Request { method: "GET", path: "/v1/recommend", query: "k=1" }, Ok(&m), &c);
+        let auth = token_for("x");
+        let r = handle(&Request::new("GET", "/v1/recommend", "user=x").with_authorization(Some(&auth)), Ok(&m), &c);
+        let id = body(&r)["recommendation_id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("r-from-adapter."), "{id}");
+        let r = handle(&Request::new("GET", "/v1/recommend", "k=0"), Ok(&m), &c);
         assert_eq!((r.status, r.exposure), (400, None));
-        let s = Request { method: "POST", path: SENTIMENT_PATH, query: "" };
+        let s = Request::new("POST", SENTIMENT_PATH, "");
         assert_eq!(model_choice(&s, &c), ModelChoice::Sentiment);
     }
 
@@ -737,33 +952,68 @@ mod tests {
     }
 
     #[test]
-    fn events_are_prepared_for_forwarding_with_variant_and_recommendation_id() {
-        let (_, mut c) = setup();
+    fn events_carry_the_token_subject_and_only_the_edges_own_variant_and_recommendation_ids() {
+        let (m, mut c) = setup();
         c.experiment = Some(
             Experiment::from_json(
                 r#"{"name": "ranker", "variants": [{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]}"#,
             )
             .unwrap(),
         );
-        let req = Request { method: "POST", path: EVENTS_PATH, query: "recommendation_id=r-1" };
-        let body = br#"{"events": [
-            {"event_id": "e1", "type": "click", "user_id": "alice", "item_id": "a"},
-            {"event_id": "e2", "type": "click", "user_id": "alice", "item_id": "b", "recommendation_id": "r-0", "experiment": "x", "variant": "y"},
-            {"event_id": "e3", "type": "view"},
-            "not an object"]}"#;
-        let out: serde_json::Value = serde_json::from_slice(&forward_events(&req, body, &c).unwrap()).unwrap();
+        c.request_id = Some("r-1".into());
+        // A recommendation this edge gave alice, and one it gave bob.
+        let alice_token = token_for("alice");
+        let ask = |user: &str, auth: &str| {
+            let query = format!("user={user}");
+            let r = handle(&Request::new("GET", "/v1/recommend", &query).with_authorization(Some(auth)), Ok(&m), &c);
+            body(&r)["recommendation_id"].as_str().unwrap().to_owned()
+        };
+        let alices = ask("alice", &alice_token);
+        let bobs = ask("bob", &token_for("bob"));
+        let query = format!("recommendation_id={alices}");
+        let req = Request::new("POST", EVENTS_PATH, &query).with_authorization(Some(&alice_token));
+        let batch = format!(
+            r#"{{"events": [
+            {{"event_id": "e1", "type": "click", "user_id": "mallory", "item_id": "a"}},
+            {{"event_id": "e2", "type": "click", "item_id": "b", "recommendation_id": "{bobs}", "experiment": "x", "variant": "y"}},
+            {{"event_id": "e3", "type": "click", "recommendation_id": "r-1.0000000000000000"}},
+            "not an object"]}}"#
+        );
+        let out: serde_json::Value =
+            serde_json::from_slice(&forward_events(&req, batch.as_bytes(), &c).unwrap()).unwrap();
         let e = &out["events"];
         let alice = c.experiment.as_ref().unwrap().assign(&c.pseudonymizer.as_ref().unwrap().pseudonymize("alice"));
-        assert_eq!(e[0]["variant"], alice.name.as_str());
-        assert_eq!(e[0]["experiment"], "ranker");
-        assert_eq!(e[0]["recommendation_id"], "r-1");
-        // What the client sent wins; events without a user get no variant; the rest is left to ingestion.
-        assert_eq!((&e[1]["recommendation_id"], &e[1]["variant"]), (&"r-0".into(), &"y".into()));
-        assert!(e[2].get("variant").is_none());
-        assert_eq!(e[2]["recommendation_id"], "r-1");
+        for i in 0..3 {
+            // The token's subject, whatever the client sent; ingestion pseudonymises it.
+            assert_eq!(e[i]["user_id"], "alice");
+            assert_eq!((&e[i]["experiment"], &e[i]["variant"]), (&"ranker".into(), &alice.name.as_str().into()));
+        }
+        assert_eq!(e[0]["recommendation_id"], alices.as_str());
+        // Another learner's id and a forged tag are dropped.
+        assert!(e[1].get("recommendation_id").is_none() && e[2].get("recommendation_id").is_none());
         assert_eq!(e[3], "not an object");
-        // The user id is forwarded as sent: ingestion pseudonymises it.
-        assert_eq!(e[0]["user_id"], "alice");
+
+        // Without a token only anonymous ids pass, and they get anonymous recommendation ids.
+        let anonymous = body(&handle(&Request::new("GET", "/v1/recommend", ""), Ok(&m), &c))["recommendation_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let anon = format!(
+            r#"{{"events": [{{"event_id": "e4", "type": "click", "user_id": "anon-7f3a", "recommendation_id": "{anonymous}"}}]}}"#
+        );
+        let out: serde_json::Value = serde_json::from_slice(
+            &forward_events(&Request::new("POST", EVENTS_PATH, ""), anon.as_bytes(), &c).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out["events"][0]["recommendation_id"], anonymous.as_str());
+        for claimed in [r#""alice""#, r#""anon-""#, "7", "null"] {
+            let b = format!(r#"{{"events": [{{"event_id": "e5", "type": "click", "user_id": {claimed}}}]}}"#);
+            let r = forward_events(&Request::new("POST", EVENTS_PATH, ""), b.as_bytes(), &c).unwrap_err();
+            assert_eq!(r.status, 401, "{claimed}: {}", r.body);
+        }
+        let expired = Request::new("POST", EVENTS_PATH, "").with_authorization(Some(&alice_token));
+        let late = EdgeConfig { now: Some(now() + chrono::Duration::hours(1)), ..c.clone() };
+        assert_eq!(forward_events(&expired, b"{\"events\": []}", &late).unwrap_err().status, 401);
 
         let many = format!(r#"{{"events": [{}]}}"#, vec!["{}"; MAX_BATCH_EVENTS + 1].join(","));
         let huge = vec![b' '; MAX_BATCH_BYTES + 1];
@@ -777,7 +1027,7 @@ mod tests {
             ("POST", "", &huge[..], 413),
             ("POST", "recommendation_id=", &br#"{"events": []}"#[..], 400),
         ] {
-            let r = forward_events(&Request { method, path: EVENTS_PATH, query }, body, &c).unwrap_err();
+            let r = forward_events(&Request::new(method, EVENTS_PATH, query), body, &c).unwrap_err();
             assert_eq!(r.status, status, "{method} {query}: {}", r.body);
             assert!(body_has_error(&r));
         }
@@ -787,9 +1037,81 @@ mod tests {
     }
 
     #[test]
+    fn personalised_answers_need_the_learners_own_token() {
+        let (m, c) = setup();
+        let ask = |query: &str, auth: Option<&str>, config: &EdgeConfig| {
+            let r = handle(&Request::new("GET", "/v1/recommend", query).with_authorization(auth), Ok(&m), config);
+            let code =
+                if r.status == 200 { String::new() } else { body(&r)["error"]["code"].as_str().unwrap().to_owned() };
+            (r.status, code)
+        };
+        let alice = token_for("alice");
+        assert_eq!(ask("user=alice", None, &c), (401, "token_required".into()));
+        assert_eq!(ask("user=alice", Some(&alice), &c).0, 200);
+        assert_eq!(ask("user=bob", Some(&alice), &c), (403, "user_mismatch".into()));
+        assert_eq!(ask("user=alice", Some("Basic YWxpY2U6"), &c), (401, "token_invalid".into()));
+        assert_eq!(ask("user=alice", Some("Bearer not.a.token"), &c), (401, "token_invalid".into()));
+        let late = EdgeConfig { now: Some(now() + chrono::Duration::minutes(20)), ..c.clone() };
+        assert_eq!(ask("user=alice", Some(&alice), &late), (401, "token_expired".into()));
+        let foreign = token::issue(&TOKEN_SEED, "alice", "another-app", chrono::Duration::minutes(5), now()).unwrap();
+        assert_eq!(ask("user=alice", Some(&format!("Bearer {foreign}")), &c), (401, "token_wrong_audience".into()));
+        let forged =
+            token::issue(&[2; 32], "alice", token::DEFAULT_AUDIENCE, chrono::Duration::minutes(5), now()).unwrap();
+        assert_eq!(ask("user=alice", Some(&format!("Bearer {forged}")), &c), (401, "token_invalid".into()));
+        // A token without `user` personalises for its subject: alice has seen `a`.
+        let r = handle(&Request::new("GET", "/v1/recommend", "k=3").with_authorization(Some(&alice)), Ok(&m), &c);
+        assert_eq!(body(&r)["user"], "alice");
+        assert_eq!(body(&r)["items"].as_array().unwrap().len(), 2);
+        // Anonymous: no token, no user; popular items, no learner.
+        let r = handle(&Request::new("GET", "/v1/recommend", "k=3"), Ok(&m), &c);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(body(&r)["user"], serde_json::Value::Null);
+        assert_eq!(body(&r)["items"].as_array().unwrap().len(), 3);
+        // Rank binds the same way.
+        let models = Models { recommender: Ok(&m), sentiment: Err("x") };
+        let rank = |auth: Option<&str>| {
+            let req = Request::new("POST", RANK_PATH, "").with_authorization(auth);
+            handle_with_body(&req, br#"{"user": "alice", "candidates": ["a", "b"]}"#, models, &c).status
+        };
+        assert_eq!((rank(None), rank(Some(&token_for("bob"))), rank(Some(&alice))), (401, 403, 200));
+        // 401 answers say how to authenticate.
+        let r = handle(&Request::new("GET", "/v1/recommend", "user=alice"), Ok(&m), &c);
+        assert!(r.headers.iter().any(|(n, v)| *n == "www-authenticate" && v.starts_with("Bearer")));
+    }
+
+    #[test]
+    fn cors_preflights_and_answers_follow_the_configured_origins() {
+        let (m, c) = setup();
+        let models = Models { recommender: Ok(&m), sentiment: Err("x") };
+        let pre = |origin| {
+            let req = Request::new("OPTIONS", "/v1/recommend", "").with_origin(Some(origin), Some("GET"));
+            handle_with_body(&req, b"", models, &c)
+        };
+        let ok = pre("https://shop.example");
+        assert_eq!(ok.status, 204);
+        let header = |r: &Response, name: &str| r.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
+        assert_eq!(header(&ok, "access-control-allow-origin").as_deref(), Some("https://shop.example"));
+        assert!(header(&ok, "access-control-allow-headers").unwrap().contains("authorization"));
+        let refused = pre("https://evil.example");
+        assert_eq!(refused.status, 403);
+        assert!(header(&refused, "access-control-allow-origin").is_none());
+        // Actual answers (errors included) carry the header only for allowed origins.
+        for (origin, expected) in
+            [("https://shop.example", Some("https://shop.example")), ("https://evil.example", None)]
+        {
+            for query in ["k=2", "user=alice"] {
+                let req = Request::new("GET", "/v1/recommend", query).with_origin(Some(origin), None);
+                let r = handle(&req, Ok(&m), &c);
+                assert_eq!(header(&r, "access-control-allow-origin").as_deref(), expected, "{origin} {query}");
+            }
+        }
+        let events = Request::new("OPTIONS", EVENTS_PATH, "").with_origin(Some("https://shop.example"), Some("POST"));
+        assert_eq!(forward_events(&events, b"", &c).unwrap_err().status, 204);
+    }
+
+    #[test]
     fn bad_requests_get_json_4xx() {
         for (path, query, status) in [
-            ("/v1/recommend", "", 400),
             ("/v1/recommend", "user=alice&k=1000000000", 400),
             ("/v1/recommend", "user=alice&k=-1", 400),
             ("/v1/recommend", "user=alice&user=bob", 400),
@@ -806,13 +1128,16 @@ mod tests {
         let long = format!("user={}", "x".repeat(1 << 20));
         assert_eq!(get("/v1/recommend", &long).status, 414);
         let (m, c) = setup();
-        assert_eq!(handle(&Request { method: "POST", path: "/v1/model", query: "" }, Ok(&m), &c).status, 405);
-        assert_eq!(handle(&Request { method: "GET", path: "/v1/model", query: "" }, Err("none yet"), &c).status, 503);
+        assert_eq!(handle(&Request::new("POST", "/v1/model", ""), Ok(&m), &c).status, 405);
+        assert_eq!(handle(&Request::new("GET", "/v1/model", ""), Err("none yet"), &c).status, 503);
         let unconfigured = EdgeConfig::default();
-        assert_eq!(
-            handle(&Request { method: "GET", path: "/v1/recommend", query: "user=a" }, Ok(&m), &unconfigured).status,
-            503
+        let auth = token_for("a");
+        let r = handle(
+            &Request::new("GET", "/v1/recommend", "user=a").with_authorization(Some(&auth)),
+            Ok(&m),
+            &unconfigured,
         );
+        assert_eq!((r.status, body(&r)["error"]["code"].as_str()), (401, Some("token_not_accepted")));
     }
 
     #[test]
@@ -849,7 +1174,7 @@ mod tests {
         let (m, c) = setup();
         let s = sentiment_model();
         let models = Models { recommender: Ok(&m), sentiment: Ok(&s) };
-        handle_with_body(&Request { method: "POST", path: SENTIMENT_PATH, query: "" }, body, models, &c)
+        handle_with_body(&Request::new("POST", SENTIMENT_PATH, ""), body, models, &c)
     }
 
     #[test]
@@ -897,16 +1222,16 @@ mod tests {
         }
         let (m, c) = setup();
         let s = sentiment_model();
-        let get = Request { method: "GET", path: SENTIMENT_PATH, query: "" };
+        let get = Request::new("GET", SENTIMENT_PATH, "");
         let models = Models { recommender: Ok(&m), sentiment: Ok(&s) };
         assert_eq!(handle_with_body(&get, b"", models, &c).status, 405);
-        let post_req = Request { method: "POST", path: SENTIMENT_PATH, query: "" };
+        let post_req = Request::new("POST", SENTIMENT_PATH, "");
         let none = Models { recommender: Ok(&m), sentiment: Err("not published") };
         let r = handle_with_body(&post_req, br#"{"texts": ["a"]}"#, none, &c);
         assert_eq!((r.status, body(&r)["error"]["code"].as_str()), (503, Some("no_model")));
         // The body-less entry point answers the route with a 503, and other routes as before.
         assert_eq!(handle(&post_req, Ok(&m), &c).status, 503);
-        let info = Request { method: "GET", path: "/v1/model", query: "" };
+        let info = Request::new("GET", "/v1/model", "");
         assert_eq!(body(&handle_with_body(&info, b"", models, &c))["model_id"], "m-1");
     }
 }

@@ -8,7 +8,9 @@
 //! * [`slot`]: which model to serve, given a store pointer and artifact
 //!   bytes (keeps the last good model, remembers refused versions);
 //! * [`experiment`]: A/B experiments (deterministic assignment, exposure records);
-//! * [`settings`]: the names of the settings every adapter reads.
+//! * [`token`]: learner tokens (JWT, EdDSA) the edge verifies before personalising;
+//! * [`settings`]: the names of the settings every adapter reads, and [`settings::Loaded`],
+//!   which turns them into an [`api::EdgeConfig`] once per change of their values.
 //!
 //! An adapter parses its platform's request into an [`api::Request`], asks
 //! [`api::model_choice`] which model the route needs, gets it through a
@@ -23,6 +25,7 @@ pub mod experiment;
 pub mod query;
 pub mod settings;
 pub mod slot;
+pub mod token;
 
 /// Everything the edge core refuses.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub enum Error {
     /// An A/B experiment configuration is invalid.
     #[error("invalid experiment: {0}")]
     Experiment(String),
+    /// A setting (token keys, audience) is invalid.
+    #[error("invalid setting: {0}")]
+    Settings(String),
 }
 
 impl Error {

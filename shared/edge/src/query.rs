@@ -52,7 +52,7 @@ fn check_session(session: &[String]) -> Result<()> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecommendQuery {
     /// The learner (a raw id over HTTP, a pseudonym in the scorer).
-    pub user: String,
+    pub user: Option<String>,
     /// How many items.
     pub k: usize,
     /// Business filters.
@@ -64,7 +64,9 @@ pub struct RecommendQuery {
 impl RecommendQuery {
     /// Checks every limit.
     pub fn validate(&self) -> Result<()> {
-        check_user(&self.user)?;
+        if let Some(user) = &self.user {
+            check_user(user)?;
+        }
         check_k(self.k)?;
         if self.filters.max_price.is_some_and(|p| !p.is_finite() || p < 0.0) {
             return Err(Error::invalid("max_price", "`max_price` must be a number ≥ 0"));
@@ -81,7 +83,8 @@ impl RecommendQuery {
 #[serde(deny_unknown_fields)]
 pub struct RankQuery {
     /// The learner.
-    pub user: String,
+    #[serde(default)]
+    pub user: Option<String>,
     /// Item ids to order.
     pub candidates: Vec<String>,
     /// Items of this session, newest last.
@@ -92,7 +95,9 @@ pub struct RankQuery {
 impl RankQuery {
     /// Checks every limit.
     pub fn validate(&self) -> Result<()> {
-        check_user(&self.user)?;
+        if let Some(user) = &self.user {
+            check_user(user)?;
+        }
         if self.candidates.len() > MAX_RANK_CANDIDATES {
             return Err(Error::invalid(
                 "candidates",
@@ -154,13 +159,13 @@ mod tests {
 
     #[test]
     fn limits_are_checked_once_for_every_front_end() {
-        let ok = RecommendQuery { user: "u".into(), k: 10, ..Default::default() };
+        let ok = RecommendQuery { user: Some("u".into()), k: 10, ..Default::default() };
         assert!(ok.validate().is_ok());
         for bad in [
             RecommendQuery { k: 0, ..ok.clone() },
             RecommendQuery { k: MAX_K + 1, ..ok.clone() },
-            RecommendQuery { user: String::new(), ..ok.clone() },
-            RecommendQuery { user: "x".repeat(MAX_ID_CHARS + 1), ..ok.clone() },
+            RecommendQuery { user: Some(String::new()), ..ok.clone() },
+            RecommendQuery { user: Some("x".repeat(MAX_ID_CHARS + 1)), ..ok.clone() },
             RecommendQuery { session: vec!["a".into(); MAX_SESSION + 1], ..ok.clone() },
             RecommendQuery { filters: Filters { max_price: Some(f32::NAN), ..Default::default() }, ..ok.clone() },
             RecommendQuery { filters: Filters { max_price: Some(-1.0), ..Default::default() }, ..ok.clone() },
@@ -171,7 +176,8 @@ mod tests {
         ] {
             assert!(matches!(bad.validate(), Err(Error::Invalid { .. })), "{bad:?}");
         }
-        let rank = RankQuery { user: "u".into(), candidates: vec!["a".into(); MAX_RANK_CANDIDATES], session: vec![] };
+        let rank =
+            RankQuery { user: Some("u".into()), candidates: vec!["a".into(); MAX_RANK_CANDIDATES], session: vec![] };
         assert!(rank.validate().is_ok());
         let many = RankQuery { candidates: vec!["a".into(); MAX_RANK_CANDIDATES + 1], ..rank };
         assert!(many.validate().is_err());

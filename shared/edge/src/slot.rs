@@ -13,6 +13,14 @@
 //! * it names a new version: fetch it; a valid artifact replaces the model
 //!   served, an invalid one is **refused** and remembered (not fetched again
 //!   while the pointer names it), and the last good model keeps answering;
+//! * a fetched artifact must say it is the version the pointer names (its
+//!   manifest's `model_id`), or it is refused: old bytes cannot be served
+//!   under a new name;
+//! * a version created before the newest one this slot has served is
+//!   refused: whoever can write the store cannot roll the edge back to an
+//!   older (perhaps since erased or poisoned) model. A deliberate rollback
+//!   is a new version: the old model re-signed under a new name and a new
+//!   time (`knowedge models rollback`), so only the signing key can roll back;
 //! * the pointer or the artifact cannot be read, is missing, or holds no
 //!   valid version: keep serving the last good model (nothing is refused:
 //!   storage may catch up later);
@@ -31,9 +39,10 @@
 //! let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
 //! b.items(vec!["a".into()]);
 //! b.popularity(vec![1.0]);
+//! b.manifest_mut().model_id = "v1".into();
 //! let artifact = b.sign(&key).unwrap();
 //!
-//! let mut slot = ModelSlot::<Model>::new(Channel::Recommender, key.public_key());
+//! let mut slot = ModelSlot::<Model>::new(Channel::Recommender, key.public_key().into());
 //! let Step::Fetch { version, object } = slot.on_pointer(Ok(Some(b"v1"))) else { panic!() };
 //! assert_eq!(object, "v1.kwm");
 //! assert!(matches!(slot.offer(&version, Ok(Some(&artifact))), Step::Serve(_)));
@@ -42,7 +51,8 @@
 
 use std::sync::Arc;
 
-use knowedge_format::artifact::PublicKey;
+use chrono::{DateTime, Utc};
+use knowedge_format::artifact::KeySet;
 use knowedge_format::store::{self, Channel};
 use knowedge_scoring::model::Model;
 use knowedge_scoring::sentiment::SentimentModel;
@@ -51,42 +61,48 @@ use serde::Serialize;
 /// A model an edge can serve: loaded from artifact bytes, verified on the way.
 pub trait Servable: Sized {
     /// Verifies and loads an artifact.
-    fn load(bytes: &[u8], key: &PublicKey) -> knowedge_format::Result<Self>;
+    fn load(bytes: &[u8], keys: &KeySet) -> knowedge_format::Result<Self>;
+    /// The model id its manifest holds.
+    fn model_id(&self) -> &str;
+    /// When it was created (exported and signed).
+    fn created_at(&self) -> DateTime<Utc>;
 }
 
 impl Servable for Model {
-    fn load(bytes: &[u8], key: &PublicKey) -> knowedge_format::Result<Self> {
-        Model::from_artifact(bytes, key)
+    fn load(bytes: &[u8], keys: &KeySet) -> knowedge_format::Result<Self> {
+        Model::from_artifact(bytes, keys)
+    }
+
+    fn model_id(&self) -> &str {
+        &self.info().model_id
+    }
+
+    fn created_at(&self) -> DateTime<Utc> {
+        self.info().created_at
     }
 }
 
 impl Servable for SentimentModel {
-    fn load(bytes: &[u8], key: &PublicKey) -> knowedge_format::Result<Self> {
-        SentimentModel::from_artifact(bytes, key)
+    fn load(bytes: &[u8], keys: &KeySet) -> knowedge_format::Result<Self> {
+        SentimentModel::from_artifact(bytes, keys)
+    }
+
+    fn model_id(&self) -> &str {
+        &self.info().model_id
+    }
+
+    fn created_at(&self) -> DateTime<Utc> {
+        self.info().created_at
     }
 }
 
-/// The verifying key from its hex setting, parsed again only when the
-/// setting changes: adapters read settings per request, and parsing an
-/// ed25519 key (a point decompression) is not free.
-#[derive(Debug, Default)]
-pub struct KeySetting {
-    parsed: Option<(String, PublicKey)>,
-}
-
-impl KeySetting {
-    /// The key for `hex`, or why it is not a key.
-    pub fn get(&mut self, hex: &str) -> knowedge_format::Result<PublicKey> {
-        let hex = hex.trim();
-        if let Some((h, key)) = &self.parsed
-            && h == hex
-        {
-            return Ok(key.clone());
-        }
-        let key = PublicKey::from_hex(hex)?;
-        self.parsed = Some((hex.to_owned(), key.clone()));
-        Ok(key)
+/// Loads `bytes` as `version`: verified, and saying it is that version.
+fn load_version<M: Servable>(version: &str, bytes: &[u8], keys: &KeySet) -> Result<M, String> {
+    let model = M::load(bytes, keys).map_err(|e| e.to_string())?;
+    if model.model_id() != version {
+        return Err(format!("the artifact holds model {:.128}, not version {version}", model.model_id()));
     }
+    Ok(model)
 }
 
 /// What the slot says to do next.
@@ -132,8 +148,10 @@ pub enum Event {
 #[derive(Debug)]
 pub struct ModelSlot<M> {
     channel: Channel,
-    key: PublicKey,
+    key: KeySet,
     serving: Option<(String, Arc<M>)>,
+    /// Creation time and version of the newest model served so far.
+    newest: Option<(DateTime<Utc>, String)>,
     refused: Option<(String, String)>,
     last_error: Option<String>,
     events: Vec<Event>,
@@ -141,8 +159,21 @@ pub struct ModelSlot<M> {
 
 impl<M: Servable> ModelSlot<M> {
     /// An empty slot for `channel`, verifying artifacts with `key`.
-    pub fn new(channel: Channel, key: PublicKey) -> Self {
-        Self { channel, key, serving: None, refused: None, last_error: None, events: Vec::new() }
+    pub fn new(channel: Channel, key: KeySet) -> Self {
+        Self { channel, key, serving: None, newest: None, refused: None, last_error: None, events: Vec::new() }
+    }
+
+    /// Refuses models created before `at` from now on (an adapter that
+    /// keeps state across restarts passes the newest time it served).
+    pub fn refuse_older_than(&mut self, at: DateTime<Utc>, version: &str) {
+        if self.newest.as_ref().is_none_or(|(t, _)| *t < at) {
+            self.newest = Some((at, version.to_owned()));
+        }
+    }
+
+    /// Creation time and version of the newest model this slot has served.
+    pub fn newest(&self) -> Option<(DateTime<Utc>, &str)> {
+        self.newest.as_ref().map(|(t, v)| (*t, v.as_str()))
     }
 
     /// The channel this slot follows.
@@ -150,16 +181,18 @@ impl<M: Servable> ModelSlot<M> {
         self.channel
     }
 
-    /// The key artifacts are verified with.
-    pub fn key(&self) -> &PublicKey {
+    /// The keys artifacts are verified with.
+    pub fn key(&self) -> &KeySet {
         &self.key
     }
 
-    /// Empties the slot if `key` differs from the slot's key (a rotated key
-    /// re-checks everything).
-    pub fn use_key(&mut self, key: &PublicKey) {
+    /// Empties the slot if `key` differs from the slot's keys (a changed key
+    /// set re-checks everything; the rollback floor stays).
+    pub fn use_key(&mut self, key: &KeySet) {
         if *key != self.key {
+            let newest = self.newest.take();
             *self = Self::new(self.channel, key.clone());
+            self.newest = newest;
         }
     }
 
@@ -199,9 +232,18 @@ impl<M: Servable> ModelSlot<M> {
             Ok(None) => return self.fail(format!("`{object}` is not in the store")),
             Err(reason) => return self.fail(format!("cannot read `{object}`: {reason}")),
         };
-        match M::load(bytes, &self.key) {
+        let loaded = load_version::<M>(version, bytes, &self.key).and_then(|model| match &self.newest {
+            Some((t, newest)) if model.created_at() < *t => Err(format!(
+                "it was created at {}, before {newest} ({t}) which this edge has served; \
+                 roll back by publishing a re-signed version (`knowedge models rollback`)",
+                model.created_at()
+            )),
+            _ => Ok(model),
+        });
+        match loaded {
             Ok(model) => {
                 let model = Arc::new(model);
+                self.refuse_older_than(model.created_at(), version);
                 self.serving = Some((version.to_owned(), Arc::clone(&model)));
                 if self.refused.as_ref().is_some_and(|(v, _)| v == version) {
                     self.refused = None;
@@ -209,8 +251,7 @@ impl<M: Servable> ModelSlot<M> {
                 self.events.push(Event::Swapped(version.to_owned()));
                 Step::Serve(model)
             }
-            Err(e) => {
-                let reason = e.to_string();
+            Err(reason) => {
                 self.events.push(Event::Refused(version.to_owned(), reason.clone()));
                 self.refused = Some((version.to_owned(), reason.clone()));
                 self.last_error = Some(reason.clone());
@@ -237,6 +278,7 @@ impl<M: Servable> ModelSlot<M> {
     /// previous run); false, with the reason recorded, if it does not verify.
     pub fn adopt(&mut self, version: &str, bytes: &[u8]) -> bool {
         matches!(self.offer(version, Ok(Some(bytes))), Step::Serve(_))
+            && self.serving.as_ref().is_some_and(|(v, _)| v == version)
     }
 
     /// The model served, if any.
@@ -279,19 +321,19 @@ impl<M: Servable> ModelSlot<M> {
 /// verified once, the most recent few kept.
 #[derive(Debug)]
 pub struct Versions<M> {
-    key: PublicKey,
+    key: KeySet,
     capacity: usize,
     entries: Vec<(String, Arc<M>)>,
 }
 
 impl<M: Servable> Versions<M> {
     /// Keeps up to `capacity` versions verified with `key`.
-    pub fn new(key: PublicKey, capacity: usize) -> Self {
+    pub fn new(key: KeySet, capacity: usize) -> Self {
         Self { key, capacity: capacity.max(1), entries: Vec::new() }
     }
 
     /// Empties the cache if `key` differs from its key.
-    pub fn use_key(&mut self, key: &PublicKey) {
+    pub fn use_key(&mut self, key: &KeySet) {
         if *key != self.key {
             *self = Self::new(key.clone(), self.capacity);
         }
@@ -329,7 +371,8 @@ impl<M: Servable> Versions<M> {
             Ok(None) => return Err(format!("`{object}` is not in the store")),
             Err(reason) => return Err(format!("cannot read `{object}`: {reason}")),
         };
-        let model = Arc::new(M::load(bytes, &self.key).map_err(|e| format!("version {version}: {e}"))?);
+        let model =
+            Arc::new(load_version::<M>(version, bytes, &self.key).map_err(|e| format!("version {version}: {e}"))?);
         if self.entries.len() >= self.capacity {
             self.entries.remove(0);
         }
@@ -367,7 +410,7 @@ mod tests {
     #[test]
     fn serves_swaps_refuses_and_keeps_the_last_good_model() {
         let key = SigningKey::from_seed([4; 32]);
-        let mut slot = ModelSlot::<Model>::new(Channel::Recommender, key.public_key());
+        let mut slot = ModelSlot::<Model>::new(Channel::Recommender, key.public_key().into());
         // Nothing published yet.
         assert!(matches!(look(&mut slot, &[]), Step::Unavailable(r) if r.contains("no `current`")));
         // A first version.
@@ -409,34 +452,72 @@ mod tests {
     #[test]
     fn without_a_good_model_the_reason_is_given() {
         let key = SigningKey::from_seed([4; 32]);
-        let mut slot = ModelSlot::<Model>::new(Channel::Recommender, key.public_key());
+        let mut slot = ModelSlot::<Model>::new(Channel::Recommender, key.public_key().into());
         let store = [("current", b"v1".to_vec()), ("v1.kwm", b"not an artifact".to_vec())];
         assert!(matches!(look(&mut slot, &store), Step::Unavailable(r) if r.contains("refused")));
         assert!(matches!(slot.on_pointer(Ok(Some(b"v1"))), Step::Unavailable(r) if r.contains("magic")));
         // A sentiment slot refuses a recommendation artifact.
-        let mut s = ModelSlot::<SentimentModel>::new(Channel::Sentiment, key.public_key());
+        let mut s = ModelSlot::<SentimentModel>::new(Channel::Sentiment, key.public_key().into());
         assert!(!s.adopt("rec", &artifact(&key, "rec")));
         assert_eq!(s.status().refused.as_deref(), Some("rec"));
         // A new key empties the slot.
         assert!(slot.adopt("v9", &artifact(&key, "v9")));
-        slot.use_key(&SigningKey::from_seed([6; 32]).public_key());
+        slot.use_key(&SigningKey::from_seed([6; 32]).public_key().into());
         assert_eq!(slot.status(), SlotStatus::default());
     }
 
+    fn artifact_at(key: &SigningKey, id: &str, minute: u32) -> Vec<u8> {
+        use chrono::TimeZone;
+        let mut b = ArtifactBuilder::new(ModelKind::Popularity, 0);
+        b.items(vec!["a".into(), "b".into()]);
+        b.popularity(vec![1.0, 2.0]);
+        b.manifest_mut().model_id = id.into();
+        b.manifest_mut().created_at = Utc.with_ymd_and_hms(2026, 12, 1, 12, minute, 0).unwrap();
+        b.sign(key).unwrap()
+    }
+
     #[test]
-    fn key_settings_are_parsed_once_per_value() {
-        let (a, b) = (SigningKey::from_seed([1; 32]).public_key(), SigningKey::from_seed([2; 32]).public_key());
-        let mut setting = KeySetting::default();
-        assert_eq!(setting.get(&a.to_hex()).unwrap(), a);
-        assert_eq!(setting.get(&format!(" {}\n", a.to_hex())).unwrap(), a);
-        assert_eq!(setting.get(&b.to_hex()).unwrap(), b);
-        assert!(setting.get("zz").is_err());
+    fn older_versions_and_renamed_artifacts_are_refused() {
+        let key = SigningKey::from_seed([4; 32]);
+        let mut slot = ModelSlot::<Model>::new(Channel::Recommender, key.public_key().into());
+        let (v1, v2) = (artifact_at(&key, "v1", 1), artifact_at(&key, "v2", 2));
+        let mut store = vec![("v1.kwm", v1.clone()), ("v2.kwm", v2.clone()), ("current", b"v2".to_vec())];
+        assert_eq!(id(&look(&mut slot, &store)), "v2");
+        // The pointer rolled back to an older signed version: refused, v2 keeps answering.
+        store[2].1 = b"v1".to_vec();
+        assert_eq!(id(&look(&mut slot, &store)), "v2");
+        assert!(slot.status().last_error.unwrap().contains("before v2"));
+        // Old bytes under a new name: refused.
+        store.push(("v3.kwm", v1.clone()));
+        store[2].1 = b"v3".to_vec();
+        assert_eq!(id(&look(&mut slot, &store)), "v2");
+        assert!(slot.status().last_error.unwrap().contains("not version v3"));
+        // A rollback re-signed as a new, newer version is served.
+        store.push(("v4.kwm", artifact_at(&key, "v4", 3)));
+        store[2].1 = b"v4".to_vec();
+        assert_eq!(id(&look(&mut slot, &store)), "v4");
+        // The floor survives a key change and can be set from outside.
+        slot.use_key(&SigningKey::from_seed([6; 32]).public_key().into());
+        assert_eq!(slot.newest().map(|(_, v)| v), Some("v4"));
+        let mut fresh = ModelSlot::<Model>::new(Channel::Recommender, key.public_key().into());
+        fresh.refuse_older_than(DateTime::<Utc>::MAX_UTC, "v9");
+        assert!(!fresh.adopt("v4", &artifact_at(&key, "v4", 3)));
+    }
+
+    #[test]
+    fn rotated_keys_are_accepted_by_key_id() {
+        let (old, new) = (SigningKey::from_seed([1; 32]), SigningKey::from_seed([2; 32]));
+        let set = KeySet::new([old.public_key(), new.public_key()]).unwrap();
+        let mut slot = ModelSlot::<Model>::new(Channel::Recommender, set);
+        assert!(slot.adopt("v1", &artifact_at(&old, "v1", 1)));
+        assert!(slot.adopt("v2", &artifact_at(&new, "v2", 2)));
+        assert!(!slot.adopt("v3", &artifact_at(&SigningKey::from_seed([3; 32]), "v3", 3)));
     }
 
     #[test]
     fn versions_are_verified_once_and_bounded() {
         let key = SigningKey::from_seed([4; 32]);
-        let mut versions = Versions::<Model>::new(key.public_key(), 2);
+        let mut versions = Versions::<Model>::new(key.public_key().into(), 2);
         assert_eq!(versions.get("a").unwrap_err(), "a.kwm");
         for v in ["a", "b", "c"] {
             versions.offer(v, Ok(Some(&artifact(&key, v)))).unwrap();
@@ -444,5 +525,6 @@ mod tests {
         assert!(versions.get("a").is_err() && versions.get("c").is_ok());
         assert!(versions.offer("d", Ok(None)).unwrap_err().contains("not in the store"));
         assert!(versions.offer("e", Ok(Some(b"junk"))).is_err());
+        assert!(versions.offer("f", Ok(Some(&artifact(&key, "a")))).unwrap_err().contains("not version f"));
     }
 }

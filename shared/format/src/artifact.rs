@@ -399,6 +399,99 @@ impl PublicKey {
     }
 }
 
+/// The keys a reader accepts artifacts from.
+///
+/// A single [`PublicKey`] is one; a [`KeySet`] holds several (key rotation:
+/// the artifact's manifest names its signing key by [`PublicKey::key_id`],
+/// and the set verifies it with that key).
+pub trait VerifyingKeys {
+    /// The accepted key whose [`PublicKey::key_id`] is `key_id`.
+    fn find(&self, key_id: &str) -> Option<&PublicKey>;
+    /// The one accepted key, when there is exactly one.
+    fn only(&self) -> Option<&PublicKey>;
+}
+
+impl VerifyingKeys for PublicKey {
+    fn find(&self, key_id: &str) -> Option<&PublicKey> {
+        (self.key_id() == key_id).then_some(self)
+    }
+
+    fn only(&self) -> Option<&PublicKey> {
+        Some(self)
+    }
+}
+
+/// Several accepted signing keys (for rotation), each with its key id.
+///
+/// ```
+/// use knowedge_format::artifact::{KeySet, SigningKey};
+///
+/// let (old, new) = (SigningKey::from_seed([1; 32]), SigningKey::from_seed([2; 32]));
+/// let list = format!("{}, {}", old.public_key().to_hex(), new.public_key().to_hex());
+/// let set = KeySet::from_hex_list(&list).unwrap();
+/// assert_eq!(set.len(), 2);
+/// assert!(KeySet::from_hex_list("").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySet {
+    keys: Vec<(String, PublicKey)>,
+}
+
+impl KeySet {
+    /// A set of the given keys (at least one).
+    pub fn new(keys: impl IntoIterator<Item = PublicKey>) -> Result<Self> {
+        let keys: Vec<(String, PublicKey)> = keys.into_iter().map(|k| (k.key_id(), k)).collect();
+        if keys.is_empty() {
+            return Err(Error::Key("no public key given".into()));
+        }
+        Ok(Self { keys })
+    }
+
+    /// Keys from hex encodings separated by commas or white space.
+    pub fn from_hex_list(list: &str) -> Result<Self> {
+        Self::new(
+            list.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(PublicKey::from_hex)
+                .collect::<Result<Vec<_>>>()?,
+        )
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Never true: a set holds at least one key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The keys' ids, in order.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|(id, _)| id.as_str())
+    }
+}
+
+impl From<PublicKey> for KeySet {
+    fn from(key: PublicKey) -> Self {
+        Self { keys: vec![(key.key_id(), key)] }
+    }
+}
+
+impl VerifyingKeys for KeySet {
+    fn find(&self, key_id: &str) -> Option<&PublicKey> {
+        self.keys.iter().find(|(id, _)| id == key_id).map(|(_, k)| k)
+    }
+
+    fn only(&self) -> Option<&PublicKey> {
+        match self.keys.as_slice() {
+            [(_, k)] => Some(k),
+            _ => None,
+        }
+    }
+}
+
 /// Assembles and signs an artifact.
 #[derive(Clone, Debug)]
 pub struct ArtifactBuilder {
@@ -612,6 +705,35 @@ pub fn assemble(manifest_json: &[u8], tensors: &[u8], key: &SigningKey) -> Resul
     Ok(out)
 }
 
+/// The same model under a new id and creation time, signed again with
+/// `key`: how a deliberate rollback is published (the edge refuses a model
+/// created before the newest it has served, so an old artifact cannot simply
+/// be pointed at again). The manifest keeps every other field and records
+/// the old id in `params.reissued_from`.
+pub fn reissue(
+    bytes: &[u8],
+    keys: &(impl VerifyingKeys + ?Sized),
+    key: &SigningKey,
+    model_id: &str,
+    created_at: DateTime<Utc>,
+) -> Result<Vec<u8>> {
+    let old = verify(bytes, keys)?;
+    let (m_end, t_end) = section_ends(bytes)?;
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&bytes[HEADER_LEN..m_end]).map_err(|e| Error::Manifest(e.to_string()))?;
+    let fields = manifest.as_object_mut().ok_or_else(|| Error::Manifest("the manifest is not an object".into()))?;
+    fields.insert("format_version".into(), FORMAT_VERSION.into());
+    fields.insert("model_id".into(), model_id.into());
+    fields.insert("created_at".into(), serde_json::to_value(created_at).map_err(|e| Error::Manifest(e.to_string()))?);
+    fields.insert("key_id".into(), key.public_key().key_id().into());
+    let params = fields.entry("params").or_insert_with(|| serde_json::json!({}));
+    if let Some(params) = params.as_object_mut() {
+        params.insert("reissued_from".into(), old.model_id.into());
+    }
+    let json = serde_json::to_vec(&manifest).map_err(|e| Error::Manifest(e.to_string()))?;
+    assemble(&json, &bytes[m_end..t_end], key)
+}
+
 /// What the signature of a `version` artifact signs, given its bytes before the signature.
 fn signed_message(version: u32, body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     match version {
@@ -686,7 +808,7 @@ impl Artifact {
     /// Refuses with [`Error::NotAnArtifact`], [`Error::UnsupportedVersion`],
     /// [`Error::Malformed`], [`Error::BadSignature`],
     /// [`Error::UnsupportedFeature`], [`Error::Manifest`] or [`Error::Tensors`].
-    pub fn read(bytes: &[u8], key: &PublicKey) -> Result<Self> {
+    pub fn read(bytes: &[u8], key: &(impl VerifyingKeys + ?Sized)) -> Result<Self> {
         let manifest = verify(bytes, key)?;
         let (m_end, t_end) = section_ends(bytes)?;
         let st = SafeTensors::deserialize(&bytes[m_end..t_end]).map_err(|e| Error::Tensors(e.to_string()))?;
@@ -804,7 +926,11 @@ fn section_ends(bytes: &[u8]) -> Result<(usize, usize)> {
 }
 
 /// Checks header, version, lengths, signature and requirements; returns the manifest.
-pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Manifest> {
+///
+/// With several accepted keys ([`KeySet`]), the key the manifest names by
+/// `key_id` verifies; an artifact naming none of them is refused with
+/// [`Error::Key`].
+pub fn verify(bytes: &[u8], keys: &(impl VerifyingKeys + ?Sized)) -> Result<Manifest> {
     if bytes.len() < 8 || &bytes[..8] != MAGIC {
         return Err(Error::NotAnArtifact);
     }
@@ -819,6 +945,21 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<Manifest> {
     let sig_bytes: [u8; SIGNATURE_LEN] =
         bytes[t_end..].try_into().map_err(|_| Error::Malformed("signature length".into()))?;
     let signature = ed25519_dalek::Signature::from_bytes(&sig_bytes);
+    let key = match keys.only() {
+        Some(key) => key,
+        None => {
+            /// The one manifest field needed to choose a key (the rest is skipped).
+            #[derive(Deserialize)]
+            struct KeyId {
+                key_id: String,
+            }
+            let named: KeyId =
+                serde_json::from_slice(&bytes[HEADER_LEN..m_end]).map_err(|e| Error::Manifest(e.to_string()))?;
+            keys.find(&named.key_id).ok_or_else(|| {
+                Error::Key(format!("the artifact is signed by key {}, which is not accepted here", named.key_id))
+            })?
+        }
+    };
     key.0.verify(&signed_message(version, &bytes[..t_end]), &signature).map_err(|_| Error::BadSignature)?;
 
     let manifest: Manifest =
@@ -1059,5 +1200,45 @@ mod tests {
             Artifact::read(&bytes, &key.public_key()).unwrap_err(),
             Error::UnsupportedFeature(vec!["quantised-int4".into()])
         );
+    }
+    #[test]
+    fn key_sets_verify_with_the_key_the_manifest_names() {
+        let (old, new, other) =
+            (SigningKey::from_seed([1; 32]), SigningKey::from_seed([2; 32]), SigningKey::from_seed([3; 32]));
+        let set = KeySet::new([old.public_key(), new.public_key()]).unwrap();
+        for key in [&old, &new] {
+            assert_eq!(Artifact::read(&sample(key), &set).unwrap().manifest.key_id, key.public_key().key_id());
+        }
+        let e = verify(&sample(&other), &set).unwrap_err();
+        assert!(matches!(&e, Error::Key(m) if m.contains(&other.public_key().key_id())), "{e}");
+        // A manifest naming an accepted key but signed by another fails the signature.
+        let forged = assemble_with_key_id(&other, &old.public_key().key_id());
+        assert_eq!(verify(&forged, &set).unwrap_err(), Error::BadSignature);
+    }
+
+    fn assemble_with_key_id(key: &SigningKey, key_id: &str) -> Vec<u8> {
+        let bytes = sample(key);
+        let a = Artifact::read(&bytes, &key.public_key()).unwrap();
+        let mut m = a.manifest.clone();
+        m.key_id = key_id.to_owned();
+        let (m_end, t_end) = section_ends(&bytes).unwrap();
+        assemble(&serde_json::to_vec(&m).unwrap(), &bytes[m_end..t_end], key).unwrap()
+    }
+
+    #[test]
+    fn reissued_artifacts_carry_the_new_id_and_time_and_the_same_tensors() {
+        let key = SigningKey::from_seed([4; 32]);
+        let old = sample(&key);
+        let at = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
+        let new = reissue(&old, &key.public_key(), &key, "m1-rollback", at).unwrap();
+        let (a, b) =
+            (Artifact::read(&old, &key.public_key()).unwrap(), Artifact::read(&new, &key.public_key()).unwrap());
+        assert_eq!((b.manifest.model_id.as_str(), b.manifest.created_at), ("m1-rollback", at));
+        assert_eq!(b.manifest.params["reissued_from"], "m1");
+        assert_eq!(a.tensors.keys().collect::<Vec<_>>(), b.tensors.keys().collect::<Vec<_>>());
+        assert_eq!(a.manifest.items, b.manifest.items);
+        // Only a verified artifact is reissued.
+        let other = SigningKey::from_seed([5; 32]);
+        assert_eq!(reissue(&old, &other.public_key(), &other, "x", at).unwrap_err(), Error::BadSignature);
     }
 }

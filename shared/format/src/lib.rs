@@ -9,6 +9,7 @@
 //! * [`artifact`]: the signed model artifact format (version
 //!   [`artifact::FORMAT_VERSION`]): safetensors tensors plus a JSON manifest,
 //!   signed with ed25519 over a BLAKE3 digest, and the signing keys;
+//! * [`cors`]: the cross-origin policy ingestion and the edge answer browsers with;
 //! * [`store`]: the layout of a model store (artifacts and the pointers of
 //!   its [`store::Channel`]s).
 //!
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod artifact;
+pub mod cors;
 pub mod error;
 pub mod event;
 pub mod pseudonym;

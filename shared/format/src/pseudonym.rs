@@ -51,6 +51,19 @@ impl Pseudonymizer {
         &self.key_id
     }
 
+    /// A keyed tag (HMAC-SHA256 with the pseudonym key) over `parts`, each
+    /// length-prefixed, under `domain`: for values the edge issues and later
+    /// recognises (recommendation ids), never equal to any pseudonym.
+    pub fn tag(&self, domain: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(b"\0knowedge-tag\0");
+        for part in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// The pseudonym of `user_id`: 64 lowercase hex characters.
     pub fn pseudonymize(&self, user_id: &str) -> String {
         let mut mac = self.mac.clone();

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::kernels::{Entry, cholesky_solve};
 pub use crate::kernels::{dot, top_k};
 use crate::quantized::QuantizedFactors;
-use knowedge_format::artifact::{Artifact, FACTORS_I8, IdList, ModelKind, PublicKey, TrainingWindow};
+use knowedge_format::artifact::{Artifact, FACTORS_I8, IdList, ModelKind, TrainingWindow, VerifyingKeys};
 use knowedge_format::{Error, Result};
 
 /// Business filters on a recommendation request.
@@ -311,7 +311,7 @@ impl std::ops::Deref for Ids {
 
 impl Model {
     /// Verifies an artifact with `key` and loads it.
-    pub fn from_artifact(bytes: &[u8], key: &PublicKey) -> Result<Self> {
+    pub fn from_artifact(bytes: &[u8], key: &(impl VerifyingKeys + ?Sized)) -> Result<Self> {
         Self::from_verified(Artifact::read(bytes, key)?)
     }
 

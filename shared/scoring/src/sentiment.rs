@@ -61,7 +61,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use knowedge_format::artifact::{Artifact, ArtifactBuilder, ModelKind, PublicKey, TensorData, TrainingWindow};
+use knowedge_format::artifact::{Artifact, ArtifactBuilder, ModelKind, TensorData, TrainingWindow, VerifyingKeys};
 use knowedge_format::{Error, Result};
 
 /// The feature extraction this module implements (listed in `requires`).
@@ -447,7 +447,7 @@ impl Clone for SentimentModel {
 
 impl SentimentModel {
     /// Verifies an artifact with `key` and loads it.
-    pub fn from_artifact(bytes: &[u8], key: &PublicKey) -> Result<Self> {
+    pub fn from_artifact(bytes: &[u8], key: &(impl VerifyingKeys + ?Sized)) -> Result<Self> {
         Self::from_verified(Artifact::read(bytes, key)?)
     }
 
