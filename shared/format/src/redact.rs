@@ -106,6 +106,11 @@ pub fn redact(text: &str, counts: &mut Redactions) -> Option<String> {
     Some(out)
 }
 
+/// Whether `text` holds anything [`redact`] replaces.
+pub fn contains_personal_data(text: &str) -> bool {
+    redact(text, &mut Redactions::default()).is_some()
+}
+
 fn has_long_digit_run(b: &[u8]) -> bool {
     let mut run = 0;
     for &c in b {
@@ -306,6 +311,7 @@ mod tests {
         let mut c = Redactions::default();
         assert!(redact("这本书很好，2026年买的，第3版", &mut c).is_none());
         assert!(redact("", &mut c).is_none());
+        assert!(contains_personal_data("id-13812345678") && !contains_personal_data("course-12"));
         assert_eq!(c.total(), 0);
     }
 }
