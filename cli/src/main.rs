@@ -97,6 +97,11 @@ enum Command {
         #[command(subcommand)]
         command: LakeCommand,
     },
+    /// The lake's audit log: verify the hash chain, list the records.
+    Audit {
+        #[command(subcommand)]
+        command: knowedge::audit::AuditCommand,
+    },
     /// Key material.
     Keys {
         #[command(subcommand)]
@@ -419,6 +424,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { command } => demo_command(command).await,
         Command::Sentiment { command } => knowedge::sentiment::run(command).await,
+        Command::Audit { command } => knowedge::audit::run(command).await,
         Command::Eval { data, split, resplit, k, json, recipes, config, search } => {
             let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config, search };
             tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
@@ -431,9 +437,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Lake { command: LakeCommand::Stats { lake } } => {
             let lake = Lake::open(&lake)?;
             let rows = lake.scan_events().await?.len();
+            // Objects skipped (logged): by the event scan and the dead-letter read.
+            let skipped_events = lake.skipped_objects();
             let events = lake.read_events().await?.len();
+            let before = lake.skipped_objects();
             let dead = lake.read_dead_letters().await?.len();
-            println!("{}", serde_json::json!({"rows": rows, "events": events, "dead_letters": dead}));
+            let skipped = skipped_events + lake.skipped_objects() - before;
+            println!(
+                "{}",
+                serde_json::json!({"rows": rows, "events": events, "dead_letters": dead, "skipped_objects": skipped})
+            );
             Ok(())
         }
     }
