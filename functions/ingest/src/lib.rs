@@ -4,11 +4,16 @@
 //! `{"events": [...]}` or NDJSON with `content-type: application/x-ndjson`),
 //! authenticated with an ingest key (`Authorization: Bearer …`). Each event
 //! is decoded strictly and validated against schema v1
-//! ([`knowedge_format::event`]); accepted events get their `user_id` replaced
-//! by its keyed pseudonym and personal data in `text` / `query` redacted,
-//! and are written to the event lake as Parquet before the answer is sent;
-//! rejected events are kept in the lake's dead letter with every reason. The
-//! answer lists the outcome of every event.
+//! ([`knowedge_format::event`]); accepted events get their `user_id` and
+//! `session_id` replaced by their keyed pseudonyms and personal data in
+//! `text` / `query` redacted (an event whose `item_id`, `experiment`,
+//! `variant` or `recommendation_id` holds personal data is refused, rule
+//! `personal_data`), record the name of the API key that sent them, and are
+//! written to the event lake as Parquet before the answer is sent; rejected
+//! events are kept in the lake's dead letter with every reason, as the
+//! dead-letter policy ([`knowedge_format::deadletter`]) allows. A request
+//! authorised with an `admin` key is recorded in the lake's audit log first
+//! (`503` if it cannot be). The answer lists the outcome of every event.
 //!
 //! The same [`Ingest::handle`] runs as an AWS Lambda function behind API
 //! Gateway or a function URL (`knowedge-ingest` binary) and locally behind
@@ -27,7 +32,7 @@
 //! Status codes: 200 batch processed (see per-event results), 400 malformed
 //! batch, 401 missing or unknown key, 403 key without `events.write`, 404,
 //! 405, 413 body over 1 MiB or more than 500 events, 422 every event
-//! rejected, 503 the lake could not store the batch (retry it).
+//! rejected, 503 the lake could not store the batch or the audit record (retry it).
 
 pub mod auth;
 
