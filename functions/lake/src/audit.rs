@@ -131,6 +131,13 @@ impl AuditRecord {
         knowedge_format::deadletter::canonical_text(&body).into_bytes()
     }
 
+    /// The record's object as written: its JSON and a newline.
+    pub fn stored_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = serde_json::to_vec(self)?;
+        out.push(b'\n');
+        Ok(out)
+    }
+
     /// The digest the record should carry.
     pub fn compute_digest(&self) -> String {
         let mut h = Sha256::new();
@@ -244,8 +251,7 @@ impl Lake {
                 digest: String::new(),
             };
             record.digest = record.compute_digest();
-            let mut body = serde_json::to_vec(&record)?;
-            body.push(b'\n');
+            let body = record.stored_bytes()?;
             let opts = PutOptions::from(PutMode::Create);
             match self.store().put_opts(&self.path(&record_name(seq)), PutPayload::from(body), opts).await {
                 Ok(_) => return Ok(record),
@@ -345,9 +351,7 @@ impl Lake {
                     return Ok(report);
                 }
             };
-            let mut written = serde_json::to_vec(&record)?;
-            written.push(b'\n');
-            if written != bytes {
+            if record.stored_bytes()? != bytes {
                 report.problem = Some(problem(
                     expected,
                     shown,
