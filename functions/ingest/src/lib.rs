@@ -664,7 +664,7 @@ mod tests {
         let mut body = serde_json::to_string(&json!({ "events": events })).unwrap();
         body.insert_str(
             body.len() - 2,
-            r#",{"a":1,"a":2},[1],{"event_id":"x","text":{"t":"13812345678"},"user_id":"bob"}"#,
+            r#",{"a":1,"a":2},[1],{"event_id":"x","text":{"t":"13812345678"},"user_id":"bob"},{"event_id":"6a1f0a52-8d7e-4a0b-9a52-7c1f1b3effff","type":"view","user_id":"u","item_id":"13812345678","ts":"2026-11-28T11:00:00Z"}"#,
         );
         for (body, ndjson) in [(body.clone().into_bytes(), false), (ndjson(&body), true)] {
             let elements = event::decode_elements(&body, ndjson).unwrap();
@@ -677,9 +677,11 @@ mod tests {
             assert_eq!(fast.dead, slow.dead);
             assert_eq!(
                 (fast.result.accepted, fast.result.duplicates, fast.result.rejected),
-                (20, 4, 19 + usize::from(ndjson))
+                (20, 4, 20 + usize::from(ndjson))
             );
             assert!(fast.result.redactions.total() >= 4);
+            assert!(fast.result.results.iter().any(|r| r.problems.iter().any(|p| p.rule == "personal_data")));
+            assert!(fast.accepted.iter().all(|e| e.event.session_id.as_deref() != Some("s")), "pseudonymised");
         }
     }
 
