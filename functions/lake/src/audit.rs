@@ -15,6 +15,11 @@
 //! conditional put on S3); when another appender got there first it reads
 //! again and retries, so concurrent appenders produce one gap-free chain.
 //!
+//! Each append lists `audit/` to find the last record, so its cost grows
+//! with the log (fine for admin actions, promotions and erasures; not meant
+//! for per-event use). An unreadable last record stops appends with an
+//! error until the log is looked at (`knowedge audit verify`).
+//!
 //! **Records never hold a learner's raw id or pseudonym**: an erasure must be
 //! able to remove every copy of a pseudonym from the lake, and the audit log
 //! is never rewritten. `details` reference job ids, model versions, routes;
