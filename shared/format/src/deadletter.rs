@@ -7,7 +7,7 @@
 //!
 //! | field | kept as |
 //! |---|---|
-//! | `event_id`, `type`, `item_id`, `ts`, `price`, `currency`, `rating`, `progress`, `experiment`, `variant`, `recommendation_id`, `schema_version` | as sent when a string of at most [`MAX_KEPT_CHARS`] characters, a number or a boolean (strings and numbers with personal data found by [`redact`](crate::redact) are redacted); any other shape is replaced by its description, `{"omitted": "<JSON type>", "len": <characters or elements>}` |
+//! | `event_id`, `type`, `item_id`, `ts`, `price`, `currency`, `rating`, `progress`, `experiment`, `variant`, `recommendation_id`, `schema_version` | as sent when a string of at most [`MAX_KEPT_CHARS`] characters, a number or a boolean (strings and numbers with personal data found by [`redact`] are redacted); any other shape is replaced by its description, `{"omitted": "<JSON type>", "len": <characters or elements>}` |
 //! | `user_id`, `session_id` | the keyed pseudonym of the value, whatever its JSON type (a string as is, a number as its decimal text, anything else as its canonical JSON: see [`canonical_text`]); `null` stays `null` |
 //! | `text`, `query` | redacted text when a string of at most 5,000 (`text`) or 1,000 (`query`) characters; else its description |
 //! | anything else | dropped; its name is listed in `dropped_fields` when the name itself is harmless ([`is_harmless_name`]), else only counted in `dropped_unnamed` |
@@ -127,7 +127,7 @@ pub fn sanitize_problems(problems: &[Problem]) -> Vec<Problem> {
 
 /// Whether a field name may be written as is: 1-32 lowercase ASCII
 /// letters, digits and `_`, starting with a letter, without a run of more
-/// than 4 digits, and without anything [`redact`](crate::redact) finds.
+/// than 4 digits, and without anything [`redact`] finds.
 pub fn is_harmless_name(name: &str) -> bool {
     let b = name.as_bytes();
     let shape = !b.is_empty()
