@@ -5,6 +5,7 @@
 //! generates demo data, and brings everything up at once (`knowedge dev`).
 //! The same library functions drive the end-to-end tests.
 
+pub mod audit;
 pub mod demo;
 pub mod dev;
 pub mod edgebench;

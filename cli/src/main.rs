@@ -103,6 +103,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// The lake's audit log: verify the hash chain, list the records.
+    Audit {
+        #[command(subcommand)]
+        command: knowedge::audit::AuditCommand,
+    },
     /// Key material.
     Keys {
         #[command(subcommand)]
@@ -265,6 +270,9 @@ enum ModelsCommand {
         /// Roll back the sentiment model instead of the recommender.
         #[arg(long)]
         sentiment: bool,
+        /// Lake whose audit log records the promotion (directory or s3:// URL).
+        #[arg(long)]
+        lake: Option<String>,
     },
 }
 
@@ -506,8 +514,11 @@ async fn run(cli: Cli) -> Result<()> {
             println!("{}", Keys::load(&keys)?.token(&user, ttl, audience.as_deref())?);
             Ok(())
         }
-        Command::Models { command: ModelsCommand::Rollback { models, keys, to, sentiment } } => {
-            let store = ModelStore::open(&models)?;
+        Command::Models { command: ModelsCommand::Rollback { models, keys, to, sentiment, lake } } => {
+            let mut store = ModelStore::open(&models)?;
+            if let Some(lake) = lake {
+                store = store.with_audit(Lake::open(&lake)?, "knowedge-cli");
+            }
             let channel = if sentiment { Channel::Sentiment } else { Channel::Recommender };
             let keys = Keys::load(&keys)?;
             let old = store.get(&to).await.with_context(|| format!("reading version {to}"))?;
@@ -521,6 +532,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo { command } => demo_command(command).await,
         Command::Sentiment { command } => knowedge::sentiment::run(command).await,
+        Command::Audit { command } => knowedge::audit::run(command).await,
         Command::Eval { data, split, resplit, k, json, recipes, config, search } => {
             let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config, search };
             tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
@@ -533,9 +545,16 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Lake { command: LakeCommand::Stats { lake } } => {
             let lake = Lake::open(&lake)?;
             let rows = lake.scan_events().await?.len();
+            // Objects skipped (logged): by the event scan and the dead-letter read.
+            let skipped_events = lake.skipped_objects();
             let events = lake.read_events().await?.len();
+            let before = lake.skipped_objects();
             let dead = lake.read_dead_letters().await?.len();
-            println!("{}", serde_json::json!({"rows": rows, "events": events, "dead_letters": dead}));
+            let skipped = skipped_events + lake.skipped_objects() - before;
+            println!(
+                "{}",
+                serde_json::json!({"rows": rows, "events": events, "dead_letters": dead, "skipped_objects": skipped})
+            );
             Ok(())
         }
     }

@@ -54,6 +54,7 @@ fn review_event(id: usize, item: &str, text: &str) -> StoredEvent {
         },
         received_at: ts,
         redactions: 0,
+        key_name: None,
     }
 }
 

@@ -4,11 +4,16 @@
 //! `{"events": [...]}` or NDJSON with `content-type: application/x-ndjson`),
 //! authenticated with an ingest key (`Authorization: Bearer …`). Each event
 //! is decoded strictly and validated against schema v1
-//! ([`knowedge_format::event`]); accepted events get their `user_id` replaced
-//! by its keyed pseudonym and personal data in `text` / `query` redacted,
-//! and are written to the event lake as Parquet before the answer is sent;
-//! rejected events are kept in the lake's dead letter with every reason. The
-//! answer lists the outcome of every event.
+//! ([`knowedge_format::event`]); accepted events get their `user_id` and
+//! `session_id` replaced by their keyed pseudonyms and personal data in
+//! `text` / `query` redacted (an event whose `item_id`, `experiment`,
+//! `variant` or `recommendation_id` holds personal data is refused, rule
+//! `personal_data`), record the name of the API key that sent them, and are
+//! written to the event lake as Parquet before the answer is sent; rejected
+//! events are kept in the lake's dead letter with every reason, as the
+//! dead-letter policy ([`knowedge_format::deadletter`]) allows. A request
+//! authorised with an `admin` key is recorded in the lake's audit log first
+//! (`503` if it cannot be). The answer lists the outcome of every event.
 //!
 //! The same [`Ingest::handle`] runs as an AWS Lambda function behind API
 //! Gateway or a function URL (`knowedge-ingest` binary) and locally behind
@@ -27,7 +32,7 @@
 //! Status codes: 200 batch processed (see per-event results), 400 malformed
 //! batch, 401 missing or unknown key, 403 key without `events.write`, 404,
 //! 405, 413 body over 1 MiB or more than 500 events, 422 every event
-//! rejected, 503 the lake could not store the batch (retry it).
+//! rejected, 503 the lake could not store the batch or the audit record (retry it).
 
 pub mod auth;
 
@@ -35,10 +40,11 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
+use knowedge_format::deadletter;
 use knowedge_format::event::{self, Element, Event, Problem, RawEvent, Validator};
 use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_format::redact::{self, Redactions};
-use knowedge_lake::{DeadLetter, Lake, StoredEvent};
+use knowedge_lake::{AuditAction, DeadLetter, Lake, StoredEvent};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -188,7 +194,18 @@ impl Ingest {
     /// [`Ingest::ingest`] of a batch decoded by [`event::decode_elements`]
     /// (what the handler does).
     pub async fn ingest_elements(&self, elements: &[Element<'_>], now: DateTime<Utc>) -> Result<BatchResult> {
-        let prepared = self.prepare_elements(elements, now);
+        self.ingest_elements_as(elements, now, None).await
+    }
+
+    /// [`Ingest::ingest_elements`] of a batch sent with the API key named
+    /// `key_name`, which every stored event and dead letter records.
+    pub async fn ingest_elements_as(
+        &self,
+        elements: &[Element<'_>],
+        now: DateTime<Utc>,
+        key_name: Option<&str>,
+    ) -> Result<BatchResult> {
+        let prepared = self.prepare_elements_as(elements, now, key_name);
         self.store(prepared).await
     }
 
@@ -211,6 +228,18 @@ impl Ingest {
     /// [`Ingest::prepare`] of the elements as [`event::decode_batch`] gives
     /// them, without building a JSON value of each valid event.
     pub fn prepare_elements(&self, elements: &[Element<'_>], now: DateTime<Utc>) -> Prepared {
+        self.prepare_elements_as(elements, now, None)
+    }
+
+    /// [`Ingest::prepare_elements`] of a batch sent with the API key named
+    /// `key_name` (recorded in every stored event and dead letter).
+    pub fn prepare_elements_as(
+        &self,
+        elements: &[Element<'_>],
+        now: DateTime<Utc>,
+        key_name: Option<&str>,
+    ) -> Prepared {
+        let key_name = key_name.map(str::to_owned);
         let mut validator = Validator::new(now);
         validator.max_age = self.max_age;
         // Valid event ids are UUIDs: 36 ASCII bytes, compared in lowercase.
@@ -224,7 +253,10 @@ impl Ingest {
         let mut total = Redactions::default();
         for (index, element) in elements.iter().enumerate() {
             let (value, event_id, problems) = match element {
-                Element::Fields(fields) => match validator.validate_fields(fields) {
+                Element::Fields(fields) => match validator.validate_fields(fields).and_then(|e| {
+                    refuse_personal_ids([e.item_id, e.experiment, e.variant, e.recommendation_id])?;
+                    Ok(e)
+                }) {
                     Ok(e) => {
                         let event_id = Some(e.event_id.to_owned());
                         if !seen.insert(id_key(e.event_id)) {
@@ -249,13 +281,18 @@ impl Ingest {
                             progress: e.progress,
                             text,
                             query,
-                            session_id: own(e.session_id),
+                            session_id: e.session_id.map(|s| self.pseudonymizer.pseudonymize(s)),
                             experiment: own(e.experiment),
                             variant: own(e.variant),
                             recommendation_id: own(e.recommendation_id),
                         };
                         total.add(&counts);
-                        accepted.push(StoredEvent { event, received_at: now, redactions: counts.total() });
+                        accepted.push(StoredEvent {
+                            event,
+                            received_at: now,
+                            redactions: counts.total(),
+                            key_name: key_name.clone(),
+                        });
                         results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
                         continue;
                     }
@@ -263,7 +300,12 @@ impl Ingest {
                 },
                 Element::Raw(RawEvent::Json(value)) => {
                     let event_id = value.get("event_id").and_then(Value::as_str).map(str::to_owned);
-                    match validator.validate(value) {
+                    match validator.validate(value).and_then(|e| {
+                        refuse_personal_ids(
+                            [&e.item_id, &e.experiment, &e.variant, &e.recommendation_id].map(|f| f.as_deref()),
+                        )?;
+                        Ok(e)
+                    }) {
                         Ok(mut e) => {
                             if !seen.insert(id_key(&e.event_id)) {
                                 results.push(EventResult {
@@ -278,6 +320,9 @@ impl Ingest {
                                 Some(Value::String(u)) => self.pseudonym(&mut pseudonyms, &accepted, u),
                                 _ => self.pseudonymizer.pseudonymize(&e.user_id),
                             };
+                            if let Some(s) = &mut e.session_id {
+                                *s = self.pseudonymizer.pseudonymize(s);
+                            }
                             let mut counts = Redactions::default();
                             for field in [&mut e.text, &mut e.query].into_iter().flatten() {
                                 if let Some(clean) = redact::redact(field, &mut counts) {
@@ -285,7 +330,12 @@ impl Ingest {
                                 }
                             }
                             total.add(&counts);
-                            accepted.push(StoredEvent { event: e, received_at: now, redactions: counts.total() });
+                            accepted.push(StoredEvent {
+                                event: e,
+                                received_at: now,
+                                redactions: counts.total(),
+                                key_name: key_name.clone(),
+                            });
                             results.push(EventResult { index, event_id, status: "accepted", problems: Vec::new() });
                             continue;
                         }
@@ -300,25 +350,27 @@ impl Ingest {
                         index,
                         raw: Value::Null,
                         raw_sha256: Some(sha256.clone()),
-                        problems: problems.clone(),
+                        problems: deadletter::sanitize_problems(&problems),
+                        dropped_fields: Vec::new(),
+                        dropped_unnamed: 0,
+                        key_name: key_name.clone(),
                     });
                     results.push(EventResult { index, event_id: None, status: "rejected", problems });
                     continue;
                 }
             };
-            let mut value = value;
-            if let Some(Value::String(u)) = value.get_mut("user_id") {
-                *u = self.pseudonymizer.pseudonymize(u);
-            }
-            let mut ignored = Redactions::default();
-            for field in ["text", "query"] {
-                if let Some(Value::String(t)) = value.get_mut(field)
-                    && let Some(clean) = redact::redact(t, &mut ignored)
-                {
-                    *t = clean;
-                }
-            }
-            dead.push(DeadLetter { received_at: now, index, raw: value, raw_sha256: None, problems: problems.clone() });
+            // Only what the dead-letter policy allows reaches the lake.
+            let kept = deadletter::sanitize(&value, &self.pseudonymizer);
+            dead.push(DeadLetter {
+                received_at: now,
+                index,
+                raw: kept.value,
+                raw_sha256: None,
+                problems: deadletter::sanitize_problems(&problems),
+                dropped_fields: kept.dropped_fields,
+                dropped_unnamed: kept.dropped_unnamed,
+                key_name: key_name.clone(),
+            });
             results.push(EventResult { index, event_id, status: "rejected", problems });
         }
         let result = BatchResult {
@@ -369,6 +421,15 @@ impl Ingest {
         resp
     }
 
+    /// Appends an `admin_key_use` record to the lake's audit log: the key's
+    /// name, the method and the route (not the request's path, which a
+    /// client chooses, and never the body).
+    async fn record_admin_use(&self, key_name: &str, method: &Method) -> Result<()> {
+        let details = json!({"method": method.as_str(), "route": "/v1/events"});
+        self.lake.audit_append(AuditAction::AdminKeyUse, key_name, details).await?;
+        Ok(())
+    }
+
     fn origin_allowed(&self, origin: &str) -> bool {
         self.cors_origins.iter().any(|o| o == "*" || o == origin)
     }
@@ -399,10 +460,23 @@ impl Ingest {
         if req.method() != Method::POST {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "/v1/events accepts POST only");
         }
+        let mut key_name = None;
         if let Some(keys) = &self.keys {
             let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             match keys.authorize(header, Scope::EventsWrite) {
-                Ok(_) => {}
+                Ok(key) => {
+                    if key.scopes.contains(&Scope::Admin)
+                        && let Err(e) = self.record_admin_use(&key.name, req.method()).await
+                    {
+                        let message = knowedge_format::error::chain(&e);
+                        tracing::error!(error = %message, "admin key use not recorded; request refused");
+                        return json_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &json!({"error": {"code": "audit_unavailable", "message": "the use of an admin key could not be recorded; send the request again", "retryable": true}}),
+                        );
+                    }
+                    key_name = Some(key.name.clone());
+                }
                 Err(auth::Denied::Missing) => {
                     return error(
                         StatusCode::UNAUTHORIZED,
@@ -452,7 +526,7 @@ impl Ingest {
                 format!("{} events; at most {} per batch", raw.len(), event::MAX_BATCH_EVENTS),
             );
         }
-        match self.ingest_elements(&raw, now).await {
+        match self.ingest_elements_as(&raw, now, key_name.as_deref()).await {
             Ok(result) => {
                 let status = if result.accepted == 0 && result.duplicates == 0 {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -473,6 +547,28 @@ impl Ingest {
             }
         }
     }
+}
+
+/// Refuses a valid event whose ids hold personal data (an e-mail address,
+/// a phone, ID or card number, as [`redact`] finds them): `item_id`,
+/// `experiment`, `variant` and `recommendation_id` are stored as sent, so
+/// they must not name a person (rule `personal_data`). `session_id` is
+/// pseudonymised instead, and `text` / `query` are redacted.
+/// `ids` are those four fields, in that order.
+fn refuse_personal_ids(ids: [Option<&str>; 4]) -> std::result::Result<(), Vec<Problem>> {
+    let mut problems = Vec::new();
+    for (field, value) in ["item_id", "experiment", "variant", "recommendation_id"].into_iter().zip(ids) {
+        if value.is_some_and(redact::contains_personal_data) {
+            problems.push(Problem {
+                field: field.into(),
+                rule: "personal_data".into(),
+                message: format!(
+                    "{field} looks like personal data (an e-mail address, phone, ID or card number); ids must not name a person"
+                ),
+            });
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems) }
 }
 
 /// The lookup key of a valid (UUID) event id: its bytes in lowercase.
@@ -568,7 +664,7 @@ mod tests {
         let mut body = serde_json::to_string(&json!({ "events": events })).unwrap();
         body.insert_str(
             body.len() - 2,
-            r#",{"a":1,"a":2},[1],{"event_id":"x","text":{"t":"13812345678"},"user_id":"bob"}"#,
+            r#",{"a":1,"a":2},[1],{"event_id":"x","text":{"t":"13812345678"},"user_id":"bob"},{"event_id":"6a1f0a52-8d7e-4a0b-9a52-7c1f1b3effff","type":"view","user_id":"u","item_id":"13812345678","ts":"2026-11-28T11:00:00Z"}"#,
         );
         for (body, ndjson) in [(body.clone().into_bytes(), false), (ndjson(&body), true)] {
             let elements = event::decode_elements(&body, ndjson).unwrap();
@@ -581,9 +677,11 @@ mod tests {
             assert_eq!(fast.dead, slow.dead);
             assert_eq!(
                 (fast.result.accepted, fast.result.duplicates, fast.result.rejected),
-                (20, 4, 19 + usize::from(ndjson))
+                (20, 4, 20 + usize::from(ndjson))
             );
             assert!(fast.result.redactions.total() >= 4);
+            assert!(fast.result.results.iter().any(|r| r.problems.iter().any(|p| p.rule == "personal_data")));
+            assert!(fast.accepted.iter().all(|e| e.event.session_id.as_deref() != Some("s")), "pseudonymised");
         }
     }
 

@@ -188,3 +188,40 @@ async fn bad_batches_get_documented_4xx() {
     let dup = dead.iter().find(|d| d.problems.iter().any(|p| p.message.contains("duplicate key"))).unwrap();
     assert!(dup.raw.is_null() && dup.raw_sha256.as_ref().unwrap().len() == 64);
 }
+
+#[tokio::test]
+async fn admin_key_use_is_audited_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+    let body = r#"{"events":[{"event_id":"6a1f0a52-8d7e-4a0b-9a52-7c1f1b3e0001","type":"view","user_id":"u","item_id":"c1","ts":"2026-11-28T09:00:00Z"}]}"#;
+    let post = |key: &str| {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/v1/events")
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json")
+            .body(Body::Text(body.into()))
+            .unwrap()
+    };
+    let s = service(&lake);
+    assert_eq!(s.respond(post(KEY), now()).await.status(), 200);
+    assert!(lake.audit_records().await.unwrap().is_empty(), "an events.write key is not audited");
+    assert_eq!(s.respond(post("0000000000000000admin"), now()).await.status(), 200);
+    let records = lake.audit_records().await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0].action.as_str(), records[0].key_name.as_str()), ("admin_key_use", "reports"));
+    assert_eq!(records[0].details, serde_json::json!({"method": "POST", "route": "/v1/events"}));
+    let names: Vec<Option<String>> = lake.scan_events().await.unwrap().into_iter().map(|e| e.key_name).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&Some("web".into())) && names.contains(&Some("reports".into())));
+
+    // When the record cannot be written, the admin request is refused and nothing is stored.
+    let blocked = tempfile::tempdir().unwrap();
+    std::fs::write(blocked.path().join("audit"), "not a folder").unwrap();
+    let lake = Lake::open(blocked.path().to_str().unwrap()).unwrap();
+    let r = service(&lake).respond(post("0000000000000000admin"), now()).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(body_json(&r)["error"]["code"], "audit_unavailable");
+    assert!(lake.scan_events().await.unwrap().is_empty());
+    assert_eq!(service(&lake).respond(post(KEY), now()).await.status(), 200);
+}

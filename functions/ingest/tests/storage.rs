@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_format::store::Channel;
 use knowedge_ingest::Ingest;
-use knowedge_lake::{Lake, ModelStore};
+use knowedge_lake::{AuditAction, AuditExpectation, Lake, ModelStore};
 
 struct Server(Child);
 
@@ -103,6 +103,23 @@ async fn lake_and_model_store_on_s3() {
     assert_eq!(models.current(Channel::Recommender).await.unwrap().as_deref(), Some("v1"));
     assert_eq!(&models.get("v1").await.unwrap()[..], b"artifact bytes");
     assert!(models.promote(Channel::Recommender, "missing").await.is_err());
+
+    // The audit log on S3: conditional creates keep concurrent appenders in one gap-free chain.
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let lake = lake.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..5 {
+                let details = serde_json::json!({"n": i});
+                lake.audit_append(AuditAction::AdminKeyUse, &format!("key-{t}"), details).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let report = lake.audit_verify(&AuditExpectation { at_least: Some(20), digest: None }).await.unwrap();
+    assert_eq!((report.records, report.problem), (20, None));
 }
 
 /// ListObjectsV2 over plain HTTP, returning the XML.

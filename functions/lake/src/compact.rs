@@ -42,9 +42,15 @@ impl Lake {
         let mut report = CompactionReport::default();
         for ((dt, t), files) in self.event_files().await? {
             let mut rows: Vec<StoredEvent> = Vec::new();
-            for o in &files {
-                rows.extend(self.read_file(o, t).await?);
+            // Only the files read are replaced: an unreadable one is left as it is.
+            let mut read = Vec::with_capacity(files.len());
+            for o in files {
+                if let Some(r) = self.read_file_or_skip(&o, t).await? {
+                    rows.extend(r);
+                    read.push(o);
+                }
             }
+            let files = read;
             let mut first: HashMap<&str, usize> = HashMap::new();
             for (i, e) in rows.iter().enumerate() {
                 let keep = first.get(e.event.event_id.as_str()).is_none_or(|&j| e.received_at < rows[j].received_at);

@@ -32,6 +32,11 @@ pub struct StoredEvent {
     /// Personal data items redacted from its text or query.
     #[serde(default)]
     pub redactions: u32,
+    /// The configured name of the API key that sent it (never the secret);
+    /// `None` without authentication and in files written before the
+    /// `key_name` column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
 }
 
 /// A rejected event kept aside with its reasons.
@@ -41,15 +46,30 @@ pub struct DeadLetter {
     pub received_at: DateTime<Utc>,
     /// Position in its batch.
     pub index: usize,
-    /// The event as sent, with `user_id` pseudonymised and personal data in
-    /// `text` / `query` redacted; `null` when the element was not valid JSON
-    /// (its raw bytes may hold personal data that cannot be found reliably).
+    /// What the dead-letter policy keeps of the event
+    /// ([`knowedge_format::deadletter`]: allowlisted fields, ids
+    /// pseudonymised, texts redacted); `null` when the element was not valid
+    /// JSON (its raw bytes may hold personal data that cannot be found reliably).
     pub raw: serde_json::Value,
     /// SHA-256 of the element's raw bytes, when it was not valid JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_sha256: Option<String>,
-    /// Every problem found.
+    /// Every problem found (field names and messages as the dead-letter
+    /// policy keeps them).
     pub problems: Vec<Problem>,
+    /// Names of the fields dropped by the dead-letter policy (harmless names only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_fields: Vec<String>,
+    /// How many dropped fields had names that are not kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_unnamed: usize,
+    /// The configured name of the API key that sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_name: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The Arrow schema of event files (partition columns `dt` and `type` live in the path).
@@ -74,6 +94,7 @@ pub fn schema() -> SchemaRef {
         s("recommendation_id", true),
         Field::new("schema_version", DataType::Int32, false),
         Field::new("pii_redactions", DataType::Int32, false),
+        s("key_name", true),
     ]))
 }
 
@@ -182,6 +203,7 @@ fn record_batch(events: &[&StoredEvent], schema: SchemaRef) -> Result<RecordBatc
         strings(events, |e| e.event.recommendation_id.as_deref()),
         Arc::new(version),
         Arc::new(Int32Array::from(redactions)),
+        strings(events, |e| e.key_name.as_deref()),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }
@@ -248,6 +270,11 @@ pub fn decode_parquet(bytes: Bytes, event_type: EventType, path: &str) -> Result
         let redactions = cast::<Int32Array>(col("pii_redactions")?, "pii_redactions", path)?;
         let (text, query, session) = (s("text")?, s("query")?, s("session_id")?);
         let (experiment, variant, rec) = (s("experiment")?, s("variant")?, s("recommendation_id")?);
+        // Files written before the column have no `key_name`.
+        let key_name = match batch.column_by_name("key_name") {
+            Some(a) => Some(cast::<StringArray>(a, "key_name", path)?),
+            None => None,
+        };
         let opt_s = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
         let opt_f = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
         let time = |ms: i64| {
@@ -274,6 +301,7 @@ pub fn decode_parquet(bytes: Bytes, event_type: EventType, path: &str) -> Result
                 },
                 received_at: time(received.value(i))?,
                 redactions: u32::try_from(redactions.value(i)).unwrap_or(0),
+                key_name: key_name.and_then(|a| opt_s(a, i)),
             });
         }
     }
@@ -331,35 +359,44 @@ impl Lake {
         Ok(Some(path.to_string()))
     }
 
-    /// Reads every dead letter.
+    /// Reads every dead letter. A file that is not NDJSON of dead letters
+    /// is skipped with a warning (its readable lines are kept).
     pub async fn read_dead_letters(&self) -> Result<Vec<DeadLetter>> {
         let mut out = Vec::new();
         let objects: Vec<_> = self.store().list(Some(&self.path("dead-letter"))).try_collect().await?;
         for o in objects {
+            if !o.location.as_ref().ends_with(".ndjson") {
+                self.skip(&o.location, &"not a dead-letter file (dead-letter/dt=…/*.ndjson)");
+                continue;
+            }
             let bytes = self.store().get(&o.location).await?.bytes().await?;
+            let mut bad = 0usize;
             for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                out.push(serde_json::from_slice(line)?);
+                match serde_json::from_slice(line) {
+                    Ok(l) => out.push(l),
+                    Err(_) => bad += 1,
+                }
+            }
+            if bad > 0 {
+                self.skip(&o.location, &format_args!("{bad} lines are not dead letters"));
             }
         }
         Ok(out)
     }
 
     /// Every event file, grouped by partition (`dt=…/type=…`), sorted.
+    /// Anything else under `events/` is skipped with a warning.
     pub(crate) async fn event_files(&self) -> Result<BTreeMap<(String, EventType), Vec<object_store::ObjectMeta>>> {
         let objects: Vec<_> = self.store().list(Some(&self.path("events"))).try_collect().await?;
         let mut out: BTreeMap<(String, EventType), Vec<object_store::ObjectMeta>> = BTreeMap::new();
         for o in objects {
             let Some(parts) = self.relative(&o.location) else { continue };
             // events / dt=... / type=... / part-....parquet
-            if parts.len() != 4 || !parts[3].ends_with(".parquet") {
+            let partition = (parts.len() == 4 && parts[3].ends_with(".parquet"))
+                .then(|| (parts[1].strip_prefix("dt="), parts[2].strip_prefix("type=").and_then(EventType::parse)));
+            let Some((Some(dt), Some(t))) = partition else {
+                self.skip(&o.location, &"not an event file (events/dt=…/type=…/*.parquet)");
                 continue;
-            }
-            let (Some(dt), Some(t)) =
-                (parts[1].strip_prefix("dt="), parts[2].strip_prefix("type=").and_then(EventType::parse))
-            else {
-                return Err(Error::Corrupt {
-                    path: o.location.to_string(), reason: "not under dt=…/type=…".into()
-                });
             };
             out.entry((dt.to_owned(), t)).or_default().push(o);
         }
@@ -374,13 +411,30 @@ impl Lake {
         decode_parquet(bytes, t, o.location.as_ref())
     }
 
+    /// [`Lake::read_file`], or `None` (with a warning, counted) when the
+    /// file is not a readable event file; store errors are returned.
+    pub(crate) async fn read_file_or_skip(
+        &self,
+        o: &object_store::ObjectMeta,
+        t: EventType,
+    ) -> Result<Option<Vec<StoredEvent>>> {
+        match self.read_file(o, t).await {
+            Ok(rows) => Ok(Some(rows)),
+            Err(e @ (Error::Parquet(_) | Error::Arrow(_) | Error::Corrupt { .. })) => {
+                self.skip(&o.location, &knowedge_format::error::chain(&e));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Every stored row, duplicates included (what a plain Parquet reader of
     /// the lake sees), in file order.
     pub async fn scan_events(&self) -> Result<Vec<StoredEvent>> {
         let mut out = Vec::new();
         for ((_, t), files) in self.event_files().await? {
             for o in files {
-                out.extend(self.read_file(&o, t).await?);
+                out.extend(self.read_file_or_skip(&o, t).await?.unwrap_or_default());
             }
         }
         Ok(out)
@@ -405,7 +459,7 @@ impl Lake {
         let mut by_id: HashMap<String, StoredEvent> = HashMap::new();
         for ((_, t), files) in self.event_files().await? {
             for o in files {
-                for e in self.read_file(&o, t).await? {
+                for e in self.read_file_or_skip(&o, t).await?.unwrap_or_default() {
                     match by_id.get(&e.event.event_id) {
                         Some(prev) if prev.received_at <= e.received_at => {}
                         _ => {
@@ -447,6 +501,7 @@ pub(crate) mod tests {
             },
             received_at: DateTime::<Utc>::from_timestamp(1_764_000_000 + received_s, 0).unwrap(),
             redactions: 0,
+            key_name: None,
         }
     }
 
@@ -456,6 +511,7 @@ pub(crate) mod tests {
         events[1].event.text = Some("好".repeat(300));
         events[1].event.rating = Some(4);
         events[1].redactions = 2;
+        events[1].key_name = Some("web".into());
         let all: Vec<&StoredEvent> = events.iter().collect();
         for (refs, codec) in
             [(&all[..], Codec::Snappy), (&all[..], Codec::Zstd), (&all[..1], Codec::Snappy), (&all[1..], Codec::Snappy)]
@@ -523,8 +579,37 @@ pub(crate) mod tests {
             strings(&|e| e.event.recommendation_id.as_deref()),
             Arc::new(version.finish()),
             Arc::new(redactions.finish()),
+            strings(&|e| e.key_name.as_deref()),
         ];
         RecordBatch::try_new(schema(), columns).unwrap()
+    }
+
+    #[tokio::test]
+    async fn files_without_the_key_name_column_still_read() {
+        let mut e = ev("a", EventType::View, 1, 0);
+        e.key_name = Some("web".into());
+        let batch = record_batch(&[&e], schema()).unwrap();
+        assert_eq!(batch.schema().field(17).name(), "key_name");
+        // A file as written before the column: the first 17 columns.
+        let old = batch.project(&(0..17).collect::<Vec<_>>()).unwrap();
+        let mut bytes = Vec::new();
+        let mut w = ArrowWriter::try_new(&mut bytes, old.schema(), None).unwrap();
+        w.write(&old).unwrap();
+        w.close().unwrap();
+        let back = decode_parquet(Bytes::from(bytes), EventType::View, "old.parquet").unwrap();
+        assert_eq!(back[0].key_name, None);
+        assert_eq!(back[0].event, e.event);
+        let new = encode_parquet(&[&e], Codec::Snappy).unwrap();
+        assert_eq!(decode_parquet(Bytes::from(new), EventType::View, "new.parquet").unwrap(), vec![e.clone()]);
+        // Compaction keeps it.
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        lake.write_events(std::slice::from_ref(&e)).await.unwrap();
+        lake.write_events(&[ev("b", EventType::View, 1, 5)]).await.unwrap();
+        assert_eq!(lake.compact().await.unwrap().rows_written, 2);
+        let rows = lake.scan_events().await.unwrap();
+        let names: Vec<Option<&str>> = rows.iter().map(|r| r.key_name.as_deref()).collect();
+        assert_eq!(names, [Some("web"), None]);
     }
 
     #[tokio::test]

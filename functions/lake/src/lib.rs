@@ -9,6 +9,7 @@
 //! dead-letter/dt=YYYY-MM-DD/part-<received ms>-<uuid>.ndjson
 //! review-sentiment/dt=YYYY-MM-DD/part-<scored ms>-<uuid>.parquet   (see [`sentiment`])
 //! catalogue/items.json
+//! audit/<seq, 12 digits>.json                                        (see [`audit`])
 //! ```
 //!
 //! Event files are Parquet (Snappy as ingestion writes them, zstd once compacted) with the Arrow schema from
@@ -21,6 +22,7 @@
 //! every event once even if a client re-sent it. [`ModelStore`] keeps signed
 //! model artifacts and the `current` pointer the edge follows.
 
+pub mod audit;
 pub mod catalogue;
 mod compact;
 pub mod events;
@@ -28,11 +30,13 @@ mod models;
 pub mod sentiment;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
+pub use audit::{AuditAction, AuditExpectation, AuditProblem, AuditRecord, AuditReport};
 pub use catalogue::CatalogueItem;
 pub use compact::CompactionReport;
 pub use events::{DeadLetter, StoredEvent};
@@ -71,6 +75,12 @@ pub enum Error {
     /// JSON encoding or decoding failed.
     #[error("json")]
     Json(#[from] serde_json::Error),
+    /// An audit record was refused or could not be appended.
+    #[error("audit log: {reason}")]
+    Audit {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -126,24 +136,40 @@ pub fn open_store_with(location: &str, options: &[(&str, &str)]) -> Result<(Arc<
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    /// Objects readers skipped (shared by clones).
+    skipped: Arc<AtomicU64>,
 }
 
 impl Lake {
     /// Opens the lake at `location` (see [`open_store`]).
     pub fn open(location: &str) -> Result<Self> {
         let (store, prefix) = open_store(location)?;
-        Ok(Self { store, prefix })
+        Ok(Self::new(store, prefix))
     }
 
     /// Opens the lake with explicit S3 settings (see [`open_store_with`]).
     pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
         let (store, prefix) = open_store_with(location, options)?;
-        Ok(Self { store, prefix })
+        Ok(Self::new(store, prefix))
     }
 
     /// A lake on an existing store under `prefix`.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        Self { store, prefix }
+        Self { store, prefix, skipped: Arc::default() }
+    }
+
+    /// How many objects the readers of this lake (and its clones) skipped
+    /// so far: stray files in a table's folders and files that could not be
+    /// decoded, each logged with a warning (see [`Lake::read_events`]). An
+    /// object skipped by several reads counts once per read.
+    pub fn skipped_objects(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Notes an object a reader skips: a warning with its path and why, and the count.
+    pub(crate) fn skip(&self, path: &Path, reason: &dyn std::fmt::Display) {
+        tracing::warn!(path = %path, reason = %reason, "lake object skipped");
+        self.skipped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The underlying store.

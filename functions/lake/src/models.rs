@@ -5,7 +5,8 @@ use knowedge_format::store::{self, Channel};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-use crate::{Error, Result, open_store, open_store_with};
+use crate::audit::AuditAction;
+use crate::{Error, Lake, Result, open_store, open_store_with};
 
 /// Where signed model artifacts are published (`<version>.kwm` plus one
 /// pointer per [`Channel`], see [`knowedge_format::store`]).
@@ -13,19 +14,33 @@ use crate::{Error, Result, open_store, open_store_with};
 pub struct ModelStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    /// Where promotions are recorded, and as whom.
+    audit: Option<(Lake, String)>,
 }
 
 impl ModelStore {
     /// Opens a model store (a local directory or an object store URL).
     pub fn open(location: &str) -> Result<Self> {
         let (store, prefix) = open_store(location)?;
-        Ok(Self { store, prefix })
+        Ok(Self { store, prefix, audit: None })
     }
 
     /// Opens a model store with explicit S3 settings (see [`open_store_with`]).
     pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
         let (store, prefix) = open_store_with(location, options)?;
-        Ok(Self { store, prefix })
+        Ok(Self { store, prefix, audit: None })
+    }
+
+    /// Records every promotion in `lake`'s audit log as `key_name` (a
+    /// `model_promotion` record: channel pointer, version, previous version).
+    pub fn with_audit(mut self, lake: Lake, key_name: impl Into<String>) -> Self {
+        self.audit = Some((lake, key_name.into()));
+        self
+    }
+
+    /// Whether promotions are recorded in an audit log.
+    pub fn is_audited(&self) -> bool {
+        self.audit.is_some()
     }
 
     fn path(&self, name: &str) -> Path {
@@ -42,11 +57,22 @@ impl ModelStore {
     }
 
     /// Points the channel's pointer at `version` (which must have been
-    /// stored); the other channels' pointers are left alone.
+    /// stored); the other channels' pointers are left alone. With an audit
+    /// log ([`ModelStore::with_audit`]) the promotion is recorded once the
+    /// pointer is written; an error then means the promotion happened but
+    /// is not recorded.
     pub async fn promote(&self, channel: Channel, version: &str) -> Result<()> {
         self.store.head(&self.path(&store::artifact_name(version))).await?;
+        let previous = match &self.audit {
+            Some(_) => self.current(channel).await?,
+            None => None,
+        };
         let body = PutPayload::from(format!("{version}\n").into_bytes());
         self.store.put(&self.path(channel.pointer()), body).await?;
+        if let Some((lake, key_name)) = &self.audit {
+            let details = serde_json::json!({"channel": channel.pointer(), "version": version, "previous": previous});
+            lake.audit_append(AuditAction::ModelPromotion, key_name, details).await?;
+        }
         Ok(())
     }
 

@@ -172,10 +172,19 @@ impl Lake {
         for o in objects {
             let Some(parts) = self.relative(&o.location) else { continue };
             if parts.len() != 3 || !parts[1].starts_with("dt=") || !parts[2].ends_with(".parquet") {
+                self.skip(&o.location, &"not a review sentiment file (review-sentiment/dt=…/*.parquet)");
                 continue;
             }
             let bytes = self.store().get(&o.location).await?.bytes().await?;
-            for r in decode(bytes, o.location.as_ref())? {
+            let rows = match decode(bytes, o.location.as_ref()) {
+                Ok(rows) => rows,
+                Err(e @ (Error::Parquet(_) | Error::Arrow(_) | Error::Corrupt { .. })) => {
+                    self.skip(&o.location, &knowedge_format::error::chain(&e));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for r in rows {
                 match latest.get(&r.event_id) {
                     Some(prev) if prev.scored_at > r.scored_at => {}
                     _ => {

@@ -17,6 +17,9 @@ use serde::Serialize;
 use crate::reviews::{self, ScoreReport};
 use crate::{BprConfig, Dataset, Error, Recipe, Result, eval, lake_config, new_version, offline, schedule};
 
+/// Who the audit log says promoted a model the pipeline trained.
+pub const AUDIT_KEY_NAME: &str = "knowedge-train";
+
 /// What a run does.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -70,7 +73,18 @@ pub struct Report {
 
 /// Reads the lake, trains, signs, publishes, promotes if the model wins, and
 /// scores new reviews.
+///
+/// A promotion is recorded in the lake's audit log as [`AUDIT_KEY_NAME`]
+/// unless `models` already records promotions elsewhere
+/// ([`ModelStore::with_audit`]).
 pub async fn run(lake: &Lake, models: &ModelStore, key: &SigningKey, opts: &Options) -> Result<Report> {
+    let audited;
+    let models = if models.is_audited() {
+        models
+    } else {
+        audited = models.clone().with_audit(lake.clone(), AUDIT_KEY_NAME);
+        &audited
+    };
     let recipe = opts.recipe;
     let events = lake.read_events().await?;
     let catalogue = lake.catalogue().await?;

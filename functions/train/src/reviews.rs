@@ -183,6 +183,7 @@ mod tests {
             },
             received_at: ts,
             redactions: 0,
+            key_name: None,
         }
     }
 

@@ -264,7 +264,7 @@ fn tagged_id(id: &str, pseudonym: &str, config: &EdgeConfig) -> String {
     match &config.pseudonymizer {
         Some(p) => {
             let tag = p.tag(RECOMMENDATION_TAG, &[id.as_bytes(), pseudonym.as_bytes()]);
-            format!("{id}.{}", hex::encode(&tag[..8]))
+            format!("{id}.k{}", hex::encode(&tag[..8]))
         }
         None => id.to_owned(),
     }

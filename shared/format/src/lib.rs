@@ -6,6 +6,8 @@
 //!   [`event::MAX_BATCH_BYTES`]) that ingestion and the edge share;
 //! * [`pseudonym`]: keyed pseudonymisation of user ids (HMAC-SHA256);
 //! * [`redact`]: redaction of e-mail addresses, phone, ID and bank card numbers in free text;
+//! * [`deadletter`]: what a dead letter may keep of a rejected event (an
+//!   allowlist; ids pseudonymised, texts redacted, other fields dropped);
 //! * [`artifact`]: the signed model artifact format (version
 //!   [`artifact::FORMAT_VERSION`]): safetensors tensors plus a JSON manifest,
 //!   signed with ed25519 over a BLAKE3 digest, and the signing keys;
@@ -34,6 +36,7 @@
 
 pub mod artifact;
 pub mod cors;
+pub mod deadletter;
 pub mod error;
 pub mod event;
 pub mod pseudonym;

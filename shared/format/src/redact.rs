@@ -106,6 +106,11 @@ pub fn redact(text: &str, counts: &mut Redactions) -> Option<String> {
     Some(out)
 }
 
+/// Whether `text` holds anything [`redact`] replaces.
+pub fn contains_personal_data(text: &str) -> bool {
+    redact(text, &mut Redactions::default()).is_some()
+}
+
 fn has_long_digit_run(b: &[u8]) -> bool {
     let mut run = 0;
     for &c in b {
@@ -166,13 +171,14 @@ enum Kind {
 
 /// Reads a number starting at `s`: digit groups joined by single spaces or
 /// hyphens, optionally a leading `+`, and an `X` check digit. Returns the end
-/// and the kind if it is personal data.
+/// and the kind if it is personal data: the longest run of whole groups that
+/// is (so `13812345678 2` still finds the phone number before the `2`).
 fn number_at(b: &[u8], s: usize) -> Option<(usize, Kind)> {
     let plus = b[s] == b'+';
     let mut i = s + usize::from(plus);
     let mut digits: Vec<u8> = Vec::with_capacity(24);
-    let mut groups = 0;
-    let mut end = i;
+    // (end byte, digits so far) after each group.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
     loop {
         let g = i;
         while i < b.len() && b[i].is_ascii_digit() && digits.len() < 24 {
@@ -182,18 +188,23 @@ fn number_at(b: &[u8], s: usize) -> Option<(usize, Kind)> {
         if i == g {
             break;
         }
-        groups += 1;
-        end = i;
+        groups.push((i, digits.len()));
         if i + 1 < b.len() && matches!(b[i], b' ' | b'-') && b[i + 1].is_ascii_digit() {
             i += 1;
         } else {
             break;
         }
     }
-    if digits.is_empty() {
-        return None;
-    }
-    // The whole run must end at a boundary (letters/digits after it make it something else).
+    (1..=groups.len()).rev().find_map(|g| {
+        let (end, n) = groups[g - 1];
+        classify(b, plus, &digits[..n], g, end)
+    })
+}
+
+/// The kind of the number `digits` (in `groups` groups) ending at `end`, if
+/// it is personal data.
+fn classify(b: &[u8], plus: bool, digits: &[u8], groups: usize, end: usize) -> Option<(usize, Kind)> {
+    // The run must end at a boundary (letters/digits after it make it something else).
     let x_check = end < b.len() && (b[end] == b'X' || b[end] == b'x');
     let boundary = |e: usize| e >= b.len() || !is_word(b[e]);
     if !plus
@@ -201,8 +212,8 @@ fn number_at(b: &[u8], s: usize) -> Option<(usize, Kind)> {
         && x_check
         && groups == 1
         && boundary(end + 1)
-        && id_checksum(&digits, 10)
-        && plausible_birth_date(&digits)
+        && id_checksum(digits, 10)
+        && plausible_birth_date(digits)
     {
         return Some((end + 1, Kind::Id));
     }
@@ -210,17 +221,17 @@ fn number_at(b: &[u8], s: usize) -> Option<(usize, Kind)> {
         return None;
     }
     let n = digits.len();
-    if !plus && n == 18 && groups == 1 && id_checksum(&digits[..17], digits[17]) && plausible_birth_date(&digits) {
+    if !plus && n == 18 && groups == 1 && id_checksum(&digits[..17], digits[17]) && plausible_birth_date(digits) {
         return Some((end, Kind::Id));
     }
     let mobile = |d: &[u8]| d.len() == 11 && d[0] == 1 && (3..=9).contains(&d[1]);
-    if mobile(&digits) || (n == 13 && digits[..2] == [8, 6] && mobile(&digits[2..])) {
+    if mobile(digits) || (n == 13 && digits[..2] == [8, 6] && mobile(&digits[2..])) {
         return Some((end, Kind::Phone));
     }
     if plus && (8..=15).contains(&n) {
         return Some((end, Kind::Phone));
     }
-    if !plus && (13..=19).contains(&n) && luhn(&digits) {
+    if !plus && (13..=19).contains(&n) && luhn(digits) {
         return Some((end, Kind::Card));
     }
     None
@@ -280,6 +291,10 @@ mod tests {
         assert_eq!(r("tel 138 1234 5678").0, "tel [PHONE]");
         assert_eq!(r("order 12812345678").0, "order 12812345678", "12x is not a mobile prefix");
         assert_eq!(r("x 2013812345678").0, "x 2013812345678", "part of a longer run");
+        // A number in the groups that follow does not hide the phone number.
+        assert_eq!(r("打 13812345678 2次").0, "打 [PHONE] 2次");
+        assert_eq!(r("13812345678 11010519491231002X").0, "[PHONE] [ID_NUMBER]");
+        assert_eq!(r("13812345678-13912345678").0, "[PHONE]-[PHONE]");
     }
 
     #[test]
@@ -306,6 +321,7 @@ mod tests {
         let mut c = Redactions::default();
         assert!(redact("这本书很好，2026年买的，第3版", &mut c).is_none());
         assert!(redact("", &mut c).is_none());
+        assert!(contains_personal_data("id-13812345678") && !contains_personal_data("course-12"));
         assert_eq!(c.total(), 0);
     }
 }
