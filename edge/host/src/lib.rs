@@ -39,6 +39,7 @@
 //!     poll_interval: Duration::from_secs(5),
 //!     experiment: None,
 //!     ingest: None,
+//!     access: Default::default(),
 //! })
 //! .await?;
 //! println!("listening on http://{}", host.local_addr());
