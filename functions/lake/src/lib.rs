@@ -9,6 +9,8 @@
 //! dead-letter/dt=YYYY-MM-DD/part-<received ms>-<uuid>.ndjson
 //! review-sentiment/dt=YYYY-MM-DD/part-<scored ms>-<uuid>.parquet   (see [`sentiment`])
 //! catalogue/items.json
+//! privacy/erasures/<job id>.json     unfinished erasure jobs (see [`privacy`])
+//! privacy/receipts/<job id>.json     signed receipts of finished ones
 //! ```
 //!
 //! Event files are Parquet (Snappy as ingestion writes them, zstd once compacted) with the Arrow schema from
@@ -25,6 +27,7 @@ pub mod catalogue;
 mod compact;
 pub mod events;
 mod models;
+pub mod privacy;
 pub mod sentiment;
 
 use std::sync::Arc;
@@ -34,7 +37,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
 pub use catalogue::CatalogueItem;
-pub use compact::CompactionReport;
+pub use compact::{CompactOptions, CompactionReport};
 pub use events::{DeadLetter, StoredEvent};
 pub use models::ModelStore;
 pub use sentiment::ReviewSentiment;
@@ -71,6 +74,20 @@ pub enum Error {
     /// JSON encoding or decoding failed.
     #[error("json")]
     Json(#[from] serde_json::Error),
+    /// A model artifact or receipt could not be read, rewritten or signed.
+    #[error("model format")]
+    Format(#[from] knowedge_format::Error),
+    /// A request or setting is not usable (a job id, a pseudonym, a retention period).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// An erasure job cannot go on (see the message).
+    #[error("erasure job `{job_id}`: {reason}")]
+    Erasure {
+        /// The job.
+        job_id: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Error {

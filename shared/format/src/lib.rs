@@ -34,6 +34,7 @@
 pub mod artifact;
 pub mod error;
 pub mod event;
+pub mod forget;
 pub mod pseudonym;
 pub mod redact;
 pub mod store;
