@@ -202,6 +202,17 @@ pub struct UserExport {
     pub dead_letters: Vec<DeadLetter>,
 }
 
+/// What a scheduled maintenance run did ([`Lake::maintain`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MaintenanceReport {
+    /// Erasure jobs run (pending or interrupted ones).
+    pub erasures: Vec<ErasureOutcome>,
+    /// Unfinished erasure jobs left waiting because no eraser (signing key) was given.
+    pub erasures_waiting: usize,
+    /// The compaction.
+    pub compaction: crate::CompactionReport,
+}
+
 /// Whether `s` looks like a pseudonym (64 lowercase hex digits).
 pub fn is_pseudonym(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -335,6 +346,29 @@ impl Lake {
             plan.extend(rels);
         }
         Ok(plan)
+    }
+
+    /// What every compaction entry point runs (`knowedge lake compact`, the
+    /// `knowedge-compact` function): the unfinished erasure jobs first (with
+    /// `eraser`; without one they wait and are counted), then compaction
+    /// with `options` (retention), so that erasures and compactions never overlap.
+    pub async fn maintain(
+        &self,
+        eraser: Option<&Eraser>,
+        options: &crate::CompactOptions,
+    ) -> Result<MaintenanceReport> {
+        let (erasures, erasures_waiting) = match eraser {
+            Some(e) => (e.run_pending().await?, 0),
+            None => {
+                let waiting = self.erasure_jobs().await?.len();
+                if waiting > 0 {
+                    tracing::warn!(waiting, "erasure jobs wait: this run has no signing key to sign their receipts");
+                }
+                (Vec::new(), waiting)
+            }
+        };
+        let compaction = self.compact_with(options).await?;
+        Ok(MaintenanceReport { erasures, erasures_waiting, compaction })
     }
 
     /// Everything the lake holds about the learner `pseudonym` (see the module
