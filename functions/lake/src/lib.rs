@@ -143,24 +143,37 @@ pub fn open_store_with(location: &str, options: &[(&str, &str)]) -> Result<(Arc<
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
+    /// The directory of a local lake (where a killed write can leave a staging file).
+    local: Option<std::path::PathBuf>,
+}
+
+/// The directory of a local location (as [`open_store`] reads it).
+fn local_dir(location: &str) -> Option<std::path::PathBuf> {
+    (!location.contains("://") || location.starts_with("file://"))
+        .then(|| std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location)))
 }
 
 impl Lake {
     /// Opens the lake at `location` (see [`open_store`]).
     pub fn open(location: &str) -> Result<Self> {
         let (store, prefix) = open_store(location)?;
-        Ok(Self { store, prefix })
+        Ok(Self { store, prefix, local: local_dir(location) })
     }
 
     /// Opens the lake with explicit S3 settings (see [`open_store_with`]).
     pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
         let (store, prefix) = open_store_with(location, options)?;
-        Ok(Self { store, prefix })
+        Ok(Self { store, prefix, local: local_dir(location) })
     }
 
     /// A lake on an existing store under `prefix`.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        Self { store, prefix }
+        Self { store, prefix, local: None }
+    }
+
+    /// The directory of a local lake.
+    pub(crate) fn local_dir(&self) -> Option<&std::path::Path> {
+        self.local.as_deref()
     }
 
     /// The underlying store.

@@ -126,12 +126,10 @@ pub fn forget_user(
         tensors.insert("user_factors".into(), (vec![m - 1, d], data));
         changed.push("user_factors".into());
     }
-    if let Some(unknown) = tensors.keys().find(|k| k.starts_with("user_") && !changed.contains(k)) {
-        if unknown != "user_factor_scale" {
-            return Err(Error::Tensors(format!(
-                "{unknown}: a per-user tensor this version cannot remove the user from"
-            )));
-        }
+    if let Some(unknown) =
+        tensors.keys().find(|k| k.starts_with("user_") && !changed.contains(k) && *k != "user_factor_scale")
+    {
+        return Err(Error::Tensors(format!("{unknown}: a per-user tensor this version cannot remove the user from")));
     }
 
     let mut manifest = a.manifest;
