@@ -5,7 +5,10 @@
 //! learner and a full compaction, for scale.
 //!
 //! `cargo bench -p knowedge-lake --bench erasure` (release); the number of
-//! events is `KNOWEDGE_BENCH_EVENTS` (default 1,000,000).
+//! events is `KNOWEDGE_BENCH_EVENTS` (default 1,000,000). With
+//! `KNOWEDGE_BENCH_DIR=DIR` it only plants `DIR/lake`, `DIR/models` and the
+//! keys `DIR/keys` and prints the `knowedge privacy erase` command that
+//! measures the same erasure through the command line.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::time::Instant;
@@ -21,9 +24,11 @@ use knowedge_test_support::lake as planted;
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let events: usize = std::env::var("KNOWEDGE_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
-    let models = ModelStore::open(dir.path().join("models").to_str().unwrap()).unwrap();
+    let keep = std::env::var_os("KNOWEDGE_BENCH_DIR").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let root = keep.clone().unwrap_or_else(|| temp.path().to_owned());
+    let lake = Lake::open(root.join("lake").to_str().unwrap()).unwrap();
+    let models = ModelStore::open(root.join("models").to_str().unwrap()).unwrap();
     let pseudonymizer = Pseudonymizer::new(&[3; 32]).unwrap();
     let key = SigningKey::from_seed([4; 32]);
 
@@ -38,6 +43,23 @@ async fn main() {
         models.publish(Channel::Recommender, v, bytes).await.unwrap();
     }
     println!("planted {} events in {} files in {plant_s:.1} s", p.events, p.files);
+    if keep.is_some() {
+        let keys = root.join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        for (file, value) in [
+            ("signing.key", hex([4; 32])),
+            ("signing.pub", key.public_key().to_hex()),
+            ("pseudonym.key", hex([3; 32])),
+        ] {
+            std::fs::write(keys.join(file), value).unwrap();
+        }
+        let d = root.display();
+        println!(
+            "knowedge privacy erase --lake {d}/lake --models {d}/models --keys {d}/keys --user {}",
+            planted::LEARNER
+        );
+        return;
+    }
 
     let t = Instant::now();
     let export = lake.export_user(&p.pseudonym, Some(&pseudonymizer)).await.unwrap();
@@ -69,4 +91,8 @@ async fn main() {
         "| {} | {} | {} | {erase_s:.1} s | {export_s:.1} s | {compact_s:.1} s |",
         p.events, p.files, out.objects_changed
     );
+}
+
+fn hex(bytes: [u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
