@@ -94,6 +94,9 @@ pub async fn run(opts: DevOptions) -> Result<()> {
 
     let models = ModelStore::open(&models_dir.to_string_lossy())?;
     let signing = keys.signing()?;
+    // Erasures requested at POST /v1/admin/erasures run in the background.
+    let eraser = crate::privacy::eraser(&lake, Some(models.clone()), &keys)?;
+    tokio::spawn(crate::serve::run_erasures(eraser, Duration::from_secs(5)));
     if !reviews.positive.is_empty() && !reviews.negative.is_empty() {
         step(4, "training the review sentiment model (CPU)");
         let t = Instant::now();

@@ -11,6 +11,7 @@ pub mod dev;
 pub mod edgebench;
 pub mod eval;
 pub mod keys;
+pub mod privacy;
 pub mod sentiment;
 pub mod serve;
 

@@ -118,6 +118,11 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Privacy-law operations: erase a learner (signed receipt), export their data, job status.
+    Privacy {
+        #[command(subcommand)]
+        command: knowedge::privacy::PrivacyCommand,
+    },
     /// Review sentiment: train, eval, cv, publish, score the lake, report, bench.
     Sentiment {
         #[command(subcommand)]
@@ -162,9 +167,12 @@ enum IngestCommand {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
-        /// Key directory (only the pseudonym key is used).
+        /// Key directory (the pseudonym key; the signing key runs requested erasures in the background).
         #[arg(long, default_value = ".knowedge/keys")]
         keys: PathBuf,
+        /// Model store that requested erasures also take the learner out of.
+        #[arg(long)]
+        models: Option<String>,
     },
 }
 
@@ -239,11 +247,24 @@ enum EdgeCommand {
 
 #[derive(Subcommand)]
 enum LakeCommand {
-    /// Merge each partition's files into one and drop re-sent duplicates.
+    /// Run requested erasures, then merge each partition's files into one, drop re-sent
+    /// duplicates and apply the retention periods.
     Compact {
         /// Lake location (directory or s3:// URL).
         #[arg(long)]
         lake: String,
+        /// Drop events older than this many days (default: keep forever).
+        #[arg(long, env = "KNOWEDGE_RETENTION_DAYS")]
+        retention_days: Option<u32>,
+        /// Drop dead letters received more than this many days ago (default: keep forever).
+        #[arg(long, env = "KNOWEDGE_DEAD_LETTER_RETENTION_DAYS")]
+        dead_letter_retention_days: Option<u32>,
+        /// Model store that pending erasures also take the learner out of.
+        #[arg(long)]
+        models: Option<String>,
+        /// Key directory, read only when erasures are pending (they sign receipts).
+        #[arg(long, default_value = ".knowedge/keys")]
+        keys: PathBuf,
     },
     /// Count the lake's rows: as stored, and as readers count them (each event once).
     Stats {
@@ -390,9 +411,15 @@ async fn run(cli: Cli) -> Result<()> {
             })
             .await
         }
-        Command::Ingest { command: IngestCommand::Serve { lake, listen, keys } } => {
+        Command::Ingest { command: IngestCommand::Serve { lake, listen, keys, models } } => {
             let keys = Keys::load(&keys)?;
-            let mut ingest = Ingest::new(Lake::open(&lake)?, keys.pseudonymizer()?).with_keys(keys.key_ring()?);
+            let lake_handle = Lake::open(&lake)?;
+            let mut ingest = Ingest::new(lake_handle.clone(), keys.pseudonymizer()?).with_keys(keys.key_ring()?);
+            if !keys.signing_hex.is_empty() {
+                let models = models.as_deref().map(ModelStore::open).transpose()?;
+                let eraser = knowedge::privacy::eraser(&lake_handle, models, &keys)?;
+                tokio::spawn(knowedge::serve::run_erasures(eraser, Duration::from_secs(5)));
+            }
             if let Ok(origins) = std::env::var("KNOWEDGE_CORS_ORIGINS") {
                 ingest = ingest.with_cors_origins(origins.split(',').map(|o| o.trim().to_owned()).collect());
             }
@@ -533,12 +560,24 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo { command } => demo_command(command).await,
         Command::Sentiment { command } => knowedge::sentiment::run(command).await,
         Command::Audit { command } => knowedge::audit::run(command).await,
+        Command::Privacy { command } => knowedge::privacy::run(command).await,
         Command::Eval { data, split, resplit, k, json, recipes, config, search } => {
             let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config, search };
             tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
         }
-        Command::Lake { command: LakeCommand::Compact { lake } } => {
-            let report = Lake::open(&lake)?.compact().await?;
+        Command::Lake {
+            command: LakeCommand::Compact { lake, retention_days, dead_letter_retention_days, models, keys },
+        } => {
+            let lake = Lake::open(&lake)?;
+            let eraser = if lake.erasure_jobs().await?.is_empty() {
+                None
+            } else {
+                let keys = Keys::load(&keys).context("erasures are pending and need the keys (--keys)")?;
+                let models = models.as_deref().map(ModelStore::open).transpose()?;
+                Some(knowedge::privacy::eraser(&lake, models, &keys)?)
+            };
+            let options = knowedge_lake::CompactOptions { retention_days, dead_letter_retention_days, now: None };
+            let report = lake.maintain(eraser.as_ref(), &options).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

@@ -132,6 +132,22 @@ fn json(status: u16, body: &'static str) -> hyper::Response<Full<Bytes>> {
     r
 }
 
+/// Runs requested erasure jobs every `every` (what the local ingestion
+/// server does beside answering); failures are logged and retried.
+pub async fn run_erasures(eraser: knowedge_lake::privacy::Eraser, every: Duration) {
+    loop {
+        match eraser.run_pending().await {
+            Ok(done) => {
+                for o in done {
+                    tracing::info!(job_id = %o.job_id, receipt = %o.receipt_path, "erasure finished");
+                }
+            }
+            Err(e) => tracing::warn!(error = %knowedge_format::error::chain(&e), "erasure jobs not run"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,12 @@
 //!
 //! Tests find the built WebAssembly modules where cargo put them (honouring
 //! `CARGO_TARGET_DIR`), pick free local ports, publish to a model store in a
-//! directory the way the lake's model store does, and damage artifacts.
+//! directory the way the lake's model store does, damage artifacts, and
+//! plant a lake for the privacy tests ([`lake`]).
 //! Failures panic with a message saying what to run, as tests should.
 #![allow(clippy::unwrap_used)]
+
+pub mod lake;
 
 use std::path::{Path, PathBuf};
 

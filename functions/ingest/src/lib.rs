@@ -29,6 +29,11 @@
 //! | `KNOWEDGE_CORS_ORIGINS` | origins allowed to call from browsers, comma separated (`*` for any) |
 //! | `KNOWEDGE_MAX_EVENT_AGE_DAYS` | oldest accepted event, in days (default 30) |
 //!
+//! Admins (`admin` scope) request erasures of a learner at
+//! `POST /v1/admin/erasures` (`{"user_id": "RAW"}`, answered 202 with the
+//! `job_id`) and follow them at `GET /v1/admin/erasures/{job_id}`; see
+//! `knowedge_lake::privacy`.
+//!
 //! Status codes: 200 batch processed (see per-event results), 400 malformed
 //! batch, 401 missing or unknown key, 403 key without `events.write`, 404,
 //! 405, 413 body over 1 MiB or more than 500 events, 422 every event
@@ -424,8 +429,8 @@ impl Ingest {
     /// Appends an `admin_key_use` record to the lake's audit log: the key's
     /// name, the method and the route (not the request's path, which a
     /// client chooses, and never the body).
-    async fn record_admin_use(&self, key_name: &str, method: &Method) -> Result<()> {
-        let details = json!({"method": method.as_str(), "route": "/v1/events"});
+    async fn record_admin_use(&self, key_name: &str, method: &Method, route: &str) -> Result<()> {
+        let details = json!({"method": method.as_str(), "route": route});
         self.lake.audit_append(AuditAction::AdminKeyUse, key_name, details).await?;
         Ok(())
     }
@@ -436,6 +441,10 @@ impl Ingest {
 
     async fn route(&self, req: Request, now: DateTime<Utc>) -> Response<Body> {
         let path = req.uri().path();
+        if let Some(i) = path.find(ERASURES) {
+            let rest = path[i + ERASURES.len()..].to_owned();
+            return self.erasures(req, &rest).await;
+        }
         if !path.ends_with("/v1/events") {
             let shown: String = path.chars().take(64).collect();
             return error(StatusCode::NOT_FOUND, "not_found", format!("no route {shown}"));
@@ -466,7 +475,7 @@ impl Ingest {
             match keys.authorize(header, Scope::EventsWrite) {
                 Ok(key) => {
                     if key.scopes.contains(&Scope::Admin)
-                        && let Err(e) = self.record_admin_use(&key.name, req.method()).await
+                        && let Err(e) = self.record_admin_use(&key.name, req.method(), "/v1/events").await
                     {
                         let message = knowedge_format::error::chain(&e);
                         tracing::error!(error = %message, "admin key use not recorded; request refused");
@@ -569,6 +578,121 @@ fn refuse_personal_ids(ids: [Option<&str>; 4]) -> std::result::Result<(), Vec<Pr
         }
     }
     if problems.is_empty() { Ok(()) } else { Err(problems) }
+}
+
+/// The admin route of erasure requests.
+const ERASURES: &str = "/v1/admin/erasures";
+
+impl Ingest {
+    /// `POST /v1/admin/erasures` (`{"user_id": "RAW"}` → 202 `{"job_id", "status"}`) and
+    /// `GET /v1/admin/erasures/{job_id}` (→ 200 the job's state, with its receipt once done).
+    /// Admin keys only. The raw id is pseudonymised at once and reaches
+    /// neither the lake nor the logs; the job runs where compaction runs
+    /// (see `knowedge_lake::privacy`).
+    async fn erasures(&self, req: Request, rest: &str) -> Response<Body> {
+        let Some(keys) = &self.keys else {
+            return error(StatusCode::UNAUTHORIZED, "unauthorized", "admin routes need API keys to be configured");
+        };
+        let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let key_name = match keys.authorize(header, Scope::Admin) {
+            Ok(key) => key.name.clone(),
+            Err(auth::Denied::Missing) => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send an admin key as `Authorization: Bearer <key>`",
+                );
+            }
+            Err(auth::Denied::Invalid) => return error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key"),
+            Err(auth::Denied::Forbidden) => {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this API key may not request erasures (scope admin)",
+                );
+            }
+        };
+        if let Err(e) = self.record_admin_use(&key_name, req.method(), ERASURES).await {
+            tracing::error!(error = %knowedge_format::error::chain(&e), "admin use not audited; request refused");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the audit log cannot be written; try again",
+            );
+        }
+        match (req.method(), rest.trim_end_matches('/')) {
+            (&Method::POST, "") => {
+                let body: &[u8] = req.body();
+                if body.len() > MAX_BODY_BYTES {
+                    return error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "the body is too large");
+                }
+                #[derive(serde::Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Request {
+                    user_id: String,
+                }
+                let user = match serde_json::from_slice::<Request>(body) {
+                    Ok(r) => r.user_id,
+                    Err(_) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "malformed_request",
+                            "send {\"user_id\": \"<learner id>\"}",
+                        );
+                    }
+                };
+                if user.is_empty() || user.chars().count() > 128 || user.chars().any(char::is_control) {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_user_id",
+                        "user_id must be 1-128 printable characters",
+                    );
+                }
+                let pseudonym = self.pseudonymizer.pseudonymize(&user);
+                drop(user);
+                match self.lake.request_erasure(&pseudonym).await {
+                    Ok(job_id) => {
+                        tracing::info!(%job_id, "erasure accepted");
+                        let details = json!({"job_id": job_id, "status": "requested"});
+                        if let Err(e) = self.lake.audit_append(AuditAction::Erasure, &key_name, details).await {
+                            tracing::error!(error = %knowedge_format::error::chain(&e), %job_id, "erasure request not audited");
+                        }
+                        json_response(
+                            StatusCode::ACCEPTED,
+                            &json!({"job_id": job_id, "status": "pending", "status_url": format!("{ERASURES}/{job_id}")}),
+                        )
+                    }
+                    Err(e) => not_recorded(&e),
+                }
+            }
+            (&Method::GET, id) if !id.is_empty() => {
+                let id = id.trim_start_matches('/');
+                if !knowedge_lake::privacy::is_job_id(id) {
+                    return error(StatusCode::BAD_REQUEST, "invalid_job_id", "a job id is 32 hex digits");
+                }
+                match self.lake.erasure_status(id).await {
+                    Ok(Some(status)) => json_response(StatusCode::OK, &status),
+                    Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such erasure job"),
+                    Err(e) => not_recorded(&e),
+                }
+            }
+            _ => error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "POST /v1/admin/erasures or GET /v1/admin/erasures/{job_id}",
+            ),
+        }
+    }
+}
+
+fn not_recorded(e: &knowedge_lake::Error) -> Response<Body> {
+    let message = knowedge_format::error::chain(e);
+    tracing::error!(error = %message, retryable = e.is_retryable(), "erasure request not served");
+    let status = if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+    json_response(
+        status,
+        &json!({"error": {"code": "not_stored", "message": "try again", "retryable": e.is_retryable()}}),
+    )
 }
 
 /// The lookup key of a valid (UUID) event id: its bytes in lowercase.

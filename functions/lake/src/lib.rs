@@ -10,6 +10,8 @@
 //! review-sentiment/dt=YYYY-MM-DD/part-<scored ms>-<uuid>.parquet   (see [`sentiment`])
 //! catalogue/items.json
 //! audit/<seq, 12 digits>.json                                        (see [`audit`])
+//! privacy/erasures/<job id>.json     unfinished erasure jobs (see [`privacy`])
+//! privacy/receipts/<job id>.json     signed receipts of finished ones
 //! ```
 //!
 //! Event files are Parquet (Snappy as ingestion writes them, zstd once compacted) with the Arrow schema from
@@ -27,6 +29,7 @@ pub mod catalogue;
 mod compact;
 pub mod events;
 mod models;
+pub mod privacy;
 pub mod sentiment;
 
 use std::sync::Arc;
@@ -38,7 +41,7 @@ use object_store::path::Path;
 
 pub use audit::{AuditAction, AuditExpectation, AuditProblem, AuditRecord, AuditReport};
 pub use catalogue::CatalogueItem;
-pub use compact::CompactionReport;
+pub use compact::{CompactOptions, CompactionReport};
 pub use events::{DeadLetter, StoredEvent};
 pub use models::ModelStore;
 pub use sentiment::ReviewSentiment;
@@ -78,6 +81,20 @@ pub enum Error {
     /// An audit record was refused or could not be appended.
     #[error("audit log: {reason}")]
     Audit {
+        /// Why.
+        reason: String,
+    },
+    /// A model artifact or receipt could not be read, rewritten or signed.
+    #[error("model format")]
+    Format(#[from] knowedge_format::Error),
+    /// A request or setting is not usable (a job id, a pseudonym, a retention period).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// An erasure job cannot go on (see the message).
+    #[error("erasure job `{job_id}`: {reason}")]
+    Erasure {
+        /// The job.
+        job_id: String,
         /// Why.
         reason: String,
     },
@@ -138,24 +155,32 @@ pub struct Lake {
     prefix: Path,
     /// Objects readers skipped (shared by clones).
     skipped: Arc<AtomicU64>,
+    /// The directory of a local lake (where a killed write can leave a staging file).
+    local: Option<std::path::PathBuf>,
+}
+
+/// The directory of a local location (as [`open_store`] reads it).
+fn local_dir(location: &str) -> Option<std::path::PathBuf> {
+    (!location.contains("://") || location.starts_with("file://"))
+        .then(|| std::path::PathBuf::from(location.strip_prefix("file://").unwrap_or(location)))
 }
 
 impl Lake {
     /// Opens the lake at `location` (see [`open_store`]).
     pub fn open(location: &str) -> Result<Self> {
         let (store, prefix) = open_store(location)?;
-        Ok(Self::new(store, prefix))
+        Ok(Self { store, prefix, local: local_dir(location), skipped: Arc::default() })
     }
 
     /// Opens the lake with explicit S3 settings (see [`open_store_with`]).
     pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
         let (store, prefix) = open_store_with(location, options)?;
-        Ok(Self::new(store, prefix))
+        Ok(Self { store, prefix, local: local_dir(location), skipped: Arc::default() })
     }
 
     /// A lake on an existing store under `prefix`.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        Self { store, prefix, skipped: Arc::default() }
+        Self { store, prefix, local: None, skipped: Arc::default() }
     }
 
     /// How many objects the readers of this lake (and its clones) skipped
@@ -170,6 +195,11 @@ impl Lake {
     pub(crate) fn skip(&self, path: &Path, reason: &dyn std::fmt::Display) {
         tracing::warn!(path = %path, reason = %reason, "lake object skipped");
         self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The directory of a local lake.
+    pub(crate) fn local_dir(&self) -> Option<&std::path::Path> {
+        self.local.as_deref()
     }
 
     /// The underlying store.

@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::TryStreamExt;
 use knowedge_format::store::{self, Channel};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -98,5 +99,19 @@ impl ModelStore {
     /// The bytes of a stored version.
     pub async fn get(&self, version: &str) -> Result<Bytes> {
         Ok(self.store.get(&self.path(&store::artifact_name(version))).await?.bytes().await?)
+    }
+
+    /// Every stored version (`<version>.kwm` directly in the store), sorted.
+    pub async fn versions(&self) -> Result<Vec<String>> {
+        let objects: Vec<_> = self.store.list(Some(&self.prefix)).try_collect().await?;
+        let prefix_parts = self.prefix.parts().count();
+        let mut out: Vec<String> = objects
+            .iter()
+            .filter(|o| o.location.parts().count() == prefix_parts + 1)
+            .filter_map(|o| o.location.filename()?.strip_suffix(&format!(".{}", store::EXTENSION)).map(str::to_owned))
+            .filter(|v| store::is_valid_version(v))
+            .collect();
+        out.sort();
+        Ok(out)
     }
 }

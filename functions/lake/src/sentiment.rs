@@ -66,7 +66,7 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-fn encode(rows: &[&ReviewSentiment]) -> Result<Vec<u8>> {
+pub(crate) fn encode(rows: &[&ReviewSentiment]) -> Result<Vec<u8>> {
     let n = rows.len();
     let strings = |f: &dyn Fn(&ReviewSentiment) -> Option<&str>| -> ArrayRef {
         let mut b = StringBuilder::with_capacity(n, n * 24);
@@ -107,7 +107,7 @@ fn encode(rows: &[&ReviewSentiment]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn decode(bytes: Bytes, path: &str) -> Result<Vec<ReviewSentiment>> {
+pub(crate) fn decode(bytes: Bytes, path: &str) -> Result<Vec<ReviewSentiment>> {
     let corrupt = |reason: String| Error::Corrupt { path: path.to_owned(), reason };
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
     let mut out = Vec::new();

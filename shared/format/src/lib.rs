@@ -39,6 +39,7 @@ pub mod cors;
 pub mod deadletter;
 pub mod error;
 pub mod event;
+pub mod forget;
 pub mod pseudonym;
 pub mod redact;
 pub mod store;
