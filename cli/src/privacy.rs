@@ -144,7 +144,11 @@ pub async fn resume_jobs(
 /// Everything the lake holds about the learner with raw id `user`.
 pub async fn export(lake: &Lake, keys: &Keys, user: &str) -> Result<UserExport> {
     let p = keys.pseudonymizer()?;
-    Ok(lake.export_user(&p.pseudonymize(user), Some(&p)).await?)
+    let export = lake.export_user(&p.pseudonymize(user), Some(&p)).await?;
+    // The audit log names no learner: it says an export happened, by whom, and how much.
+    let details = serde_json::json!({"events": export.events.len(), "dead_letters": export.dead_letters.len()});
+    lake.audit_append(knowedge_lake::audit::AuditAction::Export, "knowedge-cli", details).await?;
+    Ok(export)
 }
 
 /// The raw id from the command line, or from standard input for `-`.

@@ -493,6 +493,9 @@ fn file_holds_user(bytes: &Bytes, pseudonym: &str, path: &str) -> Result<bool> {
     Ok(false)
 }
 
+/// The name erasure jobs act under in the audit log, unless [`Eraser::with_actor`] says otherwise.
+pub const AUDIT_ACTOR: &str = "knowedge-eraser";
+
 /// Runs erasure jobs on a lake (and its model store).
 #[derive(Clone, Debug)]
 pub struct Eraser {
@@ -500,6 +503,8 @@ pub struct Eraser {
     models: Option<ModelStore>,
     signing: SigningKey,
     pseudonymizer: Option<Pseudonymizer>,
+    /// Who runs the jobs, as the audit log names them.
+    actor: String,
     /// Tests: stop as a kill would after this many objects (`true`: after saving the record).
     #[cfg(test)]
     crash: Option<(usize, bool)>,
@@ -513,14 +518,23 @@ impl Eraser {
             models: None,
             signing,
             pseudonymizer: None,
+            actor: AUDIT_ACTOR.to_owned(),
             #[cfg(test)]
             crash: None,
         }
     }
 
-    /// Also takes the learner out of the models of this store.
+    /// Also takes the learner out of the models of this store (its
+    /// promotions go to the lake's audit log).
     pub fn with_models(mut self, models: ModelStore) -> Self {
-        self.models = Some(models);
+        let audited = models.is_audited();
+        self.models = Some(if audited { models } else { models.with_audit(self.lake.clone(), self.actor.clone()) });
+        self
+    }
+
+    /// Names who runs the jobs in the audit log (default [`AUDIT_ACTOR`]).
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
         self
     }
 
@@ -596,7 +610,16 @@ impl Eraser {
             job.models_done = true;
             lake.save_job(&job).await?;
         }
-        // The receipt, then the record goes.
+        // The audit record (at least once: a crash before the receipt repeats it), the
+        // receipt, then the record goes.
+        let details = serde_json::json!({
+            "job_id": job_id,
+            "status": "done",
+            "objects_changed": job.objects.len(),
+            "models": job.models.len(),
+            "receipt": receipt_rel,
+        });
+        lake.audit_append(crate::audit::AuditAction::Erasure, &self.actor, details).await?;
         let body = receipt_body(&job)?;
         let envelope = forget::sign_receipt(&body, &self.signing)?;
         lake.store().put(&lake.path(&receipt_rel), PutPayload::from(envelope.clone())).await?;
