@@ -46,11 +46,9 @@ async fn main() {
     if keep.is_some() {
         let keys = root.join("keys");
         std::fs::create_dir_all(&keys).unwrap();
-        for (file, value) in [
-            ("signing.key", hex([4; 32])),
-            ("signing.pub", key.public_key().to_hex()),
-            ("pseudonym.key", hex([3; 32])),
-        ] {
+        for (file, value) in
+            [("signing.key", hex([4; 32])), ("signing.pub", key.public_key().to_hex()), ("pseudonym.key", hex([3; 32]))]
+        {
             std::fs::write(keys.join(file), value).unwrap();
         }
         let d = root.display();
