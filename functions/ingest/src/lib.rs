@@ -45,6 +45,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
+use knowedge_format::cors::Cors;
 use knowedge_format::deadletter;
 use knowedge_format::event::{self, Element, Event, Problem, RawEvent, Validator};
 use knowedge_format::pseudonym::Pseudonymizer;
@@ -134,7 +135,7 @@ pub struct Ingest {
     pseudonymizer: Pseudonymizer,
     max_age: Duration,
     keys: Option<KeyRing>,
-    cors_origins: Vec<String>,
+    cors: Cors,
 }
 
 impl Ingest {
@@ -147,7 +148,7 @@ impl Ingest {
             pseudonymizer,
             max_age: Duration::days(Validator::DEFAULT_MAX_AGE_DAYS),
             keys: None,
-            cors_origins: Vec::new(),
+            cors: Cors::default(),
         }
     }
 
@@ -159,7 +160,7 @@ impl Ingest {
 
     /// Allows browser calls from these origins (`*` for any).
     pub fn with_cors_origins(mut self, origins: Vec<String>) -> Self {
-        self.cors_origins = origins;
+        self.cors = Cors::new(origins);
         self
     }
 
@@ -416,12 +417,14 @@ impl Ingest {
     /// Answers a request as of `now` (the handler with an injectable clock).
     pub async fn respond(&self, req: Request, now: DateTime<Utc>) -> Response<Body> {
         let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
+        let preflight = req.method() == Method::OPTIONS;
         let mut resp = self.route(req, now).await;
-        if let Some(o) = origin.filter(|o| self.origin_allowed(o))
-            && let Ok(v) = HeaderValue::from_str(&o)
-        {
-            resp.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-            resp.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+        if !preflight {
+            for (name, value) in self.cors.headers(origin.as_deref()) {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    resp.headers_mut().insert(name, v);
+                }
+            }
         }
         resp
     }
@@ -435,10 +438,6 @@ impl Ingest {
         Ok(())
     }
 
-    fn origin_allowed(&self, origin: &str) -> bool {
-        self.cors_origins.iter().any(|o| o == "*" || o == origin)
-    }
-
     async fn route(&self, req: Request, now: DateTime<Utc>) -> Response<Body> {
         let path = req.uri().path();
         if let Some(i) = path.find(ERASURES) {
@@ -450,21 +449,22 @@ impl Ingest {
             return error(StatusCode::NOT_FOUND, "not_found", format!("no route {shown}"));
         }
         if req.method() == Method::OPTIONS {
-            let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or_default();
-            if !self.origin_allowed(origin) {
-                return error(
-                    StatusCode::FORBIDDEN,
-                    "origin_not_allowed",
-                    "this origin may not call the ingestion API",
-                );
-            }
-            let mut r = Response::new(Body::Empty);
-            *r.status_mut() = StatusCode::NO_CONTENT;
-            let h = r.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
-            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-            return r;
+            // The one cross-origin policy of ingestion and the edge (`knowedge_format::cors`).
+            let header = |name| req.headers().get(name).and_then(|o: &HeaderValue| o.to_str().ok()).unwrap_or_default();
+            let method = header(header::ACCESS_CONTROL_REQUEST_METHOD);
+            return match self.cors.preflight(header(header::ORIGIN), method) {
+                Ok(headers) => {
+                    let mut r = Response::new(Body::Empty);
+                    *r.status_mut() = StatusCode::NO_CONTENT;
+                    for (name, value) in headers {
+                        if let Ok(v) = HeaderValue::from_str(&value) {
+                            r.headers_mut().insert(name, v);
+                        }
+                    }
+                    r
+                }
+                Err(reason) => error(StatusCode::FORBIDDEN, "origin_not_allowed", reason),
+            };
         }
         if req.method() != Method::POST {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "/v1/events accepts POST only");
