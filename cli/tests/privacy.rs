@@ -375,3 +375,85 @@ async fn compaction_applies_retention() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("retention-days"));
 }
+
+/// After an erasure the edge (the Spin component in the local host, following
+/// the model store) answers the learner as it answers anyone unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edge_stops_personalising_for_an_erased_learner() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let keys = Keys::generate().unwrap();
+    keys.save(&keys_dir).unwrap();
+    let (lake_dir, models_dir) = (dir.path().join("lake"), dir.path().join("models"));
+    let lake = Lake::open(lake_dir.to_str().unwrap()).unwrap();
+    let p = planted::plant(&lake, &keys.pseudonymizer().unwrap(), 2_000, 3, 50).await.unwrap();
+    let models = ModelStore::open(models_dir.to_str().unwrap()).unwrap();
+    let mut users = p.others.clone();
+    users.insert(7, p.pseudonym.clone());
+    let version = "20261120T000000000Z-mf";
+    let served = planted::planted_model(&keys.signing().unwrap(), &users, version, planted::first_day());
+    models.publish(Channel::Recommender, version, served).await.unwrap();
+
+    let host = knowedge_edge_host::EdgeHost::start(knowedge_edge_host::HostConfig {
+        wasm: knowedge_test_support::spin_wasm(),
+        models_dir: models_dir.clone(),
+        state_dir: dir.path().join("edge"),
+        public_key_hex: keys.public_hex.clone(),
+        pseudonym_key_hex: keys.pseudonym_hex.clone(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        poll_interval: Duration::from_millis(100),
+        experiment: None,
+        ingest: None,
+        access: knowedge_edge_host::Access {
+            token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
+    let edge = host.local_addr();
+    let ask = |user: &'static str| async move {
+        let url = format!("http://{edge}/v1/recommend?user={user}&k=10");
+        let (status, v) = knowedge::get_json_as(&url, Some(&knowedge_test_support::token(user))).await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        (v["model_id"].as_str().unwrap().to_owned(), v["items"].clone())
+    };
+    let (model, before) = ask(LEARNER).await;
+    let (_, stranger) = ask("never-seen-before").await;
+    assert_eq!(model, version);
+    assert_ne!(before, stranger, "the learner is personalised before the erasure");
+
+    let lake_s = lake_dir.to_str().unwrap();
+    let out = knowedge(&[
+        "privacy",
+        "erase",
+        "--lake",
+        lake_s,
+        "--models",
+        models_dir.to_str().unwrap(),
+        "--keys",
+        keys_dir.to_str().unwrap(),
+        "--user",
+        LEARNER,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let since = Instant::now();
+    let after = loop {
+        let (model, items) = ask(LEARNER).await;
+        if model != version {
+            break items;
+        }
+        assert!(since.elapsed() < Duration::from_secs(20), "the edge kept serving {version}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(after, ask("never-seen-before").await.1, "the erased learner is answered as a stranger");
+    // The erasure and the promotion of the new version are in the audit log.
+    let actions: Vec<String> =
+        lake.audit_records().await.unwrap().iter().map(|r| format!("{:?}", r.action).to_lowercase()).collect();
+    assert!(
+        actions.iter().any(|a| a.contains("erasure")) && actions.iter().any(|a| a.contains("promotion")),
+        "{actions:?}"
+    );
+    assert!(lake.audit_verify(&Default::default()).await.unwrap().is_intact());
+    host.shutdown().await;
+}
