@@ -103,11 +103,25 @@ impl Audience {
     }
 }
 
+/// Tokens verified recently (by SHA-256 of the token): a learner's next
+/// requests with the same token skip the signature check, which is most of
+/// a request's cost at the edge. Expiry is checked on every use.
+#[derive(Debug, Default)]
+struct Verified {
+    entries: std::collections::HashMap<[u8; 32], (String, DateTime<Utc>)>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+/// Tokens kept verified per [`TokenKeys`] (and its clones).
+pub const VERIFIED_CACHE: usize = 1024;
+
 /// The public keys tokens are verified with, and the audience they must name.
+/// Clones share the cache of verified tokens.
 #[derive(Clone, Debug)]
 pub struct TokenKeys {
     keys: Vec<(String, ed25519_dalek::VerifyingKey)>,
     audience: String,
+    verified: std::sync::Arc<std::sync::Mutex<Verified>>,
 }
 
 impl TokenKeys {
@@ -130,7 +144,7 @@ impl TokenKeys {
             return Err(crate::Error::Settings("no token key is given".into()));
         }
         let audience = audience.map(str::trim).filter(|a| !a.is_empty()).unwrap_or(DEFAULT_AUDIENCE).to_owned();
-        Ok(Self { keys: parsed, audience })
+        Ok(Self { keys: parsed, audience, verified: Default::default() })
     }
 
     /// The audience tokens must name.
@@ -143,6 +157,26 @@ impl TokenKeys {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Refusal::Invalid(format!("longer than {MAX_TOKEN_BYTES} bytes")));
         }
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let cached = self.verified.lock().ok().and_then(|v| v.entries.get(&digest).cloned());
+        if let Some((subject, expires)) = cached {
+            return if now > expires + Duration::seconds(LEEWAY_SECONDS) { Err(Refusal::Expired) } else { Ok(subject) };
+        }
+        let subject = self.verify_uncached(token, now)?;
+        if let (Ok(mut v), Some(expires)) = (self.verified.lock(), expiry(token)) {
+            if v.order.len() >= VERIFIED_CACHE
+                && let Some(old) = v.order.pop_front()
+            {
+                v.entries.remove(&old);
+            }
+            v.entries.insert(digest, (subject.clone(), expires));
+            v.order.push_back(digest);
+        }
+        Ok(subject)
+    }
+
+    fn verify_uncached(&self, token: &str, now: DateTime<Utc>) -> Result<String, Refusal> {
         let untrusted = UntrustedToken::new(token).map_err(|e| Refusal::Invalid(e.to_string()))?;
         let key = match (&untrusted.header().key_id, self.keys.as_slice()) {
             (Some(kid), keys) => keys
@@ -181,6 +215,13 @@ impl TokenKeys {
         }
         Ok(sub.clone())
     }
+}
+
+/// The `exp` of a token already verified.
+fn expiry(token: &str) -> Option<DateTime<Utc>> {
+    let untrusted = UntrustedToken::new(token).ok()?;
+    let claims: Claims<LearnerClaims> = untrusted.deserialize_claims_unchecked().ok()?;
+    claims.expiration
 }
 
 /// The hex public key of a token signing key's 32-byte seed (for `KNOWEDGE_TOKEN_KEYS`).
@@ -273,6 +314,26 @@ mod tests {
         // `alg: none` is not EdDSA.
         let none = format!("{}.{}.", base64url(br#"{"alg":"none"}"#), forged_claims);
         assert!(matches!(set.verify(&none, now()), Err(Refusal::Invalid(_))));
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_but_still_expire() {
+        let set = keys(&[[1; 32]]);
+        let t = issue(&[1; 32], "u-1", DEFAULT_AUDIENCE, Duration::minutes(15), now()).unwrap();
+        assert_eq!(set.verify(&t, now()).unwrap(), "u-1");
+        assert_eq!(set.clone().verify(&t, now() + Duration::minutes(5)).unwrap(), "u-1");
+        assert_eq!(set.verify(&t, now() + Duration::minutes(16)), Err(Refusal::Expired));
+        // Only verified tokens are remembered: a forged one is refused every time.
+        let forged = issue(&[2; 32], "u-1", DEFAULT_AUDIENCE, Duration::minutes(15), now()).unwrap();
+        for _ in 0..2 {
+            assert!(set.verify(&forged, now()).is_err());
+        }
+        // The cache is bounded.
+        for i in 0..VERIFIED_CACHE + 10 {
+            let t = issue(&[1; 32], &format!("u-{i}"), DEFAULT_AUDIENCE, Duration::minutes(15), now()).unwrap();
+            set.verify(&t, now()).unwrap();
+        }
+        assert_eq!(set.verified.lock().unwrap().entries.len(), VERIFIED_CACHE);
     }
 
     #[test]
