@@ -24,7 +24,6 @@ use arrow_array::{Array, StringArray};
 use chrono::TimeDelta;
 use knowedge::keys::Keys;
 use knowedge_format::artifact::Artifact;
-use knowedge_format::event::EventType;
 use knowedge_format::forget;
 use knowedge_format::store::Channel;
 use knowedge_lake::{Lake, ModelStore};
@@ -296,28 +295,7 @@ async fn scenario(events: usize) {
 
 fn planted_event(n: u64, user: &str, day: u32) -> knowedge_lake::StoredEvent {
     let ts = planted::first_day() + TimeDelta::days(i64::from(day)) + TimeDelta::seconds(n as i64 % 80_000);
-    knowedge_lake::StoredEvent {
-        event: knowedge_format::event::Event {
-            event_id: String::new(),
-            event_type: EventType::View,
-            user_id: user.to_owned(),
-            item_id: Some("item-007".into()),
-            ts,
-            price: None,
-            currency: None,
-            rating: None,
-            progress: None,
-            text: None,
-            query: None,
-            session_id: None,
-            experiment: None,
-            variant: None,
-            recommendation_id: None,
-        },
-        received_at: chrono::Utc::now(),
-        key_name: Some("web".into()),
-        redactions: 0,
-    }
+    planted::view_event("", user, "item-007", ts, chrono::Utc::now())
 }
 
 /// About 100 s in a debug build on the 2-core machine (2026-12-03).

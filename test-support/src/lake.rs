@@ -221,3 +221,36 @@ pub fn planted_model(key: &SigningKey, users: &[String], model_id: &str, created
     b.manifest_mut().created_at = created_at;
     b.sign(key).unwrap_or_default()
 }
+
+/// A stored `view` event of `user` on `item` at `ts`, received at
+/// `received_at` through the key `web` (no other field set).
+pub fn view_event(
+    event_id: &str,
+    user: &str,
+    item: &str,
+    ts: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+) -> StoredEvent {
+    StoredEvent {
+        event: Event {
+            event_id: event_id.to_owned(),
+            event_type: EventType::View,
+            user_id: user.to_owned(),
+            item_id: Some(item.to_owned()),
+            ts,
+            price: None,
+            currency: None,
+            rating: None,
+            progress: None,
+            text: None,
+            query: None,
+            session_id: None,
+            experiment: None,
+            variant: None,
+            recommendation_id: None,
+        },
+        received_at,
+        key_name: Some("web".into()),
+        redactions: 0,
+    }
+}

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use knowedge_format::event::{Event, EventType, Problem};
+use knowedge_format::event::Problem;
 use knowedge_format::store::Channel;
 use knowedge_lake::{AuditExpectation, DeadLetter, Lake, ModelStore, ReviewSentiment, StoredEvent};
 
@@ -15,28 +15,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 fn event(id: &str, received: &str) -> StoredEvent {
-    StoredEvent {
-        event: Event {
-            event_id: id.into(),
-            event_type: EventType::View,
-            user_id: "p-1".into(),
-            item_id: Some("c1".into()),
-            ts: at("2026-11-01T10:00:00Z"),
-            price: None,
-            currency: None,
-            rating: None,
-            progress: None,
-            text: None,
-            query: None,
-            session_id: None,
-            experiment: None,
-            variant: None,
-            recommendation_id: None,
-        },
-        received_at: at(received),
-        redactions: 0,
-        key_name: Some("web".into()),
-    }
+    knowedge_test_support::lake::view_event(id, "p-1", "c1", at("2026-11-01T10:00:00Z"), at(received))
 }
 
 fn open(dir: &Path) -> Lake {

@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Duration, Utc};
 use knowedge_format::artifact::SigningKey;
-use knowedge_format::event::{Event, EventType};
 use knowedge_format::store::Channel;
 use knowedge_lake::{AuditExpectation, Lake, ModelStore, StoredEvent};
 use knowedge_train::Recipe;
@@ -13,28 +12,13 @@ use knowedge_train::pipeline::{self, AUDIT_KEY_NAME, Options};
 fn view(n: usize, user: usize, item: usize) -> StoredEvent {
     let ts =
         DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z").unwrap().with_timezone(&Utc) + Duration::minutes(n as i64);
-    StoredEvent {
-        event: Event {
-            event_id: format!("00000000-0000-4000-8000-{n:012}"),
-            event_type: EventType::View,
-            user_id: format!("p-{user}"),
-            item_id: Some(format!("c{item}")),
-            ts,
-            price: None,
-            currency: None,
-            rating: None,
-            progress: None,
-            text: None,
-            query: None,
-            session_id: None,
-            experiment: None,
-            variant: None,
-            recommendation_id: None,
-        },
-        received_at: ts,
-        redactions: 0,
-        key_name: Some("web".into()),
-    }
+    knowedge_test_support::lake::view_event(
+        &format!("00000000-0000-4000-8000-{n:012}"),
+        &format!("p-{user}"),
+        &format!("c{item}"),
+        ts,
+        ts,
+    )
 }
 
 #[tokio::test]
