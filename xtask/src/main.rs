@@ -8,6 +8,11 @@
 //!   command line, then runs `knowedge sentiment bench ARGS` (native and wasmtime in one run).
 //! * `cargo xtask worker`: installs the Worker tools when missing (wasm-bindgen-cli, worker-build,
 //!   wrangler and binaryen from npm) and builds the Cloudflare Worker with worker-build.
+//! * `cargo xtask package [--arch arm64|x86_64] [--only BINARY]`: cross-builds every Lambda function
+//!   (the binaries under `functions/`) with cargo-lambda into `target/lambda/<binary>/bootstrap.zip`,
+//!   checks each zip and prints the sizes (see [`package`]).
+//! * `cargo xtask cold-start [--runs N]`: measures each function's cold start against a runtime API
+//!   stand-in (see [`coldstart`]).
 //! * `cargo xtask test`: formatting, portable-core checks for both wasm targets, clippy, the edge
 //!   component, and every test; prints the time of each step.
 
@@ -16,6 +21,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+
+mod coldstart;
+mod package;
 
 const WASM_TARGETS: [&str; 2] = ["wasm32-wasip2", "wasm32-unknown-unknown"];
 /// wasm-bindgen-cli version the Worker build needs (the `worker` crate's wasm-bindgen).
@@ -42,6 +50,8 @@ fn main() -> Result<()> {
             run("knowedge dev", &mut cmd)
         }
         Some("test") => test(),
+        Some("package") => package::package(&args[1..]),
+        Some("cold-start") => coldstart::cold_start(&args[1..]),
         Some("worker") => build_worker(),
         Some("edge-bench") => {
             build()?;
@@ -89,7 +99,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | dev [ARGS] | edge-bench [ARGS] | sentiment-bench [ARGS] | worker | test>"
+                "usage: cargo xtask <build | dev [ARGS] | edge-bench [ARGS] | sentiment-bench [ARGS] | worker | package [ARGS] | cold-start | test>"
             );
             std::process::exit(2);
         }

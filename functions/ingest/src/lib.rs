@@ -19,7 +19,9 @@
 //! Gateway or a function URL (`knowedge-ingest` binary) and locally behind
 //! `knowedge ingest serve`.
 //!
-//! Configuration (environment):
+//! Configuration (environment; the list is [`deploy::INGEST_SETTINGS`], and
+//! in a deployment secrets are read through the AWS Parameters and Secrets
+//! extension, see [`knowedge_lake::deploy`]):
 //!
 //! | variable | meaning |
 //! |---|---|
@@ -40,6 +42,7 @@
 //! rejected, 503 the lake could not store the batch or the audit record (retry it).
 
 pub mod auth;
+pub mod deploy;
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -50,6 +53,7 @@ use knowedge_format::deadletter;
 use knowedge_format::event::{self, Element, Event, Problem, RawEvent, Validator};
 use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_format::redact::{self, Redactions};
+use knowedge_lake::deploy::Settings;
 use knowedge_lake::{AuditAction, DeadLetter, Lake, StoredEvent};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
@@ -136,6 +140,8 @@ pub struct Ingest {
     max_age: Duration,
     keys: Option<KeyRing>,
     cors: Cors,
+    /// The function name metrics are reported under, when reported.
+    metrics: Option<String>,
 }
 
 impl Ingest {
@@ -149,6 +155,7 @@ impl Ingest {
             max_age: Duration::days(Validator::DEFAULT_MAX_AGE_DAYS),
             keys: None,
             cors: Cors::default(),
+            metrics: None,
         }
     }
 
@@ -170,24 +177,32 @@ impl Ingest {
         self
     }
 
-    /// Builds the service from the environment (see the crate docs).
-    /// `KNOWEDGE_API_KEYS` is required.
-    pub fn from_env() -> Result<Self> {
-        let var = |k: &str| std::env::var(k).map_err(|_| Error::Config(format!("{k} is not set")));
-        let lake = Lake::open(&var("KNOWEDGE_LAKE")?).map_err(|e| Error::Config(e.to_string()))?;
-        let p = Pseudonymizer::from_hex(&var("KNOWEDGE_PSEUDONYM_KEY")?).map_err(|e| Error::Config(e.to_string()))?;
-        let keys = KeyRing::parse(&var("KNOWEDGE_API_KEYS")?).map_err(Error::Config)?;
+    /// Builds the service from its settings ([`deploy::INGEST_SETTINGS`],
+    /// read with [`Settings::load`]: secrets may come from the secrets
+    /// extension). `KNOWEDGE_API_KEYS` is required.
+    pub fn from_settings(settings: &Settings) -> Result<Self> {
+        let var = |k: &str| settings.require(k).map_err(|_| Error::Config(format!("{k} is not set")));
+        let lake = Lake::open(var("KNOWEDGE_LAKE")?).map_err(|e| Error::Config(e.to_string()))?;
+        let p = Pseudonymizer::from_hex(var("KNOWEDGE_PSEUDONYM_KEY")?).map_err(|e| Error::Config(e.to_string()))?;
+        let keys = KeyRing::parse(var("KNOWEDGE_API_KEYS")?).map_err(Error::Config)?;
         let mut s = Self::new(lake, p).with_keys(keys);
-        if let Ok(origins) = std::env::var("KNOWEDGE_CORS_ORIGINS") {
+        if let Some(origins) = settings.get("KNOWEDGE_CORS_ORIGINS") {
             s = s
                 .with_cors_origins(origins.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect());
         }
-        if let Ok(days) = std::env::var("KNOWEDGE_MAX_EVENT_AGE_DAYS") {
+        if let Some(days) = settings.get("KNOWEDGE_MAX_EVENT_AGE_DAYS") {
             let d: i64 =
                 days.parse().map_err(|_| Error::Config("KNOWEDGE_MAX_EVENT_AGE_DAYS must be a whole number".into()))?;
             s = s.with_max_age(Duration::days(d));
         }
         Ok(s)
+    }
+
+    /// Reports `EventsAccepted` and `DeadLetters` per batch as CloudWatch
+    /// metrics (Embedded Metric Format lines, dimension `function`).
+    pub fn with_metrics(mut self, function: impl Into<String>) -> Self {
+        self.metrics = Some(function.into());
+        self
     }
 
     /// Validates, pseudonymises, redacts and stores a decoded batch. Returns
@@ -220,6 +235,11 @@ impl Ingest {
             self.lake.write_events(&prepared.accepted).await?;
         }
         self.lake.write_dead_letters(&prepared.dead).await?;
+        if let Some(function) = &self.metrics {
+            let counts =
+                [("EventsAccepted", prepared.accepted.len() as f64), ("DeadLetters", prepared.dead.len() as f64)];
+            knowedge_lake::deploy::emit_metrics(function, &counts);
+        }
         Ok(prepared.result)
     }
 

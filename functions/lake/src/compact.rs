@@ -67,9 +67,15 @@ impl CompactOptions {
     /// The periods from `KNOWEDGE_RETENTION_DAYS` and
     /// `KNOWEDGE_DEAD_LETTER_RETENTION_DAYS` (unset or empty: keep forever).
     pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`CompactOptions::from_env`] reading the periods through `var`
+    /// (for instance a function's [`crate::deploy::Settings::lookup`]).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let days = |name: &str| -> Result<Option<u32>> {
-            match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => v
+            match var(name) {
+                Some(v) if !v.trim().is_empty() => v
                     .trim()
                     .parse()
                     .map(Some)

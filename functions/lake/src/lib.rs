@@ -27,10 +27,13 @@
 pub mod audit;
 pub mod catalogue;
 mod compact;
+pub mod deploy;
 pub mod events;
 mod models;
 pub mod privacy;
+pub mod publish;
 pub mod sentiment;
+pub mod tables;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +93,24 @@ pub enum Error {
     /// A request or setting is not usable (a job id, a pseudonym, a retention period).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// A secret setting could not be read from the secrets extension.
+    #[error("secret {setting}: {reason}")]
+    Secret {
+        /// The setting.
+        setting: String,
+        /// Why.
+        reason: String,
+    },
+    /// Pushing a model to an edge failed.
+    #[error("publishing to {target}: {reason}")]
+    Publish {
+        /// The edge (`cloudflare-kv`, `spin`).
+        target: String,
+        /// What failed.
+        reason: String,
+        /// Whether a later attempt may succeed (a 5xx or a network error, not a refused token).
+        retryable: bool,
+    },
     /// An erasure job cannot go on (see the message).
     #[error("erasure job `{job_id}`: {reason}")]
     Erasure {
@@ -103,7 +124,7 @@ pub enum Error {
 impl Error {
     /// Whether retrying the same operation later may succeed (I/O and service errors).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Store(_))
+        matches!(self, Error::Store(_) | Error::Secret { .. } | Error::Publish { retryable: true, .. })
     }
 }
 

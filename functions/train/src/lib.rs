@@ -32,6 +32,7 @@
 
 pub mod bpr;
 pub mod data;
+pub mod deploy;
 pub mod eval;
 pub mod export;
 pub mod linalg;

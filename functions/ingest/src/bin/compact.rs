@@ -1,18 +1,29 @@
 //! AWS Lambda entry point of the lake compaction job, invoked on a schedule
-//! (EventBridge, for instance hourly). Reads `KNOWEDGE_LAKE`; runs the
-//! pending erasure jobs first when `KNOWEDGE_SIGNING_KEY` is set (with
-//! `KNOWEDGE_MODELS`, the learner leaves the served models too; with
+//! (EventBridge Scheduler, for instance hourly, with a reserved concurrency
+//! of one). Settings: [`knowedge_ingest::deploy::COMPACT_SETTINGS`]
+//! (secrets through the AWS Parameters and Secrets extension).
+//!
+//! Runs the pending erasure jobs first when `KNOWEDGE_SIGNING_KEY` is set
+//! (with `KNOWEDGE_MODELS`, the learner leaves the served models too; with
 //! `KNOWEDGE_PSEUDONYM_KEY`, dead letters holding raw ids are found), then
 //! compacts with the retention periods `KNOWEDGE_RETENTION_DAYS` and
-//! `KNOWEDGE_DEAD_LETTER_RETENTION_DAYS`; answers with the report. See
-//! `knowedge_lake::Lake::maintain`.
+//! `KNOWEDGE_DEAD_LETTER_RETENTION_DAYS`. With `KNOWEDGE_MODELS` and edge
+//! publishing configured ([`knowedge_lake::publish`]), the current models
+//! are then brought to every edge (a no-op when they are there already), so
+//! a model republished without an erased learner reaches the edges within a
+//! run. Answers with the report. See `knowedge_lake::Lake::maintain`.
 
 use knowedge_format::artifact::SigningKey;
 use knowedge_format::pseudonym::Pseudonymizer;
+use knowedge_ingest::deploy::COMPACT_SETTINGS;
+use knowedge_lake::deploy::{Settings, emit_metrics};
 use knowedge_lake::privacy::Eraser;
+use knowedge_lake::publish::EdgeTargets;
 use knowedge_lake::{CompactOptions, Lake, ModelStore};
 use lambda_http::lambda_runtime::{Diagnostic, LambdaEvent, run, service_fn};
 use serde_json::Value;
+
+const FUNCTION: &str = "knowedge-compact";
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -21,31 +32,44 @@ async fn main() -> Result<(), lambda_http::Error> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .without_time()
         .init();
-    let location = std::env::var("KNOWEDGE_LAKE").map_err(|_| "KNOWEDGE_LAKE is not set")?;
-    let lake = Lake::open(&location)?;
-    let options = CompactOptions::from_env()?;
-    let eraser = match std::env::var("KNOWEDGE_SIGNING_KEY") {
-        Ok(hex) => {
-            let mut e = Eraser::new(lake.clone(), SigningKey::from_hex(&hex)?);
-            if let Ok(models) = std::env::var("KNOWEDGE_MODELS") {
-                e = e.with_models(ModelStore::open(&models)?);
+    let settings = Settings::load(COMPACT_SETTINGS).await?;
+    let lake = Lake::open(settings.require("KNOWEDGE_LAKE")?)?;
+    let options = CompactOptions::from_lookup(settings.lookup())?;
+    let models = settings.get("KNOWEDGE_MODELS").map(ModelStore::open).transpose()?;
+    let eraser = match settings.get("KNOWEDGE_SIGNING_KEY") {
+        Some(hex) => {
+            let mut e = Eraser::new(lake.clone(), SigningKey::from_hex(hex)?);
+            if let Some(models) = &models {
+                e = e.with_models(models.clone());
             }
-            if let Ok(key) = std::env::var("KNOWEDGE_PSEUDONYM_KEY") {
-                e = e.with_pseudonymizer(Pseudonymizer::from_hex(&key)?);
+            if let Some(key) = settings.get("KNOWEDGE_PSEUDONYM_KEY") {
+                e = e.with_pseudonymizer(Pseudonymizer::from_hex(key)?);
             }
             Some(e)
         }
-        Err(_) => None,
+        None => None,
     };
-    let (lake, eraser, options) = (&lake, &eraser, &options);
+    let edges = EdgeTargets::from_settings(&settings)?;
+    let (lake, eraser, options, models, edges) = (&lake, &eraser, &options, &models, &edges);
     run(service_fn(move |_event: LambdaEvent<Value>| async move {
-        let report = lake.maintain(eraser.as_ref(), options).await.map_err(|e| {
+        let failed = |e: knowedge_lake::Error, what: &str| {
             let message = knowedge_format::error::chain(&e);
-            tracing::error!(error = %message, retryable = e.is_retryable(), "compaction failed");
+            tracing::error!(error = %message, retryable = e.is_retryable(), "{what} failed");
             let error_type = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
             Diagnostic { error_type: error_type.into(), error_message: message }
-        })?;
-        Ok::<_, Diagnostic>(serde_json::to_value(report).unwrap_or_default())
+        };
+        let report = lake.maintain(eraser.as_ref(), options).await.map_err(|e| failed(e, "compaction"))?;
+        let mut answer = serde_json::to_value(report).unwrap_or_default();
+        if let (Some(models), false) = (models, edges.is_empty()) {
+            match edges.publish(models).await {
+                Ok(published) => answer["edges"] = serde_json::to_value(published).unwrap_or_default(),
+                Err(e) => {
+                    emit_metrics(FUNCTION, &[("EdgePublishFailures", 1.0)]);
+                    return Err(failed(e, "publishing to the edges"));
+                }
+            }
+        }
+        Ok::<_, Diagnostic>(answer)
     }))
     .await
 }
