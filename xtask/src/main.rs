@@ -11,9 +11,10 @@
 //! * `cargo xtask package [--arch arm64|x86_64] [--only BINARY]`: cross-builds every Lambda function
 //!   (the binaries under `functions/`) with cargo-lambda into `target/lambda/<binary>/bootstrap.zip`,
 //!   checks each zip and prints the sizes (see [`package`]).
+//! * `cargo xtask infra`: the offline checks of `infra/` (terraform fmt, checkov, script syntax).
 //! * `cargo xtask cold-start [--runs N]`: measures each function's cold start against a runtime API
 //!   stand-in (see [`coldstart`]).
-//! * `cargo xtask test`: formatting, portable-core checks for both wasm targets, clippy, the edge
+//! * `cargo xtask test`: formatting, the offline checks of `infra/` (terraform fmt, checkov), portable-core checks for both wasm targets, clippy, the edge
 //!   component, and every test; prints the time of each step.
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,7 @@ fn main() -> Result<()> {
         }
         Some("test") => test(),
         Some("package") => package::package(&args[1..]),
+        Some("infra") => infra_checks(),
         Some("cold-start") => coldstart::cold_start(&args[1..]),
         Some("worker") => build_worker(),
         Some("edge-bench") => {
@@ -99,7 +101,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | dev [ARGS] | edge-bench [ARGS] | sentiment-bench [ARGS] | worker | package [ARGS] | cold-start | test>"
+                "usage: cargo xtask <build | dev [ARGS] | edge-bench [ARGS] | sentiment-bench [ARGS] | worker | package [ARGS] | cold-start | infra | test>"
             );
             std::process::exit(2);
         }
@@ -250,6 +252,39 @@ fn build_worker() -> Result<()> {
     Ok(())
 }
 
+/// checkov, the Terraform scanner (from PyPI, into `target/tools/checkov`).
+const CHECKOV: &str = "checkov==3.3.30";
+
+/// The offline checks of `infra/` (providers cannot be downloaded here, so
+/// `terraform validate` cannot run): `terraform fmt`, checkov with no failed
+/// check, and the shell scripts' syntax. The test crate `infra/check` holds
+/// the Terraform against the code.
+fn infra_checks() -> Result<()> {
+    match Command::new("terraform").arg("version").output() {
+        Ok(_) => run("terraform fmt -check", Command::new("terraform").args(["fmt", "-check", "-recursive", "infra"]))?,
+        Err(e) => bail!("terraform (for `terraform fmt -check` of infra/) is not installed: {e}"),
+    }
+    let venv = std::env::current_dir()?.join(target_dir()).join("tools").join("checkov");
+    let checkov = venv.join("bin").join("checkov");
+    if !checkov.exists() {
+        run("python3 -m venv target/tools/checkov", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(
+            "pip install checkov",
+            Command::new(venv.join("bin").join("pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                CHECKOV,
+            ]),
+        )?;
+    }
+    run("checkov (infra/)", Command::new(&checkov).args(["--config-file", "infra/.checkov.yaml"]))?;
+    for script in ["infra/smoke.sh", "infra/put-secrets.sh"] {
+        run(&format!("bash -n {script}"), Command::new("bash").args(["-n", script]))?;
+    }
+    Ok(())
+}
+
 /// Installs the Python test peers (moto's S3 server, DuckDB) when they are missing.
 fn ensure_python_packages() -> Result<()> {
     let have = Command::new("python3").args(["-c", "import duckdb, moto.server"]).output();
@@ -269,6 +304,7 @@ fn test() -> Result<()> {
     let t = Instant::now();
     ensure_python_packages()?;
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    infra_checks()?;
     build()?;
     build_worker()?;
     for target in WASM_TARGETS {

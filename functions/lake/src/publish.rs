@@ -166,7 +166,9 @@ impl EdgeTargets {
             [Some(url), Some(key)] => targets.push(Target::Spin { url, key }),
             [None, None] => {}
             _ => {
-                return Err(Error::Invalid(format!("Spin publishing needs {SPIN_URL_VAR} and {SPIN_KEY_VAR} together")));
+                return Err(Error::Invalid(format!(
+                    "Spin publishing needs {SPIN_URL_VAR} and {SPIN_KEY_VAR} together"
+                )));
             }
         }
         Ok(Self::new(targets))
