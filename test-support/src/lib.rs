@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod lake;
+pub mod recording;
 pub mod stand_in;
 
 use std::path::{Path, PathBuf};

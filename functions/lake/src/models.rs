@@ -26,6 +26,11 @@ impl ModelStore {
         Ok(Self { store, prefix, audit: None })
     }
 
+    /// A model store on an existing object store under `prefix`.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        Self { store, prefix, audit: None }
+    }
+
     /// Opens a model store with explicit S3 settings (see [`open_store_with`]).
     pub fn open_with(location: &str, options: &[(&str, &str)]) -> Result<Self> {
         let (store, prefix) = open_store_with(location, options)?;
