@@ -1,5 +1,6 @@
 //! The edge publisher against a stand-in of the Cloudflare API over HTTP, and
 //! secrets read through a stand-in of the Parameters and Secrets extension.
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,6 +3,7 @@
 //! see `tests/infra.rs`): ingestion with events, dead letters and the admin
 //! erasure route; compaction with retention and an erasure that rewrites the
 //! served model; a training run that promotes a model.
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
 
