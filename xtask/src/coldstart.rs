@@ -54,6 +54,19 @@ pub(crate) fn cold_start(args: &[String]) -> Result<()> {
         let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0;
         println!("{:<20} {:>10.1} {:>10.1} {:>10.1}", f.binary, at(0.5), at(0.9), at(1.0));
     }
+    // The floor in the same run: starting and reaping a process that does nothing.
+    let mut floor = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        Command::new("true").status().context("running `true`")?;
+        floor.push(t.elapsed());
+    }
+    floor.sort_unstable();
+    println!(
+        "{:<20} {:>10.1}  (a process that does nothing, the same way: the floor)",
+        "baseline: true",
+        floor[runs / 2].as_secs_f64() * 1000.0
+    );
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }

@@ -137,7 +137,7 @@ pub(crate) fn package(args: &[String]) -> Result<()> {
     }
     run(&format!("cargo lambda build ({}, release)", arch.name()), &mut cmd)?;
 
-    println!("{:<20} {:>12} {:>12}  zip", "function", "binary", "zip");
+    println!("{:<20} {:>12} {:>12}  path", "function", "binary", "zip");
     for f in &functions {
         let zip = target_dir().join("lambda").join(&f.binary).join("bootstrap.zip");
         let binary = target_dir().join(arch.triple()).join("release").join(&f.binary);
