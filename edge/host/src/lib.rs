@@ -153,7 +153,7 @@ pub struct HostConfig {
     /// The model store to watch: `current` plus `<version>.kwm` files.
     pub models_dir: PathBuf,
     /// A directory the host owns; the live model is kept in its
-    /// [`LIVE_DIR`] subdirectory, which the guest sees as `/models`.
+    /// [`LIVE_DIR`] subdirectory, which the guest reads as its key-value store `models`.
     pub state_dir: PathBuf,
     /// Hex ed25519 public keys that model artifacts may be signed with
     /// (comma separated: during a key rotation, the old and the new one).

@@ -29,7 +29,7 @@ use tracing::{info, warn};
 use crate::kv::write_atomically;
 use crate::{Error, Result};
 
-/// Subdirectory of the state directory holding the live models (the guest's `/models`).
+/// Subdirectory of the state directory holding the live models (the guest's key-value store `models`).
 pub const LIVE_DIR: &str = "live";
 
 /// Polls one channel's pointer in the model store and installs valid new
@@ -90,7 +90,7 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
         Ok(Self { models_dir: models_dir.to_owned(), live_dir, slot: Mutex::new(slot), live_lock: live_lock.clone() })
     }
 
-    /// The directory the guest sees as `/models`.
+    /// The live directory (the guest's key-value store `models`).
     pub(crate) fn live_dir(&self) -> &Path {
         &self.live_dir
     }
@@ -122,7 +122,7 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
     fn check(&self) {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         let channel = slot.channel();
-        self.follow_published(&mut slot);
+        let seen = self.follow_published(&mut slot);
         let mut fetched: Option<(String, Vec<u8>)> = None;
         slot.resolve(|name| {
             let object = read(&self.models_dir, name);
@@ -139,8 +139,11 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
                     let Some((_, bytes)) = fetched.as_ref().filter(|(n, _)| *n == artifact_name(&version)) else {
                         continue;
                     };
-                    match self.install(channel, &version, bytes) {
-                        Ok(()) => info!(version, channel = channel.name(), "model swapped in"),
+                    match self.install(channel, &version, bytes, seen.as_deref()) {
+                        Ok(true) => info!(version, channel = channel.name(), "model swapped in"),
+                        Ok(false) => {
+                            info!(version, "a version was published to the edge's store meanwhile; not installed")
+                        }
                         Err(e) => warn!(version, error = %e, "cannot install the model in the live directory"),
                     }
                 }
@@ -154,34 +157,40 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
 
     /// Takes a version the guest published into the live directory (its
     /// pointer names another version than the slot serves) as served, if it
-    /// verifies; its creation time becomes the slot's floor.
-    fn follow_published(&self, slot: &mut ModelSlot<M>) {
+    /// verifies; its creation time becomes the slot's floor. Returns the
+    /// version the live pointer names.
+    fn follow_published(&self, slot: &mut ModelSlot<M>) -> Option<String> {
         let channel = slot.channel();
         let pointer = read(&self.live_dir, channel.pointer()).ok().flatten();
-        let Some(version) = pointer.as_deref().and_then(parse_current) else { return };
+        let version = pointer.as_deref().and_then(parse_current)?.to_owned();
         let known =
-            slot.serving().is_some_and(|(v, _)| v == version) || slot.status().refused.as_deref() == Some(version);
-        if known {
-            return;
-        }
-        if let Ok(Some(bytes)) = read(&self.live_dir, &artifact_name(version)) {
-            if slot.adopt(version, &bytes) {
+            slot.serving().is_some_and(|(v, _)| *v == version) || slot.status().refused.as_deref() == Some(&version);
+        if !known && let Ok(Some(bytes)) = read(&self.live_dir, &artifact_name(&version)) {
+            if slot.adopt(&version, &bytes) {
                 info!(version, channel = channel.name(), "serving the version published to the edge's store");
             } else {
-                warn!(version, channel = channel.name(), "the version published to the edge's store does not verify");
+                let error = slot.status().last_error.unwrap_or_default();
+                warn!(version, channel = channel.name(), error, "refusing the version published to the edge's store");
             }
+            slot.take_events();
         }
-        slot.take_events();
+        Some(version)
     }
 
     /// Installs a version in the live directory: the artifact, then the
     /// pointer (each written to a temporary file, synced and renamed), then
-    /// removes the channel's previous artifact.
-    fn install(&self, channel: Channel, version: &str, bytes: &[u8]) -> std::io::Result<()> {
+    /// removes the channel's previous artifact. Installs nothing (false) if
+    /// the live pointer no longer names `seen`, the version it named when
+    /// the check began: the guest published another since, which the next
+    /// check follows.
+    fn install(&self, channel: Channel, version: &str, bytes: &[u8], seen: Option<&str>) -> std::io::Result<bool> {
         // The guest's store does not write meanwhile (it could name the artifact removed below).
         let _live = self.live_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let previous =
             read(&self.live_dir, channel.pointer()).ok().flatten().and_then(|p| parse_current(&p).map(str::to_owned));
+        if previous.as_deref() != seen {
+            return Ok(false);
+        }
         let write = |name: &str, bytes: &[u8]| write_atomically(&self.live_dir, &self.live_dir.join(name), bytes);
         write(&artifact_name(version), bytes)?;
         write(channel.pointer(), version.as_bytes())?;
@@ -195,6 +204,6 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
                 let _ = fs::remove_file(self.live_dir.join(artifact_name(&old)));
             }
         }
-        Ok(())
+        Ok(true)
     }
 }
