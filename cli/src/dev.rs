@@ -150,6 +150,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
             token_keys_hex: Some(keys.token_public_hex.clone()),
             token_audience: None,
             cors_origins: Vec::new(),
+            publish_key: None,
         },
     })
     .await?;

@@ -179,6 +179,7 @@ enum IngestCommand {
 #[derive(Subcommand)]
 enum EdgeCommand {
     /// Serve the edge API; follows the model store's `current` pointer and swaps models without restart.
+    /// With `KNOWEDGE_PUBLISH_KEY` set, models can also be published to it (`PUT /v1/admin/models/<key>`).
     Serve {
         /// Model store directory.
         #[arg(long)]
@@ -486,6 +487,9 @@ async fn run(cli: Cli) -> Result<()> {
                     token_keys_hex: (!keys.token_public_hex.is_empty()).then(|| keys.token_public_hex.clone()),
                     token_audience,
                     cors_origins,
+                    publish_key: std::env::var(knowedge_edge::settings::PUBLISH_KEY_VAR)
+                        .ok()
+                        .filter(|k| !k.trim().is_empty()),
                 },
             })
             .await?;

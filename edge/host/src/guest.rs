@@ -19,6 +19,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::p2::types::{HostIncomingRequest, HostResponseOutparam};
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::kv::ModelsKv;
 use crate::{Error, Result};
 
 /// Most linear memory one request's guest may use; growing past it traps (answered `500`).
@@ -27,8 +28,6 @@ pub const MEMORY_LIMIT_BYTES: usize = 256 * 1024 * 1024;
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Period of the engine's epoch ticks: the granularity of the deadline.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Where the guest sees the live model directory.
-const GUEST_MODELS_DIR: &str = "/models";
 /// Where the guest sees the model store.
 pub(crate) const GUEST_STORE_DIR: &str = "/store";
 
@@ -75,13 +74,17 @@ pub(crate) struct Guests {
     running: Arc<std::sync::atomic::AtomicUsize>,
     /// Spin variables: the environment's `KNOWEDGE_*` names, lower-cased without the prefix.
     variables: Arc<Vec<(String, String)>>,
+    /// The key-value store `models`: the live directory.
+    kv: Arc<ModelsKv>,
 }
 
-/// What the guest sees of the host's file system, read-only.
+/// What the guest sees of the host's file system.
 #[derive(Clone, Debug)]
 pub(crate) struct Dirs {
-    /// The live models, at [`GUEST_MODELS_DIR`].
+    /// The live models: the guest's key-value store `models` (see [`crate::kv`]).
     pub(crate) live: PathBuf,
+    /// Held while the live directory is written (by the guest's store or a watcher).
+    pub(crate) live_lock: Arc<std::sync::Mutex<()>>,
     /// The model store (published versions, for experiment variants), at [`GUEST_STORE_DIR`].
     pub(crate) store: PathBuf,
 }
@@ -102,7 +105,8 @@ impl Guests {
                 .filter_map(|(k, v)| Some((k.strip_prefix("KNOWEDGE_")?.to_ascii_lowercase(), v.clone())))
                 .collect(),
         );
-        Ok(Self { pre, dirs, env, outbound, idle: Arc::default(), running: Arc::default(), variables })
+        let kv = Arc::new(ModelsKv::new(&dirs.live, dirs.live_lock.clone()));
+        Ok(Self { pre, dirs, env, outbound, idle: Arc::default(), running: Arc::default(), variables, kv })
     }
 
     /// The engine the component is compiled for.
@@ -168,12 +172,13 @@ impl Guests {
     /// A store with the request's WASI context, limits and deadline.
     fn new_store(&self) -> wasmtime::Result<Store<GuestState>> {
         let mut wasi = WasiCtx::builder();
-        // The guest reads local files only: a live artifact once per instance
-        // and version (milliseconds), the pointer once per request (microseconds). Done on
-        // the current thread; a hand-off to the blocking pool per call cost a
-        // third of the throughput under load.
+        // The guest reads its models through the key-value store (the live
+        // directory) and variants' versions from the store's files: an
+        // artifact once per instance and version (milliseconds), the pointer
+        // once per request (microseconds). File reads run on the current
+        // thread; a hand-off to the blocking pool per call cost a third of
+        // the throughput under load.
         wasi.envs(&self.env).inherit_stdout().inherit_stderr().allow_blocking_current_thread(true);
-        wasi.preopened_dir(&self.dirs.live, GUEST_MODELS_DIR, FsPerms::ReadOnly)?;
         if self.dirs.store.is_dir() {
             wasi.preopened_dir(&self.dirs.store, GUEST_STORE_DIR, FsPerms::ReadOnly)?;
         }
@@ -184,6 +189,7 @@ impl Guests {
             limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT_BYTES).trap_on_grow_failure(true).build(),
             hooks: self.outbound.clone(),
             variables: self.variables.clone(),
+            kv: Some(self.kv.clone()),
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -297,7 +303,7 @@ pub fn engine_config() -> Config {
 /// host's engine settings. Returns the microseconds of each (store creation
 /// and instantiation; compiling is done once, before).
 pub async fn instantiation_micros(wasm: &std::path::Path, live_dir: &std::path::Path, n: usize) -> Result<Vec<f64>> {
-    let dirs = Dirs { live: live_dir.to_owned(), store: live_dir.to_owned() };
+    let dirs = Dirs { live: live_dir.to_owned(), live_lock: Arc::default(), store: live_dir.to_owned() };
     let guests = Guests::load(wasm.to_owned(), dirs, Vec::new(), OutboundHttp::default()).await?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -327,6 +333,11 @@ fn compile(wasm: &std::path::Path) -> Result<ProxyPre<GuestState>> {
         .map_err(|e| wasm_error("linking wasi:http", e))?;
     spin_vars::add_to_linker::<GuestState, wasmtime::component::HasSelf<GuestState>>(&mut linker, |s| s)
         .map_err(|e| wasm_error("linking fermyon:spin/variables", e))?;
+    crate::kv::bindings::fermyon::spin::key_value::add_to_linker::<GuestState, wasmtime::component::HasSelf<GuestState>>(
+        &mut linker,
+        |s| s,
+    )
+    .map_err(|e| wasm_error("linking fermyon:spin/key-value", e))?;
     let pre = linker.instantiate_pre(&component).map_err(|e| wasm_error("resolving the component's imports", e))?;
     ProxyPre::new(pre).map_err(|e| wasm_error("the component is not a wasi:http/proxy component", e))
 }
@@ -336,14 +347,16 @@ fn wasm_error(context: impl Into<String>, error: wasmtime::Error) -> Error {
 }
 
 /// Per-request state of a guest.
-struct GuestState {
+pub(crate) struct GuestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     limits: StoreLimits,
     hooks: OutboundHttp,
     /// Spin application variables the guest may read.
     variables: Arc<Vec<(String, String)>>,
+    /// The key-value store `models` (`None`: the guest has no store).
+    pub(crate) kv: Option<Arc<ModelsKv>>,
 }
 
 impl spin_vars::Host for GuestState {

@@ -8,11 +8,16 @@
 //! * the component is compiled once at start; every request gets a fresh
 //!   [`wasmtime::Store`] with a memory limit and a deadline (a trapping or
 //!   runaway guest answers `500` JSON, the host keeps running);
-//! * the guest sees the live models read-only at `/models`, a directory laid
-//!   out as a model store (`current`, `current-sentiment` and the artifacts
-//!   they name), and the keys in
-//!   `KNOWEDGE_SIGNING_PUBLIC_KEY` and `KNOWEDGE_PSEUDONYM_KEY`; it has no
-//!   network access;
+//! * the guest reads the live models as its Spin key-value store `models`
+//!   ([`kv`]: `fermyon:spin/key-value@2.0.0` over a directory laid out as a
+//!   model store: `current`, `current-sentiment` and the artifacts they
+//!   name), and the keys in `KNOWEDGE_SIGNING_PUBLIC_KEY` and
+//!   `KNOWEDGE_PSEUDONYM_KEY`; it has no network access (but for the
+//!   ingestion endpoint, when one is configured);
+//! * with a publish key ([`Access::publish_key`]) the guest's publish route
+//!   (`PUT /v1/admin/models/<key>`) writes verified artifacts and pointers
+//!   into that store: a new model without a restart, even without a model
+//!   store to watch; the watchers take such a version as served;
 //! * a watcher per store channel polls the model store (`<models_dir>/current`
 //!   naming `<models_dir>/<version>.kwm`, see [`knowedge_format::store`]) with
 //!   the core's [`ModelSlot`](knowedge_edge::slot::ModelSlot), the same rules
@@ -50,6 +55,7 @@
 
 pub mod command;
 mod guest;
+pub mod kv;
 pub mod scorer;
 mod server;
 mod watcher;
@@ -79,7 +85,7 @@ use crate::watcher::ModelWatcher;
 pub use crate::guest::{
     MAX_CONCURRENT_GUESTS, MEMORY_LIMIT_BYTES, REQUEST_DEADLINE, engine_config, instantiation_micros,
 };
-pub use crate::server::{MAX_REQUEST_BODY_BYTES, STATUS_PATH};
+pub use crate::server::{MAX_PUBLISH_BODY_BYTES, MAX_REQUEST_BODY_BYTES, STATUS_PATH};
 pub use crate::watcher::LIVE_DIR;
 /// Which model a channel serves, and what it refused last.
 pub use knowedge_edge::slot::SlotStatus as ModelStatus;
@@ -147,7 +153,7 @@ pub struct HostConfig {
     /// The model store to watch: `current` plus `<version>.kwm` files.
     pub models_dir: PathBuf,
     /// A directory the host owns; the live model is kept in its
-    /// [`LIVE_DIR`] subdirectory, which the guest sees as `/models`.
+    /// [`LIVE_DIR`] subdirectory, which the guest reads as its key-value store `models`.
     pub state_dir: PathBuf,
     /// Hex ed25519 public keys that model artifacts may be signed with
     /// (comma separated: during a key rotation, the old and the new one).
@@ -169,8 +175,10 @@ pub struct HostConfig {
     pub access: Access,
 }
 
-/// Who may ask the edge for what (see `knowedge_edge::token` and `knowedge_format::cors`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Who may ask the edge for what (see `knowedge_edge::token`,
+/// `knowedge_format::cors` and `knowedge_edge::publish`). `Debug` leaves the
+/// publish key out.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Access {
     /// Hex ed25519 public keys learner tokens are verified with, comma
     /// separated; without them, personalised requests are refused `401`.
@@ -179,6 +187,21 @@ pub struct Access {
     pub token_audience: Option<String>,
     /// Origins browsers may call from (`*` for any).
     pub cors_origins: Vec<String>,
+    /// The key `PUT /v1/admin/models/<key>` requires to publish a model
+    /// into the live directory (the guest's key-value store); `None`:
+    /// publishing is off (`403`).
+    pub publish_key: Option<String>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("token_keys_hex", &self.token_keys_hex)
+            .field("token_audience", &self.token_audience)
+            .field("cors_origins", &self.cors_origins)
+            .field("publish_key", &self.publish_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for HostConfig {
@@ -229,9 +252,10 @@ impl EdgeHost {
         Pseudonymizer::from_hex(&config.pseudonym_key_hex)
             .map_err(|source| Error::Key { what: "pseudonym key", source })?;
 
-        let watcher =
-            Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key.clone(), Channel::Recommender)?);
-        let sentiment = Arc::new(ModelWatcher::new(&config.models_dir, &config.state_dir, key, Channel::Sentiment)?);
+        let live_lock = Arc::new(std::sync::Mutex::new(()));
+        let (models, state) = (&config.models_dir, &config.state_dir);
+        let watcher = Arc::new(ModelWatcher::new(models, state, key.clone(), Channel::Recommender, &live_lock)?);
+        let sentiment = Arc::new(ModelWatcher::new(models, state, key, Channel::Sentiment, &live_lock)?);
         watcher.refresh().await;
         sentiment.refresh().await;
 
@@ -251,6 +275,9 @@ impl EdgeHost {
         if !config.access.cors_origins.is_empty() {
             env.push((settings::CORS_ORIGINS_VAR.to_owned(), config.access.cors_origins.join(",")));
         }
+        if let Some(key) = config.access.publish_key.as_deref().filter(|k| !k.trim().is_empty()) {
+            env.push((settings::PUBLISH_KEY_VAR.to_owned(), key.trim().to_owned()));
+        }
         if let Some(text) = &config.experiment {
             Experiment::from_json(text).map_err(Error::Experiment)?;
             env.push((settings::EXPERIMENT_VAR.to_owned(), text.clone()));
@@ -266,7 +293,11 @@ impl EdgeHost {
             env.push((settings::INGEST_URL_VAR.to_owned(), f.url.clone()));
             env.push((settings::INGEST_KEY_VAR.to_owned(), f.key.clone()));
         }
-        let dirs = guest::Dirs { live: watcher.live_dir().to_owned(), store: config.models_dir.clone() };
+        let dirs = guest::Dirs {
+            live: watcher.live_dir().to_owned(),
+            live_lock: live_lock.clone(),
+            store: config.models_dir.clone(),
+        };
         let guests = Guests::load(config.wasm.clone(), dirs, env, outbound).await?;
         let ticker = EpochTicker::start(guests.engine().clone())?;
 

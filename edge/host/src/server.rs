@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use knowedge_edge::api;
+use knowedge_edge::{api, publish};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -29,6 +29,9 @@ pub const STATUS_PATH: &str = "/_host/status";
 /// the host without running the guest (the edge API accepts at most
 /// [`api::MAX_BODY_BYTES`]; this leaves room for the guest to say so itself).
 pub const MAX_REQUEST_BODY_BYTES: u64 = 2 * api::MAX_BODY_BYTES as u64;
+/// The same for the publish route (`PUT /v1/admin/models/<key>`), which
+/// takes artifacts of up to [`publish::MAX_ARTIFACT_BYTES`].
+pub const MAX_PUBLISH_BODY_BYTES: u64 = publish::MAX_ARTIFACT_BYTES as u64 + MAX_REQUEST_BODY_BYTES;
 /// Time a client has to send a request's headers, and then its body.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; further ones are closed at once until one ends.
@@ -93,30 +96,22 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<App>) {
 
 /// Answers `/_host/status` here and hands everything else to the guest.
 ///
-/// The body is read whole first, at most [`MAX_REQUEST_BODY_BYTES`] (chunked
+/// The body is read whole first, at most [`MAX_REQUEST_BODY_BYTES`] ([`MAX_PUBLISH_BODY_BYTES`] on the publish route; chunked
 /// bodies included) within [`READ_TIMEOUT`]: a larger one is answered `413`,
 /// a slower one `408`, without running the guest.
 async fn route(app: &App, req: hyper::Request<Incoming>) -> Response {
     if req.uri().path() == STATUS_PATH {
         return status(app, req.method());
     }
+    let max = if publish::object(req.uri().path()).is_some() { MAX_PUBLISH_BODY_BYTES } else { MAX_REQUEST_BODY_BYTES };
+    let too_large =
+        || json(api::Response::error(413, "payload_too_large", format!("the body is larger than {max} bytes")));
     let announced = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_REQUEST_BODY_BYTES) {
-        return json(api::Response::error(
-            413,
-            "payload_too_large",
-            format!("the body is larger than {MAX_REQUEST_BODY_BYTES} bytes"),
-        ));
+    if announced.is_some_and(|n| n > max) {
+        return too_large();
     }
     let (parts, body) = req.into_parts();
-    let too_large = || {
-        json(api::Response::error(
-            413,
-            "payload_too_large",
-            format!("the body is larger than {MAX_REQUEST_BODY_BYTES} bytes"),
-        ))
-    };
-    let limit = usize::try_from(MAX_REQUEST_BODY_BYTES).unwrap_or(usize::MAX);
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),

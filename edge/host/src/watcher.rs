@@ -5,12 +5,17 @@
 //! decide what is served. The host's part is I/O: it reads the store, and
 //! when the slot accepts a new version it installs that artifact and then
 //! the channel's pointer in the live directory (a model store too, which the
-//! guest sees read-only as `/models`). A refused or unreadable version never
-//! reaches the live directory, so every guest instance serves the last good
-//! model.
+//! guest reads as its key-value store `models`, see [`crate::kv`]). A refused
+//! or unreadable version never reaches the live directory from the store, so
+//! every guest instance serves the last good model.
+//!
+//! The guest may publish into the live directory itself (its publish route,
+//! checked by [`knowedge_edge::publish`]). Before each look at the store the
+//! watcher takes a version published that way as the one served, so its
+//! rollback floor covers it too: the store cannot then bring back an older
+//! version, and a restart adopts the published version like any other.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -21,9 +26,10 @@ use knowedge_format::store::{Channel, artifact_name, parse_current};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::kv::write_atomically;
 use crate::{Error, Result};
 
-/// Subdirectory of the state directory holding the live models (the guest's `/models`).
+/// Subdirectory of the state directory holding the live models (the guest's key-value store `models`).
 pub const LIVE_DIR: &str = "live";
 
 /// Polls one channel's pointer in the model store and installs valid new
@@ -33,6 +39,8 @@ pub(crate) struct ModelWatcher<M> {
     live_dir: PathBuf,
     /// Held during a check, so checks never overlap.
     slot: Mutex<ModelSlot<M>>,
+    /// Held while the live directory is written (shared with the guest's key-value store).
+    live_lock: Arc<Mutex<()>>,
 }
 
 impl<M> std::fmt::Debug for ModelWatcher<M> {
@@ -58,7 +66,13 @@ fn read(dir: &Path, name: &str) -> std::result::Result<Option<Vec<u8>>, String> 
 impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
     /// Creates the live directory and takes over what a previous run left
     /// there for this channel, if it still verifies.
-    pub(crate) fn new(models_dir: &Path, state_dir: &Path, key: KeySet, channel: Channel) -> Result<Self> {
+    pub(crate) fn new(
+        models_dir: &Path,
+        state_dir: &Path,
+        key: KeySet,
+        channel: Channel,
+        live_lock: &Arc<Mutex<()>>,
+    ) -> Result<Self> {
         let live_dir = state_dir.join(LIVE_DIR);
         fs::create_dir_all(&live_dir).map_err(|source| Error::Io { path: live_dir.clone(), source })?;
         let mut slot = ModelSlot::new(channel, key);
@@ -73,10 +87,10 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
             }
         }
         slot.take_events();
-        Ok(Self { models_dir: models_dir.to_owned(), live_dir, slot: Mutex::new(slot) })
+        Ok(Self { models_dir: models_dir.to_owned(), live_dir, slot: Mutex::new(slot), live_lock: live_lock.clone() })
     }
 
-    /// The directory the guest sees as `/models`.
+    /// The live directory (the guest's key-value store `models`).
     pub(crate) fn live_dir(&self) -> &Path {
         &self.live_dir
     }
@@ -108,6 +122,7 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
     fn check(&self) {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         let channel = slot.channel();
+        let seen = self.follow_published(&mut slot);
         let mut fetched: Option<(String, Vec<u8>)> = None;
         slot.resolve(|name| {
             let object = read(&self.models_dir, name);
@@ -124,8 +139,11 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
                     let Some((_, bytes)) = fetched.as_ref().filter(|(n, _)| *n == artifact_name(&version)) else {
                         continue;
                     };
-                    match self.install(channel, &version, bytes) {
-                        Ok(()) => info!(version, channel = channel.name(), "model swapped in"),
+                    match self.install(channel, &version, bytes, seen.as_deref()) {
+                        Ok(true) => info!(version, channel = channel.name(), "model swapped in"),
+                        Ok(false) => {
+                            info!(version, "a version was published to the edge's store meanwhile; not installed")
+                        }
                         Err(e) => warn!(version, error = %e, "cannot install the model in the live directory"),
                     }
                 }
@@ -137,14 +155,45 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
         }
     }
 
+    /// Takes a version the guest published into the live directory (its
+    /// pointer names another version than the slot serves) as served, if it
+    /// verifies; its creation time becomes the slot's floor. Returns the
+    /// version the live pointer names.
+    fn follow_published(&self, slot: &mut ModelSlot<M>) -> Option<String> {
+        let channel = slot.channel();
+        let pointer = read(&self.live_dir, channel.pointer()).ok().flatten();
+        let version = pointer.as_deref().and_then(parse_current)?.to_owned();
+        let known =
+            slot.serving().is_some_and(|(v, _)| *v == version) || slot.status().refused.as_deref() == Some(&version);
+        if !known && let Ok(Some(bytes)) = read(&self.live_dir, &artifact_name(&version)) {
+            if slot.adopt(&version, &bytes) {
+                info!(version, channel = channel.name(), "serving the version published to the edge's store");
+            } else {
+                let error = slot.status().last_error.unwrap_or_default();
+                warn!(version, channel = channel.name(), error, "refusing the version published to the edge's store");
+            }
+            slot.take_events();
+        }
+        Some(version)
+    }
+
     /// Installs a version in the live directory: the artifact, then the
     /// pointer (each written to a temporary file, synced and renamed), then
-    /// removes the channel's previous artifact.
-    fn install(&self, channel: Channel, version: &str, bytes: &[u8]) -> std::io::Result<()> {
+    /// removes the channel's previous artifact. Installs nothing (false) if
+    /// the live pointer no longer names `seen`, the version it named when
+    /// the check began: the guest published another since, which the next
+    /// check follows.
+    fn install(&self, channel: Channel, version: &str, bytes: &[u8], seen: Option<&str>) -> std::io::Result<bool> {
+        // The guest's store does not write meanwhile (it could name the artifact removed below).
+        let _live = self.live_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let previous =
             read(&self.live_dir, channel.pointer()).ok().flatten().and_then(|p| parse_current(&p).map(str::to_owned));
-        self.write_atomically(&artifact_name(version), bytes)?;
-        self.write_atomically(channel.pointer(), version.as_bytes())?;
+        if previous.as_deref() != seen {
+            return Ok(false);
+        }
+        let write = |name: &str, bytes: &[u8]| write_atomically(&self.live_dir, &self.live_dir.join(name), bytes);
+        write(&artifact_name(version), bytes)?;
+        write(channel.pointer(), version.as_bytes())?;
         if let Some(old) = previous.filter(|old| old != version) {
             // Another channel may serve the same version (it never should); keep it then.
             let shared = Channel::ALL.iter().filter(|c| **c != channel).any(|c| {
@@ -155,20 +204,6 @@ impl<M: Servable + Send + Sync + 'static> ModelWatcher<M> {
                 let _ = fs::remove_file(self.live_dir.join(artifact_name(&old)));
             }
         }
-        Ok(())
-    }
-
-    fn write_atomically(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let staging = self.live_dir.join(format!(".{name}.tmp"));
-        let mut file = File::create(&staging)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&staging, self.live_dir.join(name))?;
-        // Make the rename itself durable where directories can be synced.
-        if let Ok(dir) = File::open(&self.live_dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        Ok(true)
     }
 }

@@ -69,6 +69,7 @@ async fn start_with(poll_interval: Duration, experiment: Option<String>, prepare
             token_keys_hex: Some(knowedge_test_support::token_keys_hex()),
             token_audience: None,
             cors_origins: vec![SHOP.into()],
+            publish_key: None,
         },
     })
     .await
@@ -232,7 +233,7 @@ async fn answers_without_a_model_and_survives_a_trapping_guest() {
 }
 
 #[test]
-fn component_exports_the_wasi_http_handler_and_imports_spin_variables() {
+fn component_exports_the_wasi_http_handler_and_imports_spin_variables_and_key_value() {
     // Only the types are looked at: skip optimisation to compile faster.
     let mut config = wasmtime::Config::new();
     config.cranelift_opt_level(wasmtime::OptLevel::None);
@@ -243,9 +244,11 @@ fn component_exports_the_wasi_http_handler_and_imports_spin_variables() {
     let imports: Vec<&str> = ty.imports(&engine).map(|(name, _)| name).collect();
     eprintln!("exports: {exports:?}\nimports: {imports:?}");
     assert_eq!(exports, ["wasi:http/incoming-handler@0.2.0"]);
-    // WASI, and Spin's application variables (the keys are Spin variables); nothing else of Spin's.
-    assert!(imports.iter().all(|i| i.starts_with("wasi:") || *i == "fermyon:spin/variables@2.0.0"), "{imports:?}");
-    assert!(imports.contains(&"fermyon:spin/variables@2.0.0"), "{imports:?}");
+    // WASI, Spin's application variables (the keys are Spin variables) and key-value store (the
+    // models); nothing else of Spin's.
+    let spin = ["fermyon:spin/variables@2.0.0", "fermyon:spin/key-value@2.0.0"];
+    assert!(imports.iter().all(|i| i.starts_with("wasi:") || spin.contains(i)), "{imports:?}");
+    assert!(spin.iter().all(|s| imports.contains(s)), "{imports:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

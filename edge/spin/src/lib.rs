@@ -7,18 +7,28 @@
 //!
 //! A thin adapter: it parses the request, reads its settings, gets the model
 //! the route needs through the core's [`ModelSlot`](knowedge_edge::slot::ModelSlot)
-//! (reading the model directory with plain file reads), and hands everything
-//! to [`knowedge_edge::api::handle_with_body`], which holds all routing,
+//! (reading the model store), and hands everything to
+//! [`knowedge_edge::api::handle_with_body`], which holds all routing,
 //! parameter checks and JSON shapes. `POST /v1/events` is forwarded to
 //! ingestion with `wasi:http` (the body prepared by
 //! [`knowedge_edge::api::forward_events`]).
 //!
-//! The model directory is laid out as a model store
+//! Models come from the Spin key-value store labelled [`MODELS_STORE`]
+//! (`fermyon:spin/key-value@2.0.0`), laid out as a model store
 //! ([`knowedge_format::store`]): `current` and `current-sentiment` name
-//! versions, `<version>.kwm` are their signed artifacts. Spin (and the local
-//! host) start an instance per request, so each request verifies the model
-//! it serves; what is served across requests is decided by whoever writes
-//! the directory (the local host writes only verified versions into it).
+//! versions, `<version>.kwm` are their signed artifacts. New models arrive
+//! there through the publish route, `PUT /v1/admin/models/<key>` with
+//! `Authorization: Bearer <publish key>`, whose rules are
+//! [`knowedge_edge::publish`]'s: verified artifacts first, then pointers to
+//! stored versions that do not go back; no redeploy. Only if the variable
+//! `models_dir` is set are models read from that directory instead (the
+//! files layout of earlier releases, which changes only with a deploy), and
+//! publishing is off.
+//!
+//! Each request answered from `current` or `current-sentiment` reads that
+//! pointer; a model is read and verified the first time an instance meets its
+//! version and kept while the pointer names it (Spin starts an instance per
+//! request, the local host reuses them).
 //!
 //! Settings are Spin application variables (`fermyon:spin/variables`; the
 //! name without `KNOWEDGE_`, in lower case: `signing_public_key`,
@@ -31,8 +41,9 @@
 //! | `KNOWEDGE_TOKEN_KEYS`, `KNOWEDGE_TOKEN_AUDIENCE` | hex ed25519 keys learner tokens are verified with, and the audience they name (see `knowedge_edge::token`) |
 //! | `KNOWEDGE_CORS_ORIGINS` | origins browsers may call from, comma separated |
 //! | `KNOWEDGE_PSEUDONYM_KEY` | hex key mapping request user ids to model pseudonyms |
-//! | `KNOWEDGE_MODELS_DIR` | the model directory, default [`DEFAULT_MODELS_DIR`] |
-//! | `KNOWEDGE_STORE_DIR` | directory of published `<version>.kwm` files that experiment variants name, default the model directory |
+//! | `KNOWEDGE_PUBLISH_KEY` | the key the publish route requires (secret); unset: publishing is off |
+//! | `KNOWEDGE_MODELS_DIR` | optional: read models from this directory instead of the key-value store |
+//! | `KNOWEDGE_STORE_DIR` | optional: directory of published `<version>.kwm` files that experiment variants name (default: where the models come from) |
 //! | `KNOWEDGE_EXPERIMENT` | optional A/B experiment (JSON, see `knowedge_edge::experiment`) |
 //! | `KNOWEDGE_INGEST_URL`, `KNOWEDGE_INGEST_KEY` | ingestion endpoint and the edge's ingest key: `POST /v1/events` forwards there (the host must allow the outbound request) |
 //!
@@ -50,13 +61,14 @@
 /// The settings shared by every edge adapter.
 pub use knowedge_edge::settings::{
     CORS_ORIGINS_VAR, EXPERIMENT_VAR, INGEST_KEY_VAR, INGEST_URL_VAR, PSEUDONYM_KEY_VAR, PUBLIC_KEY_VAR,
-    TOKEN_AUDIENCE_VAR, TOKEN_KEYS_VAR,
+    PUBLISH_KEY_VAR, TOKEN_AUDIENCE_VAR, TOKEN_KEYS_VAR,
 };
 
-/// Variable naming the model directory (a model store layout).
+/// Label of the Spin key-value store the models are kept in (declared in
+/// `spin.toml` as `key_value_stores = ["models"]`).
+pub const MODELS_STORE: &str = "models";
+/// Variable naming a model directory to read instead of the key-value store.
 pub const MODELS_DIR_VAR: &str = "KNOWEDGE_MODELS_DIR";
-/// Model directory read when `KNOWEDGE_MODELS_DIR` is not set.
-pub const DEFAULT_MODELS_DIR: &str = "/models";
 /// Variable naming the directory of published versions that experiment variants name.
 pub const STORE_DIR_VAR: &str = "KNOWEDGE_STORE_DIR";
 
@@ -69,6 +81,7 @@ mod component {
     use std::sync::Arc;
 
     use knowedge_edge::api::{self, EdgeConfig, ModelChoice, Models};
+    use knowedge_edge::publish::{self, Publisher, Refusal};
     use knowedge_edge::settings::{Loaded, spin_variable};
     use knowedge_edge::slot::{Event, ModelSlot, Servable, Step, Versions};
     use knowedge_format::artifact::KeySet;
@@ -85,6 +98,8 @@ mod component {
         static SENTIMENT: RefCell<Option<ModelSlot<SentimentModel>>> = const { RefCell::new(None) };
         static VARIANTS: RefCell<Option<Versions<Model>>> = const { RefCell::new(None) };
         static SETTINGS: RefCell<Loaded> = RefCell::new(Loaded::default());
+        /// The key-value store [`MODELS_STORE`], opened once per instance.
+        static STORE: RefCell<Option<spin_sdk::key_value::Store>> = const { RefCell::new(None) };
     }
 
     /// Answers one request and logs its exposure.
@@ -108,6 +123,10 @@ mod component {
             .with_origin(header("origin"), header("access-control-request-method"));
         if request.path == api::EVENTS_PATH {
             return Ok(reply(forward(&request, req.body(), &config).await.for_origin(&request, &config)));
+        }
+        if let Some(key) = publish::object(request.path) {
+            let answer = publish_model(&method, key, header("authorization"), req.body(), &keys);
+            return Ok(reply(answer.for_origin(&request, &config)));
         }
         let (model, sentiment) = match api::model_choice(&request, &config) {
             ModelChoice::Current => (serve(&RECOMMENDER, Channel::Recommender, &keys), not_needed()),
@@ -175,27 +194,102 @@ mod component {
         (!value.trim().is_empty()).then_some(value)
     }
 
-    /// Reads `name` from `dir`: its bytes, `None` if absent, or why not.
-    fn read(dir: &str, name: &str) -> Result<Option<Vec<u8>>, String> {
-        match std::fs::read(format!("{}/{name}", dir.trim_end_matches('/'))) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
+    /// Where models are read from: the directory `models_dir` names, else the key-value store.
+    enum Source {
+        Dir(String),
+        Store,
+    }
+
+    impl Source {
+        /// The models' source: the model directory if one is set.
+        fn models() -> Self {
+            setting(MODELS_DIR_VAR).map_or(Source::Store, Source::Dir)
+        }
+
+        /// Where experiment variants' versions are read from.
+        fn versions() -> Self {
+            setting(STORE_DIR_VAR).map_or_else(Self::models, Source::Dir)
+        }
+
+        /// Reads object `name`: its bytes, `None` if absent, or why not.
+        fn read(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+            match self {
+                Source::Dir(dir) => match std::fs::read(format!("{}/{name}", dir.trim_end_matches('/'))) {
+                    Ok(bytes) => Ok(Some(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                },
+                Source::Store => with_store(|store| store.get(name)),
+            }
         }
     }
 
-    /// The model the channel's pointer names in the model directory.
+    /// Runs `f` on the models store (opened on first use); its errors as text.
+    fn with_store<T>(
+        f: impl FnOnce(&spin_sdk::key_value::Store) -> Result<T, spin_sdk::key_value::Error>,
+    ) -> Result<T, String> {
+        STORE.with_borrow_mut(|cell| {
+            if cell.is_none() {
+                let store = spin_sdk::key_value::Store::open(MODELS_STORE)
+                    .map_err(|e| format!("cannot open the key-value store `{MODELS_STORE}`: {e}"))?;
+                *cell = Some(store);
+            }
+            let store = cell.as_ref().ok_or_else(|| format!("the key-value store `{MODELS_STORE}` is not open"))?;
+            f(store).map_err(|e| format!("key-value store `{MODELS_STORE}`: {e}"))
+        })
+    }
+
+    /// `PUT /v1/admin/models/<key>`: a verified artifact or pointer written to the store.
+    fn publish_model(
+        method: &str,
+        key: &str,
+        authorization: Option<&str>,
+        body: &[u8],
+        keys: &Result<KeySet, String>,
+    ) -> api::Response {
+        let publish_key = setting(PUBLISH_KEY_VAR);
+        let publisher = Publisher { publish_key: publish_key.as_deref(), keys: keys.as_ref().map_err(String::as_str) };
+        if let Source::Dir(dir) = Source::models() {
+            // Only whoever may publish learns why publishing is off.
+            if let Err(refusal) = publisher.authorize(authorization) {
+                return refusal.response();
+            }
+            return api::Response::error(
+                403,
+                "publishing_disabled",
+                format!("models are read from the directory {dir} (`models_dir`), not from the key-value store"),
+            );
+        }
+        let accepted = match publisher.check(method, key, authorization, body, |name| Source::Store.read(name)) {
+            Ok(accepted) => accepted,
+            Err(refusal) => {
+                if refusal.status() != 401 {
+                    eprintln!("knowedge: refused to publish {key:.140}: {refusal}");
+                }
+                return refusal.response();
+            }
+        };
+        match with_store(|store| store.set(&accepted.key, accepted.value)) {
+            Ok(()) => {
+                eprintln!("knowedge: published {} (version {})", accepted.key, accepted.version);
+                accepted.response()
+            }
+            Err(why) => Refusal::Store(why).response(),
+        }
+    }
+
+    /// The model the channel's pointer names in the model store.
     fn serve<M: Servable>(
         cell: &'static std::thread::LocalKey<RefCell<Option<ModelSlot<M>>>>,
         channel: Channel,
         keys: &Result<KeySet, String>,
     ) -> Result<Arc<M>, String> {
         let key = keys.clone()?;
-        let dir = setting(MODELS_DIR_VAR).unwrap_or_else(|| DEFAULT_MODELS_DIR.to_owned());
+        let source = Source::models();
         cell.with_borrow_mut(|slot| {
             let slot = slot.get_or_insert_with(|| ModelSlot::new(channel, key.clone()));
             slot.use_key(&key);
-            let step = slot.resolve(|name| read(&dir, name));
+            let step = slot.resolve(|name| source.read(name));
             for event in slot.take_events() {
                 if let Event::Refused(version, reason) = event {
                     eprintln!("knowedge: refused model {version} from {}: {reason}", channel.pointer());
@@ -212,12 +306,11 @@ mod component {
     /// A published version an experiment variant names.
     fn variant(version: &str, keys: &Result<KeySet, String>) -> Result<Arc<Model>, String> {
         let key = keys.clone()?;
-        let dir =
-            setting(STORE_DIR_VAR).or_else(|| setting(MODELS_DIR_VAR)).unwrap_or_else(|| DEFAULT_MODELS_DIR.to_owned());
+        let source = Source::versions();
         VARIANTS.with_borrow_mut(|versions| {
             let versions = versions.get_or_insert_with(|| Versions::new(key.clone(), 4));
             versions.use_key(&key);
-            versions.resolve(version, |object| read(&dir, object))
+            versions.resolve(version, |object| source.read(object))
         })
     }
 }

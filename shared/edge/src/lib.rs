@@ -7,6 +7,9 @@
 //!   answer alike;
 //! * [`slot`]: which model to serve, given a store pointer and artifact
 //!   bytes (keeps the last good model, remembers refused versions);
+//! * [`publish`]: what an edge's key-value store accepts over its publish
+//!   route (`PUT /v1/admin/models/<key>`): verified artifacts, then pointers
+//!   that do not go back;
 //! * [`experiment`]: A/B experiments (deterministic assignment, exposure records);
 //! * [`token`]: learner tokens (JWT, EdDSA) the edge verifies before personalising;
 //! * [`settings`]: the names of the settings every adapter reads, and [`settings::Loaded`],
@@ -22,6 +25,7 @@
 
 pub mod api;
 pub mod experiment;
+pub mod publish;
 pub mod query;
 pub mod settings;
 pub mod slot;

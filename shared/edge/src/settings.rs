@@ -21,6 +21,10 @@ pub const TOKEN_AUDIENCE_VAR: &str = "KNOWEDGE_TOKEN_AUDIENCE";
 /// Origins browsers may call the edge from, comma separated (`*` for any).
 pub const CORS_ORIGINS_VAR: &str = "KNOWEDGE_CORS_ORIGINS";
 
+/// The key clients must send to publish models into the edge's own store
+/// (`PUT /v1/admin/models/<key>`, see [`crate::publish`]); unset: publishing is off.
+pub const PUBLISH_KEY_VAR: &str = "KNOWEDGE_PUBLISH_KEY";
+
 /// Every setting [`Loaded::load`] reads.
 pub const EDGE_SETTINGS: [&str; 6] =
     [PUBLIC_KEY_VAR, PSEUDONYM_KEY_VAR, EXPERIMENT_VAR, TOKEN_KEYS_VAR, TOKEN_AUDIENCE_VAR, CORS_ORIGINS_VAR];
