@@ -147,7 +147,13 @@ async fn publishing_refuses_wrong_keys_bad_artifacts_and_pointers_that_go_back()
     // Only the publish key may publish.
     assert_eq!(put_as(&host, None, "v1.kwm", &v1).await, (401, "publish_key_required".to_owned()));
     assert_eq!(put_as(&host, Some("Bearer not-the-key"), "v1.kwm", &v1).await, (401, "publish_key_invalid".to_owned()));
+    // Pointers can be read back with the key (publishers skip what an edge has); artifacts cannot.
     let (status, body) = request(&host, "GET", "/v1/admin/models/current", None, Vec::new()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("publish_key_required")));
+    let key = format!("Bearer {PUBLISH_KEY}");
+    let (status, body) = request(&host, "GET", "/v1/admin/models/current", Some(&key), Vec::new()).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_set")));
+    let (status, body) = request(&host, "GET", "/v1/admin/models/v1.kwm", Some(&key), Vec::new()).await;
     assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
 
     // Artifacts must verify, as the version their key names; only model objects are taken.
@@ -194,5 +200,42 @@ async fn publishing_refuses_wrong_keys_bad_artifacts_and_pointers_that_go_back()
     assert_eq!(put(&host, "v1-rollback.kwm", &rollback.unwrap()).await, (200, String::new()));
     assert_eq!(put(&host, "current", b"v1-rollback").await, (200, String::new()));
     assert_eq!(recommend(&host).await, ("v1-rollback".to_owned(), vec!["a".to_owned(), "b".to_owned()]));
+    host.shutdown().await;
+}
+
+/// What the training and compaction functions do after a promotion
+/// (`knowedge_lake::publish::EdgeTargets` with a Spin target), against the
+/// real component: the model store's current model reaches the Spin
+/// key-value store, artifact first, and is served; a second publish finds
+/// the edge in step (a `GET` of the pointer) and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_publisher_brings_a_promoted_model_to_the_spin_component() {
+    use knowedge_lake::deploy::Settings;
+    use knowedge_lake::publish::{self, EdgeTargets};
+
+    let (store, state, promoted) = (TempDir::new().unwrap(), TempDir::new().unwrap(), TempDir::new().unwrap());
+    let host = start(store.path(), state.path(), Some(PUBLISH_KEY)).await;
+    let models = knowedge_lake::ModelStore::open(promoted.path().to_str().unwrap()).unwrap();
+    models.publish(Channel::Recommender, "v7", artifact("v7", [1.0, 4.0, 3.0, 2.0], 7)).await.unwrap();
+
+    let targets = |key: &str| {
+        let url = format!("http://{}", host.local_addr());
+        let settings =
+            Settings::from_pairs(&publish::SETTINGS, &[(publish::SPIN_URL_VAR, &url), (publish::SPIN_KEY_VAR, key)]);
+        EdgeTargets::from_settings(&settings).unwrap().with_backoff(Duration::from_millis(1))
+    };
+    let err = targets("not-the-publish-key").publish(&models).await.unwrap_err();
+    assert!(!err.is_retryable(), "a refused key is not retried: {err}");
+    assert!(err.to_string().contains("401"), "{err}");
+
+    let report = targets(PUBLISH_KEY).publish(&models).await.unwrap();
+    assert_eq!(report.published, [("spin".to_owned(), "current".to_owned(), "v7".to_owned())]);
+    assert_eq!(recommend(&host).await, ("v7".to_owned(), vec!["b".to_owned(), "c".to_owned()]));
+
+    let (status, body) =
+        request(&host, "GET", "/v1/admin/models/current", Some(&format!("Bearer {PUBLISH_KEY}")), Vec::new()).await;
+    assert_eq!((status, body["version"].as_str()), (200, Some("v7")), "{body}");
+    let again = targets(PUBLISH_KEY).publish(&models).await.unwrap();
+    assert!(again.published.is_empty() && again.unchanged.len() == 1, "{again:?}");
     host.shutdown().await;
 }

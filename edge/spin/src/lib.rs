@@ -260,6 +260,12 @@ mod component {
                 format!("models are read from the directory {dir} (`models_dir`), not from the key-value store"),
             );
         }
+        if method == "GET" {
+            return match publisher.pointer(key, authorization, |name| Source::Store.read(name)) {
+                Ok(bytes) => publish::pointer_answer(key, &bytes),
+                Err(refusal) => refusal.response(),
+            };
+        }
         let accepted = match publisher.check(method, key, authorization, body, |name| Source::Store.read(name)) {
             Ok(accepted) => accepted,
             Err(refusal) => {

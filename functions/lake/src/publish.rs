@@ -230,7 +230,11 @@ impl EdgeTargets {
             return None;
         }
         let body = r.bytes().await.ok()?;
-        store::parse_current(&body).map(str::to_owned)
+        // Workers KV answers the value itself; a Spin application `{"pointer": …, "version": …}`.
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(v) if v.is_object() => v["version"].as_str().map(str::to_owned),
+            _ => store::parse_current(&body).map(str::to_owned),
+        }
     }
 
     /// One write, retried on 5xx, 429 and network errors.

@@ -126,6 +126,8 @@ pub enum Refusal {
     },
     /// The store could not be read or written; why (`503`).
     Store(String),
+    /// A pointer read with `GET` is not set (`404`).
+    NotSet(String),
 }
 
 impl Refusal {
@@ -142,6 +144,7 @@ impl Refusal {
             | Refusal::VersionInvalid(..)
             | Refusal::Older { .. } => 409,
             Refusal::NoSigningKeys(_) | Refusal::Store(_) => 503,
+            Refusal::NotSet(_) => 404,
         }
     }
 
@@ -162,6 +165,7 @@ impl Refusal {
             Refusal::VersionInvalid(..) => "version_invalid",
             Refusal::Older { .. } => "version_older",
             Refusal::Store(_) => "store_unavailable",
+            Refusal::NotSet(_) => "not_set",
         }
     }
 
@@ -170,7 +174,7 @@ impl Refusal {
         let mut r = Response::error(self.status(), self.code(), self);
         match self {
             Refusal::KeyRequired | Refusal::KeyInvalid => r.headers.push(("www-authenticate", "Bearer".to_owned())),
-            Refusal::MethodNotAllowed => r.headers.push(("allow", "PUT".to_owned())),
+            Refusal::MethodNotAllowed => r.headers.push(("allow", "GET, PUT".to_owned())),
             _ => {}
         }
         r
@@ -181,7 +185,10 @@ impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Refusal::Disabled => f.write_str("publishing is off at this edge (no publish key is configured)"),
-            Refusal::MethodNotAllowed => f.write_str("models are published with PUT"),
+            Refusal::MethodNotAllowed => {
+                f.write_str("models are published with PUT; pointers (not artifacts) can be read with GET")
+            }
+            Refusal::NotSet(key) => write!(f, "`{key:.140}` is not set"),
             Refusal::KeyRequired => f.write_str("publishing needs the publish key (Authorization: Bearer <key>)"),
             Refusal::KeyInvalid => f.write_str("the publish key is not valid"),
             Refusal::UnknownObject(key) => {
@@ -243,6 +250,15 @@ pub struct Publisher<'a> {
 /// An object as the store holds it: its bytes, `None` if absent, or why it cannot be read.
 pub type Read = Result<Option<Vec<u8>>, String>;
 
+/// The answer to a pointer read: `{"pointer": …, "version": …}` (`version`
+/// is null if the stored pointer is not a version name).
+pub fn pointer_answer(key: &str, stored: &[u8]) -> Response {
+    let body = serde_json::json!({"pointer": key, "version": store::parse_current(stored)});
+    let mut r = Response::error(200, "", "");
+    r.body = body.to_string();
+    r
+}
+
 impl Publisher<'_> {
     /// Whether `authorization` (the header's value) carries the publish key.
     pub fn authorize(&self, authorization: Option<&str>) -> Result<(), Refusal> {
@@ -251,6 +267,25 @@ impl Publisher<'_> {
         };
         let sent = authorization.and_then(crate::token::bearer).ok_or(Refusal::KeyRequired)?;
         if same_secret(sent, expected.trim()) { Ok(()) } else { Err(Refusal::KeyInvalid) }
+    }
+
+    /// `GET <PATH_PREFIX><pointer>` with the publish key: the pointer as
+    /// stored, so a publisher can skip a model this edge serves already.
+    /// Artifacts are not read back.
+    pub fn pointer(
+        &self,
+        key: &str,
+        authorization: Option<&str>,
+        mut read: impl FnMut(&str) -> Read,
+    ) -> Result<Vec<u8>, Refusal> {
+        self.authorize(authorization)?;
+        match Key::parse(key) {
+            Some(Key::Pointer(channel)) => {
+                read(channel.pointer()).map_err(Refusal::Store)?.ok_or_else(|| Refusal::NotSet(key.to_owned()))
+            }
+            Some(Key::Artifact(_)) => Err(Refusal::MethodNotAllowed),
+            None => Err(Refusal::UnknownObject(key.to_owned())),
+        }
     }
 
     /// Checks `PUT <PATH_PREFIX><key>` with `body` against the store, read
@@ -376,6 +411,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn pointers_are_read_back_with_the_publish_key_and_artifacts_are_not() {
+        let key = SigningKey::from_seed([9; 32]);
+        let keys = KeySet::new([key.public_key()]).unwrap();
+        let publisher = Publisher { publish_key: Some("s3cret"), keys: Ok(&keys) };
+        let stored: BTreeMap<String, Vec<u8>> = [("current".to_owned(), b"v1\n".to_vec())].into();
+        let read = |n: &str| Ok(stored.get(n).cloned());
+        assert_eq!(publisher.pointer("current", Some("Bearer s3cret"), read).unwrap(), b"v1\n");
+        let answer = pointer_answer("current", b"v1\n");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&answer.body).unwrap()["version"], "v1");
+        let refused = |r: Result<Vec<u8>, Refusal>| r.unwrap_err().status();
+        assert_eq!(refused(publisher.pointer("current", Some("Bearer nope"), read)), 401);
+        assert_eq!(refused(publisher.pointer("current-sentiment", Some("Bearer s3cret"), read)), 404);
+        assert_eq!(refused(publisher.pointer("v1.kwm", Some("Bearer s3cret"), read)), 405);
+    }
+
     fn code(r: Result<(), Refusal>) -> (u16, &'static str) {
         let refusal = r.unwrap_err();
         (refusal.status(), refusal.code())
@@ -406,7 +457,7 @@ mod tests {
         assert_eq!(on.authorize(Some("Bearer s3cret")), Ok(()));
         assert_eq!(on.authorize(Some("bearer  s3cret ")), Ok(()));
         let r = on.check("POST", "current", Some("Bearer s3cret"), b"v1", |_| Ok(None)).unwrap_err();
-        assert_eq!((r.status(), r.response().headers), (405, vec![("allow", "PUT".to_owned())]));
+        assert_eq!((r.status(), r.response().headers), (405, vec![("allow", "GET, PUT".to_owned())]));
         let r = on.check("PUT", "current", Some("Bearer nope"), b"v1", |_| Ok(None)).unwrap_err();
         assert_eq!(r.response().status, 401);
         assert!(r.response().headers.iter().any(|(n, _)| *n == "www-authenticate"));
