@@ -11,6 +11,8 @@
 //! * `cargo xtask package [--arch arm64|x86_64] [--only BINARY]`: cross-builds every Lambda function
 //!   (the binaries under `functions/`) with cargo-lambda into `target/lambda/<binary>/bootstrap.zip`,
 //!   checks each zip and prints the sizes (see [`package`]).
+//! * `cargo xtask cuda-check`: `cargo check -p knowedge-train --features cuda` with the CUDA 13.0
+//!   toolkit from PyPI wheels (no GPU needed; see [`cuda`]).
 //! * `cargo xtask infra`: the offline checks of `infra/` (terraform fmt, checkov, script syntax).
 //! * `cargo xtask cold-start [--runs N]`: measures each function's cold start against a runtime API
 //!   stand-in (see [`coldstart`]).
@@ -24,6 +26,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 mod coldstart;
+mod cuda;
 mod package;
 
 const WASM_TARGETS: [&str; 2] = ["wasm32-wasip2", "wasm32-unknown-unknown"];
@@ -53,6 +56,7 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("package") => package::package(&args[1..]),
         Some("infra") => infra_checks(),
+        Some("cuda-check") => cuda::cuda_check(),
         Some("cold-start") => coldstart::cold_start(&args[1..]),
         Some("worker") => build_worker(),
         Some("edge-bench") => {
@@ -101,7 +105,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <build | dev [ARGS] | edge-bench [ARGS] | sentiment-bench [ARGS] | worker | package [ARGS] | cold-start | infra | test>"
+                "usage: cargo xtask <build | dev [ARGS] | edge-bench [ARGS] | sentiment-bench [ARGS] | worker | package [ARGS] | cold-start | cuda-check | infra | test>"
             );
             std::process::exit(2);
         }
