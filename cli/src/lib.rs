@@ -6,6 +6,7 @@
 //! The same library functions drive the end-to-end tests.
 
 pub mod audit;
+pub mod clv;
 pub mod demo;
 pub mod dev;
 pub mod edgebench;

@@ -155,6 +155,25 @@ enum Command {
         #[arg(long)]
         search: Option<PathBuf>,
     },
+    /// Customer lifetime value on CDNOW: BG/NBD and Gamma-Gamma fitted on a calibration period
+    /// (purchases on one day count once, time in weeks), predictions held against the holdout period.
+    Clv {
+        /// The CDNOW transactions (`CDNOW_master.txt`, or the sample's layout).
+        #[arg(long, default_value = "../shared/data/cdnow/CDNOW_master.txt")]
+        cdnow: PathBuf,
+        /// Last day of the calibration period (YYYY-MM-DD).
+        #[arg(long, default_value = "1997-09-30")]
+        calibration_end: chrono::NaiveDate,
+        /// Last day of the holdout period (YYYY-MM-DD).
+        #[arg(long, default_value = "1998-06-30")]
+        holdout_end: chrono::NaiveDate,
+        /// Also write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write each customer's summary (x, recency, T, mean spend, holdout purchases) as CSV here.
+        #[arg(long)]
+        summary: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -568,6 +587,12 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Eval { data, split, resplit, k, json, recipes, config, search } => {
             let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config, search };
             tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
+        }
+        Command::Clv { cdnow, calibration_end, holdout_end, json, summary } => {
+            let opts = knowedge::clv::ClvOptions { cdnow, calibration_end, holdout_end, json, summary };
+            let report = tokio::task::spawn_blocking(move || knowedge::clv::run(&opts)).await??;
+            print!("{}", knowedge::clv::human(&report));
+            Ok(())
         }
         Command::Lake {
             command: LakeCommand::Compact { lake, retention_days, dead_letter_retention_days, models, keys },
