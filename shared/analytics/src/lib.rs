@@ -8,6 +8,24 @@
 //!
 //! The crate does no I/O: it takes transactions and returns summaries,
 //! fitted models and predictions. Every failure is an [`Error`].
+//!
+//! ```
+//! use chrono::NaiveDate;
+//! use knowedge_analytics::clv::{self, BgNbd, Periods};
+//!
+//! // customer, day, CDs, dollars: two purchases on 1 March count once.
+//! let text = "1 19970101 1 10.0\n1 19970301 1 12.0\n1 19970301 1 8.0\n2 19970115 1 15.0\n1 19971101 1 5.0\n";
+//! let transactions = clv::cdnow::parse(text)?;
+//! let periods = Periods::new("1997-09-30".parse::<NaiveDate>()?, "1998-06-30".parse::<NaiveDate>()?)?;
+//! let customers = clv::summarize(&transactions, &periods)?;
+//! assert_eq!((customers[0].rfm.frequency, customers[0].monetary, customers[0].holdout_frequency), (1, 20.0, 1));
+//!
+//! // The estimate Fader, Hardie and Lee published for CDNOW; `BgNbd::fit` finds one from data.
+//! let model = BgNbd { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
+//! let next_year = model.expected_purchases(52.0, &customers[0].rfm)?;
+//! assert!(next_year > 0.0 && model.p_alive(&customers[0].rfm) < 1.0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod clv;
 mod error;
