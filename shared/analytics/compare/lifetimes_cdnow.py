@@ -93,7 +93,6 @@ def main():
                 "sum_m": float(s["monetary_value_cal"].sum()),
                 "duration_holdout": duration,
                 "bgnbd": {k: float(v) for k, v in bg.params_.items()},
-                "bgnbd_ll": float(-bg._negative_log_likelihood_ * len(s)),
                 "gammagamma": {k: float(v) for k, v in gg.params_.items()},
                 "holdout": {
                     "predicted_total": float(predicted.sum()),

@@ -21,7 +21,7 @@ pub(crate) struct Minimum {
 const VALUE_TOLERANCE: f64 = 1e-13;
 /// … and its points lie within this of the best one, in every coordinate.
 const POINT_TOLERANCE: f64 = 1e-9;
-/// Evaluations allowed in all.
+/// Evaluations allowed in all, over every restart.
 const MAX_EVALUATIONS: usize = 50_000;
 /// Restarts at most.
 const MAX_RESTARTS: usize = 12;
@@ -44,9 +44,10 @@ pub(crate) fn minimize(mut f: impl FnMut(&[f64]) -> f64, start: &[f64]) -> Resul
     let mut best = start.to_vec();
     let mut best_value = eval(&best);
     let mut converged = false;
+    let mut used = 1;
     for restart in 0..=MAX_RESTARTS {
         let step = if restart == 0 { STEP } else { STEP / 4.0 };
-        let (x, value, done) = nelder_mead(&mut eval, &best, step);
+        let (x, value, done) = nelder_mead(&mut eval, &best, step, MAX_EVALUATIONS.saturating_sub(used), &mut used);
         let improvement = best_value - value;
         if value <= best_value {
             best = x;
@@ -71,9 +72,16 @@ pub(crate) fn minimize(mut f: impl FnMut(&[f64]) -> f64, start: &[f64]) -> Resul
     Ok(Minimum { x: best, value: best_value, evaluations })
 }
 
-/// One Nelder-Mead run (reflection 1, expansion 2, contraction and shrink ½).
+/// One Nelder-Mead run (reflection 1, expansion 2, contraction and shrink ½)
+/// of at most about `budget` evaluations, added to `total`.
 /// Returns the best point, its value and whether the simplex converged.
-fn nelder_mead(eval: &mut impl FnMut(&[f64]) -> f64, start: &[f64], step: f64) -> (Vec<f64>, f64, bool) {
+fn nelder_mead(
+    eval: &mut impl FnMut(&[f64]) -> f64,
+    start: &[f64],
+    step: f64,
+    budget: usize,
+    total: &mut usize,
+) -> (Vec<f64>, f64, bool) {
     let n = start.len();
     let mut points: Vec<Vec<f64>> = Vec::with_capacity(n + 1);
     points.push(start.to_vec());
@@ -97,9 +105,11 @@ fn nelder_mead(eval: &mut impl FnMut(&[f64]) -> f64, start: &[f64], step: f64) -
             .flat_map(|p| p.iter().zip(&points[0]).map(|(a, b)| (a - b).abs()))
             .fold(0.0_f64, f64::max);
         if values[0].is_finite() && spread <= VALUE_TOLERANCE && size <= POINT_TOLERANCE {
+            *total += used;
             return (points.swap_remove(0), values[0], true);
         }
-        if used >= MAX_EVALUATIONS {
+        if used >= budget {
+            *total += used;
             return (points.swap_remove(0), values[0], false);
         }
 
