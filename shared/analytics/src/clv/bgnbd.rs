@@ -137,9 +137,12 @@ impl BgNbd {
     /// Expected purchases in the next `t` time units of a customer with this
     /// calibration history (equation 10 of Fader, Hardie and Lee 2005).
     ///
+    /// The formula divides by a − 1; a = 1 is a removable singularity, and an
+    /// estimate within about 1e-8 of it is refused rather than answered imprecisely.
+    ///
     /// # Errors
-    /// [`Error::Domain`] for a negative or non-finite `t`, or when the
-    /// hypergeometric series cannot be evaluated.
+    /// [`Error::Domain`] for a negative or non-finite `t`, for a within 1e-8
+    /// of 1, or when the hypergeometric series cannot be evaluated.
     pub fn expected_purchases(&self, t: f64, rfm: &Rfm) -> Result<f64> {
         if !(t.is_finite() && t >= 0.0) {
             return Err(Error::Domain(format!("a period of length {t}")));
@@ -148,6 +151,9 @@ impl BgNbd {
             return Ok(0.0);
         }
         let BgNbd { r, alpha, a, b } = *self;
+        if (a - 1.0).abs() < 1e-8 {
+            return Err(Error::Domain(format!("a = {a}: the expected purchases divide by a − 1")));
+        }
         let x = f64::from(rfm.frequency);
         let big_t = rfm.age;
         let c = a + b + x - 1.0;
@@ -224,6 +230,7 @@ mod tests {
         close(m.expected_purchases(t, &rfm).unwrap(), t * 2.0 / 100.0, 1e-3);
         assert_eq!(m.expected_purchases(0.0, &rfm).unwrap(), 0.0);
         assert!(m.expected_purchases(-1.0, &rfm).is_err());
+        assert!(BgNbd { a: 1.0, ..m }.expected_purchases(1.0, &rfm).is_err());
     }
 
     #[test]
