@@ -30,4 +30,6 @@
 pub mod clv;
 mod error;
 
+pub mod special;
+
 pub use error::{Error, Result};

@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::optimize;
-use super::special::{ln_gamma, ln_hyp2f1};
 use super::summary::Rfm;
+use crate::special::{ln_gamma, ln_hyp2f1};
 use crate::{Error, Result};
 
 /// The BG/NBD parameters, all positive; time in the unit of the data (weeks).

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bgnbd::Fit;
 use super::optimize;
-use super::special::ln_gamma;
+use crate::special::ln_gamma;
 use crate::{Error, Result};
 
 /// The Gamma-Gamma parameters, all positive.

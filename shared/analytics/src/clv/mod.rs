@@ -12,15 +12,17 @@
 //! 4. [`lifetime_value`] combines them over a horizon, discounted.
 //!
 //! [`cdnow`] reads the CDNOW transaction files, on which the models were
-//! first published, and [`special`] holds the special functions they need.
+//! first published; the special functions they need are in [`crate::special`]
+//! (also reachable here as [`special`]).
 
 pub mod bgnbd;
 pub mod cdnow;
 pub mod gamma_gamma;
 mod optimize;
-pub mod special;
 pub mod summary;
 pub mod value;
+
+pub use crate::special;
 
 pub use bgnbd::{BgNbd, Fit};
 pub use gamma_gamma::{GammaGamma, Spend};
