@@ -386,7 +386,7 @@ pub fn normal_quantile(p: f64) -> Result<f64> {
 /// # Errors
 /// [`Error::Domain`] for df not positive or t NaN; as [`beta_inc`].
 pub fn student_t_sf(t: f64, df: f64) -> Result<f64> {
-    if t.is_nan() || !(df > 0.0) {
+    if t.is_nan() || df.is_nan() || df <= 0.0 {
         return Err(Error::Domain(format!("Student t survival at t = {t} with {df} degrees of freedom")));
     }
     if t.is_infinite() {
@@ -412,7 +412,7 @@ fn student_t_two_sided(t: f64, df: f64) -> Result<f64> {
 /// # Errors
 /// [`Error::Domain`] for p outside (0, 1) or df not positive; as [`student_t_sf`].
 pub fn student_t_quantile(p: f64, df: f64) -> Result<f64> {
-    if !(p > 0.0 && p < 1.0) || !(df > 0.0) {
+    if !(p > 0.0 && p < 1.0 && df > 0.0) {
         return Err(Error::Domain(format!("Student t quantile of {p} with {df} degrees of freedom")));
     }
     if df == f64::INFINITY {
