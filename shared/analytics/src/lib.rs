@@ -29,7 +29,7 @@
 
 pub mod clv;
 mod error;
-
+pub mod experiment;
 pub mod special;
 
 pub use error::{Error, Result};
