@@ -2,6 +2,7 @@
 //! false positives at its stated rate, and a lopsided split is flagged as a sample-ratio
 //! mismatch. The traffic comes from a small seeded generator, so every run sees the same numbers.
 
+#![allow(clippy::unwrap_used, missing_docs)]
 use knowedge_analytics::experiment::{Moments, Plan, Variant, report, sample_ratio_mismatch, two_proportion, welch};
 use knowedge_analytics::special::{normal_cdf, normal_quantile};
 
