@@ -596,10 +596,11 @@ mod tests {
     fn sample_size_matches_the_formula_in_numpy() {
         // p2 = p1*(1+lift); m = (p1+p2)/2; za = norm.ppf(1-alpha/2); zb = norm.ppf(power)
         // (za*np.sqrt(2*m*(1-m)) + zb*np.sqrt(p1*(1-p1)+p2*(1-p2)))**2/(p2-p1)**2
-        // = 6692.607209051045, 31233.437940129952, 27368.160869412717
+        // = 6692.607209051045, 31233.437940129952, 27368.160869412717, 14750.790469044954
         assert_eq!(sample_size_per_variant(0.10, 0.15, 0.05, 0.8).unwrap(), 6_693);
         assert_eq!(sample_size_per_variant(0.05, 0.10, 0.05, 0.8).unwrap(), 31_234);
         assert_eq!(sample_size_per_variant(0.3, -0.05, 0.01, 0.9).unwrap(), 27_369);
+        assert_eq!(sample_size_per_variant(0.10, 0.10, 0.05, 0.8).unwrap(), 14_751);
         assert!(sample_size_per_variant(0.5, 1.0, 0.05, 0.8).is_err());
         assert!(sample_size_per_variant(0.1, 0.0, 0.05, 0.8).is_err());
     }

@@ -5,9 +5,16 @@
 //!   calibration and a holdout period), the BG/NBD model of repeat purchases
 //!   and the Gamma-Gamma model of spend, both fitted by maximum likelihood,
 //!   and the lifetime value of a customer over a horizon.
+//! * [`experiment`]: the statistics of an A/B experiment. Per variant CTR,
+//!   conversion and revenue per learner; the lift of a treatment over the
+//!   control with its 95% interval and p-value (two-proportion z-test,
+//!   Welch's t-test); a sample-ratio-mismatch check; the planned sample size.
+//! * [`special`]: the special functions both need (ln Γ, 2F1, the incomplete
+//!   gamma and beta functions, erf, and the normal, Student t and chi-square
+//!   distributions).
 //!
-//! The crate does no I/O: it takes transactions and returns summaries,
-//! fitted models and predictions. Every failure is an [`Error`].
+//! The crate does no I/O: it takes transactions and counts and returns
+//! summaries, fitted models, predictions and test results. Every failure is an [`Error`].
 //!
 //! ```
 //! use chrono::NaiveDate;
