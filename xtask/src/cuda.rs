@@ -9,11 +9,9 @@
 //! No GPU is needed: the check compiles, it runs nothing. It builds into
 //! `target/cuda-check` so the normal build is not invalidated.
 
-use std::process::Command;
+use anyhow::{Context, Result};
 
-use anyhow::Result;
-
-use crate::{cargo, run, target_dir};
+use crate::{cargo, path_with, python_tools, run, target_dir};
 
 /// The toolkit's wheels, all from the 13.0 release.
 const WHEELS: [&str; 5] = [
@@ -25,27 +23,11 @@ const WHEELS: [&str; 5] = [
 ];
 
 pub(crate) fn cuda_check() -> Result<()> {
-    let venv = std::env::current_dir()?.join(target_dir()).join("tools").join("cuda13");
-    let root = venv.join("lib/python3.11/site-packages/nvidia/cu13");
-    if !root.join("bin/nvcc").exists() {
-        if !venv.join("bin/pip").exists() {
-            run("python3 -m venv target/tools/cuda13", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        }
-        run(
-            "pip install the CUDA 13.0 toolkit wheels",
-            Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--disable-pip-version-check"]).args(WHEELS),
-        )?;
-    }
-    let root = match std::fs::read_dir(venv.join("lib")).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()) {
-        // The Python version in the path is the venv's.
-        Some(python) => python.path().join("site-packages/nvidia/cu13"),
-        None => root,
-    };
-    let mut path = std::ffi::OsString::from(root.join("bin"));
-    if let Some(old) = std::env::var_os("PATH") {
-        path.push(":");
-        path.push(old);
-    }
+    let venv = python_tools("cuda13", &WHEELS)?;
+    // The wheels install under the venv's `lib/python3.X/site-packages`.
+    let python = std::fs::read_dir(venv.join("lib"))?.flatten().next().context("the venv has no lib/python3.X")?;
+    let root = python.path().join("site-packages/nvidia/cu13");
+    let path = path_with(&root.join("bin"));
     let cap = std::env::var("CUDA_COMPUTE_CAP").unwrap_or_else(|_| "86".into());
     let mut check = cargo();
     check

@@ -268,25 +268,46 @@ fn infra_checks() -> Result<()> {
         Ok(_) => run("terraform fmt -check", Command::new("terraform").args(["fmt", "-check", "-recursive", "infra"]))?,
         Err(e) => bail!("terraform (for `terraform fmt -check` of infra/) is not installed: {e}"),
     }
-    let venv = std::env::current_dir()?.join(target_dir()).join("tools").join("checkov");
-    let checkov = venv.join("bin").join("checkov");
-    if !checkov.exists() {
-        run("python3 -m venv target/tools/checkov", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run(
-            "pip install checkov",
-            Command::new(venv.join("bin").join("pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                CHECKOV,
-            ]),
-        )?;
-    }
+    let checkov = python_tools("checkov", &[CHECKOV])?.join("bin").join("checkov");
     run("checkov (infra/)", Command::new(&checkov).args(["--config-file", "infra/.checkov.yaml"]))?;
     for script in ["infra/smoke.sh", "infra/put-secrets.sh"] {
         run(&format!("bash -n {script}"), Command::new("bash").args(["-n", script]))?;
     }
     Ok(())
+}
+
+/// A virtual environment `target/tools/<name>` holding `packages` from
+/// PyPI, made (or remade, when the pinned list changes) on first use; returns its directory.
+pub(crate) fn python_tools(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = std::env::current_dir()?.join(target_dir()).join("tools").join(name);
+    let stamp = venv.join(".installed");
+    let wanted = packages.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        if !venv.join("bin").join("pip").exists() {
+            run(
+                &format!("python3 -m venv target/tools/{name}"),
+                Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            )?;
+        }
+        run(
+            &format!("pip install {}", packages.join(" ")),
+            Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .args(packages),
+        )?;
+        std::fs::write(&stamp, wanted)?;
+    }
+    Ok(venv)
+}
+
+/// `PATH` with `dir` first.
+pub(crate) fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut path = std::ffi::OsString::from(dir.as_os_str());
+    if let Some(old) = std::env::var_os("PATH") {
+        path.push(":");
+        path.push(old);
+    }
+    path
 }
 
 /// Installs the Python test peers (moto's S3 server, DuckDB) when they are missing.

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cargo, run, target_dir};
+use crate::{cargo, path_with, python_tools, run, target_dir};
 
 /// cargo-lambda from PyPI (ships its own binary; zig comes from `ziglang`).
 const CARGO_LAMBDA: &str = "cargo-lambda==1.9.2";
@@ -164,28 +164,8 @@ fn ensure_cargo_lambda() -> Result<Tool> {
     if on_path.is_ok_and(|o| o.status.success()) && Command::new("zig").arg("version").output().is_ok() {
         return Ok(Tool { program: "cargo-lambda".into(), path: None });
     }
-    let venv = std::env::current_dir()?.join(target_dir()).join("tools").join("lambda");
-    let bin = venv.join("bin");
-    let program = bin.join("cargo-lambda");
-    if !program.exists() || !bin.join("python-zig").exists() {
-        run("python3 -m venv target/tools/lambda", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        run(
-            "pip install cargo-lambda and zig",
-            Command::new(bin.join("pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                CARGO_LAMBDA,
-                ZIGLANG,
-            ]),
-        )?;
-    }
-    let mut path = std::ffi::OsString::from(bin.as_os_str());
-    if let Some(old) = std::env::var_os("PATH") {
-        path.push(":");
-        path.push(old);
-    }
-    Ok(Tool { program, path: Some(path) })
+    let bin = python_tools("lambda", &[CARGO_LAMBDA, ZIGLANG])?.join("bin");
+    Ok(Tool { program: bin.join("cargo-lambda"), path: Some(path_with(&bin)) })
 }
 
 /// Checks a function zip against the binary it should hold; returns the

@@ -233,7 +233,7 @@ impl SecretsExtension {
                 Ok(r) => break r,
                 Err(e) if attempt < 4 && e.is_connect() => {
                     attempt += 1;
-                    tokio_free_sleep(Duration::from_millis(50 << attempt)).await;
+                    crate::publish::sleep(Duration::from_millis(50 << attempt)).await;
                 }
                 Err(e) => return Err(fail(format!("the secrets extension at {} cannot be reached: {e}", self.base))),
             }
@@ -256,13 +256,6 @@ impl SecretsExtension {
 /// Percent-encodes a query value.
 fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// Sleeps without depending on a particular async runtime's timer (the
-/// library has none): a blocking sleep on the runtime's thread is acceptable
-/// for these few, short waits during start-up.
-async fn tokio_free_sleep(d: Duration) {
-    std::thread::sleep(d);
 }
 
 /// CloudWatch metrics as Embedded Metric Format log lines (namespace

@@ -294,8 +294,9 @@ fn encode_path(segment: &str) -> String {
 }
 
 /// Waits without tying the library to an async runtime's timer: the wait
-/// runs on a helper thread and the task awaits its completion.
-async fn sleep(d: Duration) {
+/// runs on a helper thread and the task awaits its completion (the runtime's
+/// threads are never blocked). Also used by [`crate::deploy`]'s start-up retries.
+pub(crate) async fn sleep(d: Duration) {
     let (tx, rx) = futures::channel::oneshot::channel::<()>();
     std::thread::spawn(move || {
         std::thread::sleep(d);
