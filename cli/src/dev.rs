@@ -36,12 +36,68 @@ pub struct DevOptions {
     pub seed: u64,
     /// Folder with real review texts (`pos.txt`, `neg.txt`).
     pub reviews: Option<PathBuf>,
+    /// Where the dashboard is served.
+    pub report_listen: SocketAddr,
     /// Keep serving until Ctrl-C (otherwise return once everything answered).
     pub wait: bool,
 }
 
+/// The A/B experiment `knowedge dev` runs at the edge.
+pub const EXPERIMENT: &str = "homepage-demo";
+
+/// Storefront traffic through the edge, so that the experiment has
+/// exposures, clicks and purchases: a third of the learners ask for
+/// recommendations; some click the first item, and some of those buy it
+/// (events posted to the edge, which forwards them with the variant).
+/// Returns (answers, clicks, purchases).
+async fn storefront(data: &demo::DemoData, keys: &Keys, edge: &str, seed: u64) -> Result<(usize, usize, usize)> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5707_e5f0);
+    let prices: std::collections::HashMap<&str, f64> =
+        data.catalogue.iter().map(|i| (i.id.as_str(), i.price)).collect();
+    let (mut answers, mut clicks, mut purchases) = (0, 0, 0);
+    let client = reqwest::Client::new();
+    for (n, learner) in data.learners.iter().enumerate().filter(|(n, _)| n % 3 == 0) {
+        let token = keys.token(learner, chrono::Duration::minutes(10), None)?;
+        let (status, answer) =
+            crate::get_json_as(&format!("{edge}/v1/recommend?user={learner}&k=5"), Some(&token)).await?;
+        anyhow::ensure!(status == 200, "edge answered {status}: {answer}");
+        answers += 1;
+        let (Some(item), Some(rec)) = (answer["items"][0]["item"].as_str(), answer["recommendation_id"].as_str())
+        else {
+            continue;
+        };
+        let mut events = Vec::new();
+        let now = chrono::Utc::now();
+        if rng.random_bool(0.3) {
+            events.push(
+                serde_json::json!({"event_id": format!("00000000-0000-4000-8000-{:012}", 2 * n), "type": "click",
+                "item_id": item, "ts": now.to_rfc3339()}),
+            );
+            clicks += 1;
+            if rng.random_bool(0.3) {
+                events.push(serde_json::json!({"event_id": format!("00000000-0000-4000-8000-{:012}", 2 * n + 1),
+                    "type": "purchase", "item_id": item, "price": prices.get(item).copied().unwrap_or(99.0),
+                    "currency": "CNY", "ts": now.to_rfc3339()}));
+                purchases += 1;
+            }
+        }
+        if !events.is_empty() {
+            let r = client
+                .post(format!("{edge}/v1/events?recommendation_id={rec}"))
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(serde_json::json!({"events": events}).to_string())
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "the edge refused storefront events: {}", r.status());
+        }
+    }
+    Ok((answers, clicks, purchases))
+}
+
 fn step(n: usize, text: &str) {
-    eprintln!("[{n}/7] {text}");
+    eprintln!("[{n}/8] {text}");
 }
 
 /// Runs the main job.
@@ -135,7 +191,11 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         pop.review_sentiment.as_ref().map_or(0, |r| r.scored) + mf.review_sentiment.as_ref().map_or(0, |r| r.scored)
     );
 
-    step(6, "starting the edge host (wasmtime running the Spin component)");
+    step(6, "starting the edge host (wasmtime running the Spin component) with an A/B experiment");
+    let experiment = serde_json::json!({"name": EXPERIMENT, "variants": [
+        {"name": "control", "weight": 1, "model": "current"},
+        {"name": "popularity", "weight": 1, "model": pop.version}]})
+    .to_string();
     let host = EdgeHost::start(HostConfig {
         wasm: opts.wasm.clone(),
         models_dir: models_dir.clone(),
@@ -144,7 +204,7 @@ pub async fn run(opts: DevOptions) -> Result<()> {
         pseudonym_key_hex: keys.pseudonym_hex.clone(),
         listen: opts.edge_listen,
         poll_interval: Duration::from_millis(500),
-        experiment: None,
+        experiment: Some(experiment.clone()),
         ingest: Some(knowedge_edge_host::Forwarding { url: ingest_url.clone(), key: keys.ingest_key.clone() }),
         access: knowedge_edge_host::Access {
             token_keys_hex: Some(keys.token_public_hex.clone()),
@@ -190,8 +250,25 @@ pub async fn run(opts: DevOptions) -> Result<()> {
             );
         }
     }
+    let (answers, clicks, purchases) = storefront(&data, &keys, &format!("http://{edge}"), opts.seed).await?;
+    eprintln!("      storefront traffic through the edge: {answers} answers, {clicks} clicks, {purchases} purchases");
+    let until = Instant::now() + Duration::from_secs(5);
+    while host.exposures_shipped().0 < answers as u64 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    step(8, "writing the business dashboard from the lake");
+    let report_dir = opts.dir.join("report");
+    let page = crate::business::write_report(&lake_dir, &report_dir, None).await?;
+    let listener = tokio::net::TcpListener::bind(opts.report_listen)
+        .await
+        .with_context(|| format!("binding {}", opts.report_listen))?;
+    let dashboard = crate::serve::spawn_dashboard(listener, report_dir.clone())?;
+    eprintln!("      {} ({dashboard})", page.display());
+
     println!();
     println!("knowedge is up ({:.0}s):", t0.elapsed().as_secs_f32());
+    println!("  dashboard  {dashboard}  (also {})", page.display());
     println!(
         "  ingestion  POST {ingest_url}  (Authorization: Bearer $(cat {}))",
         opts.dir.join("keys/ingest.key").display()

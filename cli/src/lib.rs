@@ -6,6 +6,7 @@
 //! The same library functions drive the end-to-end tests.
 
 pub mod audit;
+pub mod business;
 pub mod clv;
 pub mod demo;
 pub mod dev;
@@ -15,6 +16,7 @@ pub mod keys;
 pub mod privacy;
 pub mod sentiment;
 pub mod serve;
+pub mod sql;
 
 use std::time::Duration;
 

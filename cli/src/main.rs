@@ -43,6 +43,9 @@ enum Command {
         /// Edge listen address.
         #[arg(long, default_value = "127.0.0.1:8082")]
         edge_listen: SocketAddr,
+        /// Dashboard listen address.
+        #[arg(long, default_value = "127.0.0.1:8083")]
+        report_listen: SocketAddr,
         /// The compiled Spin component.
         #[arg(long, env = "KNOWEDGE_EDGE_WASM", default_value_os_t = knowedge::built("wasm32-wasip2/edge/knowedge_edge_spin.wasm"))]
         wasm: PathBuf,
@@ -155,6 +158,18 @@ enum Command {
         #[arg(long)]
         search: Option<PathBuf>,
     },
+    /// SQL on the lake: its tables (events, review_sentiment, dead_letter, audit, catalogue) and
+    /// views (events_unique, purchases_cny), read in place with DataFusion.
+    Sql(knowedge::sql::SqlArgs),
+    /// A/B experiments read from the lake.
+    Experiment {
+        #[command(subcommand)]
+        command: knowedge::business::ExperimentCommand,
+    },
+    /// The business dashboard: a self-contained HTML page (ECharts inlined) and its data as JSON.
+    Report(knowedge::business::ReportArgs),
+    /// Marketing audiences: RFM segments, lifetime value (BG/NBD, Gamma-Gamma) and item affinity.
+    Segments(knowedge::business::SegmentArgs),
     /// Customer lifetime value on CDNOW: BG/NBD and Gamma-Gamma fitted on a calibration period
     /// (purchases on one day count once, time in weeks), predictions held against the holdout period.
     Clv {
@@ -418,11 +433,12 @@ async fn main() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Dev { dir, ingest_listen, edge_listen, wasm, learners, seed, reviews, no_wait } => {
+        Command::Dev { dir, ingest_listen, edge_listen, report_listen, wasm, learners, seed, reviews, no_wait } => {
             dev::run(DevOptions {
                 dir,
                 ingest_listen,
                 edge_listen,
+                report_listen,
                 wasm,
                 learners,
                 seed,
@@ -588,6 +604,10 @@ async fn run(cli: Cli) -> Result<()> {
             let opts = knowedge::eval::EvalOptions { data, split, resplit, k, json, recipes, config, search };
             tokio::task::spawn_blocking(move || knowedge::eval::run(&opts).map(|_| ())).await?
         }
+        Command::Sql(args) => knowedge::sql::run(args).await,
+        Command::Experiment { command } => knowedge::business::experiment(command).await,
+        Command::Segments(args) => knowedge::business::segments(args).await,
+        Command::Report(args) => knowedge::business::report(args).await,
         Command::Clv { cdnow, calibration_end, holdout_end, json, summary } => {
             let opts = knowedge::clv::ClvOptions { cdnow, calibration_end, holdout_end, json, summary };
             let report = tokio::task::spawn_blocking(move || knowedge::clv::run(&opts)).await??;

@@ -148,6 +148,38 @@ pub async fn run_erasures(eraser: knowedge_lake::privacy::Eraser, every: Duratio
     }
 }
 
+/// Serves the dashboard in `dir` (`index.html` at `/`, `data.json`) in a
+/// background task; returns its URL. The files are read per request, so a
+/// report written again shows on the next reload.
+pub fn spawn_dashboard(listener: TcpListener, dir: std::path::PathBuf) -> std::io::Result<String> {
+    let url = format!("http://{}/", listener.local_addr()?);
+    tokio::spawn(serve_lambda(listener, move |req: lambda_http::Request| {
+        let dir = dir.clone();
+        async move {
+            let (file, kind) = match req.uri().path() {
+                "/" | "/index.html" => ("index.html", "text/html; charset=utf-8"),
+                "/data.json" => ("data.json", "application/json"),
+                _ => ("", ""),
+            };
+            let mut response = match (file.is_empty(), tokio::fs::read(dir.join(file)).await) {
+                (false, Ok(bytes)) => lambda_http::Response::new(lambda_http::Body::Binary(bytes)),
+                _ => {
+                    let mut r = lambda_http::Response::new(lambda_http::Body::Text(
+                        r#"{"error":{"code":"not_found","message":"the dashboard has / and /data.json"}}"#.into(),
+                    ));
+                    *r.status_mut() = http::StatusCode::NOT_FOUND;
+                    r
+                }
+            };
+            if !kind.is_empty() && response.status().is_success() {
+                response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(kind));
+            }
+            Ok(response)
+        }
+    }));
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,8 @@
 //! `POST /v1/events`, is forwarded by the compiled Spin component (in
 //! wasmtime, through the host's one allowed outbound endpoint) to the real
 //! ingestion handler, and lands in the lake attributed to that
-//! recommendation and variant.
+//! recommendation and variant. The answers' exposures reach the lake's
+//! exposures table through ingestion, and the experiment report reads both.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::path::PathBuf;
@@ -150,5 +151,34 @@ async fn clicks_forwarded_by_the_edge_land_in_the_lake_with_their_variant() {
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["rejected"], 1, "{answer}");
     assert_eq!(lake.read_events().await.unwrap().len(), expected.len());
+    // Stopping the host sends the exposures still queued.
+    let (_, dropped) = host.exposures_shipped();
     host.shutdown().await;
+    assert_eq!(dropped, 0);
+
+    // Every answer reached the lake's exposures table, off the answer's path.
+    let exposures = lake.read_exposures().await.unwrap();
+    assert_eq!(exposures.len(), expected.len(), "{exposures:?}");
+    for (_, rec_id, variant, pseudonym) in &expected {
+        let x = exposures.iter().find(|x| &x.recommendation_id == rec_id).unwrap();
+        assert_eq!(x.variant.as_deref(), Some(variant.as_str()));
+        assert_eq!(x.user_id.as_deref(), Some(pseudonym.as_str()));
+        assert_eq!(x.items.len(), 1);
+        assert_eq!(x.key_name.as_deref(), Some("local"));
+    }
+
+    // The experiment report reads it back through SQL: three learners per
+    // variant, each shown one answer and clicking it.
+    let sql = knowedge_report::SqlLake::open(&dir.path().join("lake")).await.unwrap();
+    let options = knowedge_report::experiment::ExperimentOptions {
+        name: "homepage-2026-11".into(),
+        config: Some(knowedge_report::experiment::ExperimentConfig::from_json(experiment).unwrap()),
+        control: None,
+        plan: knowedge_analytics::experiment::Plan::new(0.05, 0.1),
+    };
+    let report = knowedge_report::experiment::report(&sql, &options).await.unwrap();
+    for v in &report.counts {
+        assert_eq!((v.learners, v.exposures, v.clicks, v.converters), (3, 3, 3, 0), "{v:?}");
+    }
+    assert_eq!(report.statistics.control, "control");
 }

@@ -7,6 +7,7 @@
 //! Failures panic with a message saying what to run, as tests should.
 #![allow(clippy::unwrap_used)]
 
+pub mod business;
 pub mod lake;
 pub mod recording;
 pub mod stand_in;

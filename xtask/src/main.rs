@@ -38,6 +38,8 @@ const WORKER_BUILD_VERSION: &str = "0.8.7";
 const WRANGLER_VERSION: &str = "4.86.0";
 /// The Worker crate, its npm tools and its built Worker live here.
 const WORKER_DIR: &str = "edge/worker";
+/// The dashboard's npm packages: ECharts (inlined into each page) and playwright-core (its browser test).
+const DASHBOARD_DIR: &str = "functions/report/dashboard";
 /// Python packages the tests use as independent peers: an S3 API server and a Parquet reader.
 const PYTHON_TEST_PACKAGES: [&str; 2] = ["moto[server]==5.2.1", "duckdb==2.0.1"];
 
@@ -49,6 +51,7 @@ fn main() -> Result<()> {
         Some("build") => build(),
         Some("dev") => {
             build()?;
+            ensure_dashboard_packages()?;
             let mut cmd = cargo();
             cmd.args(["run", "--quiet", "-p", "knowedge", "--", "dev"]).args(&args[1..]);
             run("knowedge dev", &mut cmd)
@@ -256,6 +259,18 @@ fn build_worker() -> Result<()> {
     Ok(())
 }
 
+/// `npm ci` in the dashboard's folder unless ECharts and playwright-core are there.
+fn ensure_dashboard_packages() -> Result<()> {
+    let modules = Path::new(DASHBOARD_DIR).join("node_modules");
+    if !modules.join("echarts/dist/echarts.min.js").is_file() || !modules.join("playwright-core").is_dir() {
+        run(
+            "npm ci in functions/report/dashboard (echarts, playwright-core)",
+            Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(DASHBOARD_DIR),
+        )?;
+    }
+    Ok(())
+}
+
 /// checkov, the Terraform scanner (from PyPI, into `target/tools/checkov`).
 const CHECKOV: &str = "checkov==3.3.30";
 
@@ -325,9 +340,20 @@ fn ensure_python_packages() -> Result<()> {
     }
 }
 
+/// PySpark, for the test that runs the report SQL on Spark (from PyPI, into `target/tools/spark`).
+const PYSPARK: &str = "pyspark==4.3.0";
+
 fn test() -> Result<()> {
     let t = Instant::now();
     ensure_python_packages()?;
+    python_tools("spark", &[PYSPARK])?;
+    ensure_dashboard_packages()?;
+    if !Path::new("/usr/bin/chromium").exists() && std::env::var_os("CHROMIUM").is_none() {
+        bail!("chromium (for the dashboard's browser test) is not installed: apt-get install chromium");
+    }
+    if Command::new("java").arg("-version").output().is_err() {
+        bail!("java (17, for the Spark test) is not installed: apt-get install openjdk-17-jre-headless");
+    }
     run("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     infra_checks()?;
     build()?;

@@ -69,6 +69,8 @@ pub(crate) struct Guests {
     dirs: Dirs,
     env: Vec<(String, String)>,
     outbound: OutboundHttp,
+    /// The guests' standard output (exposure lines go to ingestion).
+    stdout: crate::exposures::Tap,
     idle: Idle,
     /// Guest runs in progress (see [`Guests::drain`]).
     running: Arc<std::sync::atomic::AtomicUsize>,
@@ -96,6 +98,7 @@ impl Guests {
         dirs: Dirs,
         env: Vec<(String, String)>,
         outbound: OutboundHttp,
+        stdout: crate::exposures::Tap,
     ) -> Result<Self> {
         let pre = tokio::task::spawn_blocking(move || compile(&wasm))
             .await
@@ -106,7 +109,7 @@ impl Guests {
                 .collect(),
         );
         let kv = Arc::new(ModelsKv::new(&dirs.live, dirs.live_lock.clone()));
-        Ok(Self { pre, dirs, env, outbound, idle: Arc::default(), running: Arc::default(), variables, kv })
+        Ok(Self { pre, dirs, env, outbound, stdout, idle: Arc::default(), running: Arc::default(), variables, kv })
     }
 
     /// The engine the component is compiled for.
@@ -178,7 +181,7 @@ impl Guests {
         // once per request (microseconds). File reads run on the current
         // thread; a hand-off to the blocking pool per call cost a third of
         // the throughput under load.
-        wasi.envs(&self.env).inherit_stdout().inherit_stderr().allow_blocking_current_thread(true);
+        wasi.envs(&self.env).stdout(self.stdout.clone()).inherit_stderr().allow_blocking_current_thread(true);
         if self.dirs.store.is_dir() {
             wasi.preopened_dir(&self.dirs.store, GUEST_STORE_DIR, FsPerms::ReadOnly)?;
         }
@@ -304,7 +307,9 @@ pub fn engine_config() -> Config {
 /// and instantiation; compiling is done once, before).
 pub async fn instantiation_micros(wasm: &std::path::Path, live_dir: &std::path::Path, n: usize) -> Result<Vec<f64>> {
     let dirs = Dirs { live: live_dir.to_owned(), live_lock: Arc::default(), store: live_dir.to_owned() };
-    let guests = Guests::load(wasm.to_owned(), dirs, Vec::new(), OutboundHttp::default()).await?;
+    let guests =
+        Guests::load(wasm.to_owned(), dirs, Vec::new(), OutboundHttp::default(), crate::exposures::Tap::print_all())
+            .await?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();

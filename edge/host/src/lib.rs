@@ -14,6 +14,9 @@
 //!   name), and the keys in `KNOWEDGE_SIGNING_PUBLIC_KEY` and
 //!   `KNOWEDGE_PSEUDONYM_KEY`; it has no network access (but for the
 //!   ingestion endpoint, when one is configured);
+//! * the guest's exposure log lines go to ingestion's `POST /v1/exposures`
+//!   in batches, off the answers' path ([`exposures`]; with an ingestion
+//!   endpoint configured); other lines are printed;
 //! * with a publish key ([`Access::publish_key`]) the guest's publish route
 //!   (`PUT /v1/admin/models/<key>`) writes verified artifacts and pointers
 //!   into that store: a new model without a restart, even without a model
@@ -54,6 +57,7 @@
 //! ```
 
 pub mod command;
+pub mod exposures;
 mod guest;
 pub mod kv;
 pub mod scorer;
@@ -282,8 +286,15 @@ impl EdgeHost {
             Experiment::from_json(text).map_err(Error::Experiment)?;
             env.push((settings::EXPERIMENT_VAR.to_owned(), text.clone()));
         }
+        let (stop, stopped) = watch::channel(false);
         let mut outbound = guest::OutboundHttp::default();
+        let mut stdout = exposures::Tap::print_all();
+        let mut shipping = None;
+        let mut exposure_stats = Arc::default();
         if let Some(f) = &config.ingest {
+            let to = exposures::Destination::beside_events(&f.url, &f.key).map_err(Error::Config)?;
+            let (tap, stats, task) = exposures::start(to, stopped.clone());
+            (stdout, exposure_stats, shipping) = (tap, stats, Some(task));
             let uri: http::Uri = f.url.parse().map_err(|e| Error::Config(format!("ingest URL `{}`: {e}", f.url)))?;
             let authority = match (uri.scheme_str(), uri.authority()) {
                 (Some("http" | "https"), Some(a)) => guest::authority_with_port(a.as_str(), &uri),
@@ -298,14 +309,12 @@ impl EdgeHost {
             live_lock: live_lock.clone(),
             store: config.models_dir.clone(),
         };
-        let guests = Guests::load(config.wasm.clone(), dirs, env, outbound).await?;
+        let guests = Guests::load(config.wasm.clone(), dirs, env, outbound, stdout).await?;
         let ticker = EpochTicker::start(guests.engine().clone())?;
 
         let listener =
             TcpListener::bind(config.listen).await.map_err(|source| Error::Bind { addr: config.listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen, source })?;
-        let (stop, stopped) = watch::channel(false);
-
         let app = Arc::new(App { guests, watcher: watcher.clone(), sentiment: sentiment.clone(), local_addr });
         let app_for_host = app.clone();
         let server = tokio::spawn(server::serve(listener, app, stopped.clone()));
@@ -320,6 +329,8 @@ impl EdgeHost {
             server,
             polling,
             polling_sentiment,
+            shipping,
+            exposure_stats,
             app: app_for_host,
         })
     }
@@ -334,6 +345,8 @@ pub struct RunningHost {
     server: JoinHandle<()>,
     polling: JoinHandle<()>,
     polling_sentiment: JoinHandle<()>,
+    shipping: Option<JoinHandle<()>>,
+    exposure_stats: Arc<exposures::ShipStats>,
     app: Arc<App>,
 }
 
@@ -359,6 +372,12 @@ impl RunningHost {
         self.sentiment.status()
     }
 
+    /// Exposures sent to ingestion and dropped so far.
+    pub fn exposures_shipped(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (self.exposure_stats.sent.load(Ordering::Relaxed), self.exposure_stats.dropped.load(Ordering::Relaxed))
+    }
+
     /// Checks the model store (both pointers) now instead of waiting for the
     /// next poll, and returns once the checks (and any swaps) are done.
     pub async fn refresh(&self) {
@@ -369,18 +388,21 @@ impl RunningHost {
     /// Stops accepting connections, drops open ones and waits for the
     /// server and watcher tasks to end.
     pub async fn shutdown(self) {
-        let RunningHost { stop, server, polling, polling_sentiment, app, .. } = self;
+        let RunningHost { stop, server, polling, polling_sentiment, shipping, app, .. } = self;
         drop(stop);
         join("server", server).await;
         app.guests.drain(REQUEST_DEADLINE + Duration::from_secs(1)).await;
         join("model watcher", polling).await;
         join("sentiment model watcher", polling_sentiment).await;
+        if let Some(task) = shipping {
+            join("exposure shipping", task).await;
+        }
         info!("edge host stopped");
     }
 
     /// Runs until ctrl-c (or until the server task ends), then shuts down.
     pub async fn wait(self) {
-        let RunningHost { stop, mut server, polling, polling_sentiment, app, .. } = self;
+        let RunningHost { stop, mut server, polling, polling_sentiment, shipping, app, .. } = self;
         let server_ended = tokio::select! {
             () = ctrl_c() => false,
             ended = &mut server => {
@@ -395,6 +417,9 @@ impl RunningHost {
         app.guests.drain(REQUEST_DEADLINE + Duration::from_secs(1)).await;
         join("model watcher", polling).await;
         join("sentiment model watcher", polling_sentiment).await;
+        if let Some(task) = shipping {
+            join("exposure shipping", task).await;
+        }
         info!("edge host stopped");
     }
 }

@@ -17,10 +17,11 @@ pub const INGEST_SETTINGS: &[Setting] = &[
 const GET_PUT_LIST: &[Action] = &[Action::Get, Action::Put, Action::List];
 const ALL: &[Action] = &[Action::Get, Action::Put, Action::Delete, Action::List];
 
-/// Object-store access of `knowedge-ingest`: it writes event files and dead
-/// letters, appends to the audit log, and files erasure requests.
+/// Object-store access of `knowedge-ingest`: it writes event files,
+/// exposures and dead letters, appends to the audit log, and files erasure requests.
 pub const INGEST_ACCESS: &[ObjectAccess] = &[
     ObjectAccess { bucket: Bucket::Lake, prefix: "events/", actions: &[Action::Put] },
+    ObjectAccess { bucket: Bucket::Lake, prefix: "exposures/", actions: &[Action::Put] },
     ObjectAccess { bucket: Bucket::Lake, prefix: "dead-letter/", actions: &[Action::Put] },
     ObjectAccess { bucket: Bucket::Lake, prefix: "audit/", actions: GET_PUT_LIST },
     ObjectAccess { bucket: Bucket::Lake, prefix: "privacy/", actions: GET_PUT_LIST },
@@ -49,6 +50,7 @@ pub const COMPACT_ACCESS: &[ObjectAccess] = &[
     ObjectAccess { bucket: Bucket::Lake, prefix: "events/", actions: ALL },
     ObjectAccess { bucket: Bucket::Lake, prefix: "dead-letter/", actions: ALL },
     ObjectAccess { bucket: Bucket::Lake, prefix: "review-sentiment/", actions: ALL },
+    ObjectAccess { bucket: Bucket::Lake, prefix: "exposures/", actions: ALL },
     ObjectAccess { bucket: Bucket::Lake, prefix: "privacy/", actions: ALL },
     ObjectAccess { bucket: Bucket::Lake, prefix: "audit/", actions: GET_PUT_LIST },
     ObjectAccess { bucket: Bucket::Models, prefix: "", actions: ALL },

@@ -31,6 +31,11 @@
 //! | `KNOWEDGE_CORS_ORIGINS` | origins allowed to call from browsers, comma separated (`*` for any) |
 //! | `KNOWEDGE_MAX_EVENT_AGE_DAYS` | oldest accepted event, in days (default 30) |
 //!
+//! Edges `POST /v1/exposures` with batches of what they showed learners
+//! ([`knowedge_format::exposure::ExposureBatch`]: learners as pseudonyms,
+//! never raw ids); they are checked one by one and written to the lake's
+//! `exposures` table (see [`Ingest`]'s exposure route).
+//!
 //! Admins (`admin` scope) request erasures of a learner at
 //! `POST /v1/admin/erasures` (`{"user_id": "RAW"}`, answered 202 with the
 //! `job_id`) and follow them at `GET /v1/admin/erasures/{job_id}`; see
@@ -54,7 +59,7 @@ use knowedge_format::event::{self, Element, Event, Problem, RawEvent, Validator}
 use knowedge_format::pseudonym::Pseudonymizer;
 use knowedge_format::redact::{self, Redactions};
 use knowedge_lake::deploy::Settings;
-use knowedge_lake::{AuditAction, DeadLetter, Lake, StoredEvent};
+use knowedge_lake::{AuditAction, DeadLetter, Lake, StoredEvent, StoredExposure};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -464,6 +469,9 @@ impl Ingest {
             let rest = path[i + ERASURES.len()..].to_owned();
             return self.erasures(req, &rest).await;
         }
+        if path.ends_with(EXPOSURES) {
+            return self.exposures(req, now).await;
+        }
         if !path.ends_with("/v1/events") {
             let shown: String = path.chars().take(64).collect();
             return error(StatusCode::NOT_FOUND, "not_found", format!("no route {shown}"));
@@ -489,38 +497,10 @@ impl Ingest {
         if req.method() != Method::POST {
             return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "/v1/events accepts POST only");
         }
-        let mut key_name = None;
-        if let Some(keys) = &self.keys {
-            let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            match keys.authorize(header, Scope::EventsWrite) {
-                Ok(key) => {
-                    if key.scopes.contains(&Scope::Admin)
-                        && let Err(e) = self.record_admin_use(&key.name, req.method(), "/v1/events").await
-                    {
-                        let message = knowedge_format::error::chain(&e);
-                        tracing::error!(error = %message, "admin key use not recorded; request refused");
-                        return json_response(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            &json!({"error": {"code": "audit_unavailable", "message": "the use of an admin key could not be recorded; send the request again", "retryable": true}}),
-                        );
-                    }
-                    key_name = Some(key.name.clone());
-                }
-                Err(auth::Denied::Missing) => {
-                    return error(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
-                        "send an ingest key as `Authorization: Bearer <key>`",
-                    );
-                }
-                Err(auth::Denied::Invalid) => {
-                    return error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key");
-                }
-                Err(auth::Denied::Forbidden) => {
-                    return error(StatusCode::FORBIDDEN, "forbidden", "this API key may not write events");
-                }
-            }
-        }
+        let key_name = match self.authorize_write(&req, "/v1/events").await {
+            Ok(name) => name,
+            Err(refused) => return refused,
+        };
         let body: &[u8] = req.body();
         if body.len() > MAX_BODY_BYTES {
             return error(
@@ -603,7 +583,121 @@ fn refuse_personal_ids(ids: [Option<&str>; 4]) -> std::result::Result<(), Vec<Pr
 /// The admin route of erasure requests.
 const ERASURES: &str = "/v1/admin/erasures";
 
+/// The route of exposure batches (from edges).
+pub const EXPOSURES: &str = "/v1/exposures";
+
 impl Ingest {
+    /// Checks the request's ingest key for writing (events or exposures):
+    /// the key's configured name (`None` without authentication), or the
+    /// refusal to answer. An admin key's use is recorded in the audit log
+    /// first; when that fails the request is refused (503, retryable).
+    async fn authorize_write(&self, req: &Request, route: &str) -> std::result::Result<Option<String>, Response<Body>> {
+        let Some(keys) = &self.keys else { return Ok(None) };
+        let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match keys.authorize(header, Scope::EventsWrite) {
+            Ok(key) => {
+                if key.scopes.contains(&Scope::Admin)
+                    && let Err(e) = self.record_admin_use(&key.name, req.method(), route).await
+                {
+                    let message = knowedge_format::error::chain(&e);
+                    tracing::error!(error = %message, "admin key use not recorded; request refused");
+                    return Err(json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &json!({"error": {"code": "audit_unavailable", "message": "the use of an admin key could not be recorded; send the request again", "retryable": true}}),
+                    ));
+                }
+                Ok(Some(key.name.clone()))
+            }
+            Err(auth::Denied::Missing) => Err(error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send an ingest key as `Authorization: Bearer <key>`",
+            )),
+            Err(auth::Denied::Invalid) => Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key")),
+            Err(auth::Denied::Forbidden) => {
+                Err(error(StatusCode::FORBIDDEN, "forbidden", "this API key may not write events"))
+            }
+        }
+    }
+}
+
+impl Ingest {
+    /// `POST /v1/exposures`: a batch of what an edge showed
+    /// ([`knowedge_format::exposure::ExposureBatch`]), stored in the lake's
+    /// `exposures` table. Each exposure is checked on its own
+    /// ([`Exposure::check`](knowedge_format::exposure::Exposure::check), and
+    /// no id may hold personal data); the answer is
+    /// `{"accepted": n, "rejected": [{"index", "reason"}]}`, 200 when any was
+    /// accepted, else 422. Same keys as events.
+    async fn exposures(&self, req: Request, now: DateTime<Utc>) -> Response<Body> {
+        use knowedge_format::exposure::{self, ExposureBatch};
+        if req.method() != Method::POST {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "/v1/exposures accepts POST only");
+        }
+        let key_name = match self.authorize_write(&req, EXPOSURES).await {
+            Ok(name) => name,
+            Err(refused) => return refused,
+        };
+        let body: &[u8] = req.body();
+        let batch = match ExposureBatch::decode(body) {
+            Ok(b) => b,
+            Err(e @ knowedge_format::Error::TooManyExposures(_)) => {
+                return error(StatusCode::PAYLOAD_TOO_LARGE, "too_many_exposures", e);
+            }
+            Err(e @ knowedge_format::Error::BatchVersion { .. }) => {
+                return error(StatusCode::BAD_REQUEST, "unsupported_version", e);
+            }
+            Err(_) if body.len() > exposure::MAX_BATCH_BYTES => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("body is {} bytes; at most {} are accepted", body.len(), exposure::MAX_BATCH_BYTES),
+                );
+            }
+            Err(e) => return error(StatusCode::BAD_REQUEST, "malformed_batch", e),
+        };
+        if batch.exposures.is_empty() {
+            return error(StatusCode::BAD_REQUEST, "empty_batch", "the batch holds no exposures");
+        }
+        let mut stored = Vec::with_capacity(batch.exposures.len());
+        let mut rejected = Vec::new();
+        for (index, e) in batch.exposures.into_iter().enumerate() {
+            let personal = [
+                Some(e.recommendation_id.as_str()),
+                Some(e.model_id.as_str()),
+                e.experiment.as_deref(),
+                e.variant.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(e.items.iter().map(String::as_str))
+            .any(redact::contains_personal_data);
+            let verdict = if personal {
+                Err("an id looks like personal data (an e-mail address, phone, ID or card number)".to_owned())
+            } else {
+                e.check(now)
+            };
+            match verdict {
+                Ok(()) => stored.push(StoredExposure::new(e, now, key_name.clone())),
+                Err(reason) => rejected.push(json!({"index": index, "reason": reason})),
+            }
+        }
+        if !stored.is_empty()
+            && let Err(e) = self.lake.write_exposures(&stored).await
+        {
+            let message = knowedge_format::error::chain(&e);
+            tracing::error!(error = %message, retryable = e.is_retryable(), "exposures not stored");
+            let status =
+                if e.is_retryable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::INTERNAL_SERVER_ERROR };
+            return json_response(
+                status,
+                &json!({"error": {"code": "not_stored", "message": "the exposures were not stored; send them again", "retryable": e.is_retryable()}}),
+            );
+        }
+        let status = if stored.is_empty() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+        json_response(status, &json!({"accepted": stored.len(), "rejected": rejected}))
+    }
+
     /// `POST /v1/admin/erasures` (`{"user_id": "RAW"}` → 202 `{"job_id", "status"}`) and
     /// `GET /v1/admin/erasures/{job_id}` (→ 200 the job's state, with its receipt once done).
     /// Admin keys only. The raw id is pseudonymised at once and reaches

@@ -8,6 +8,7 @@
 //! events/dt=YYYY-MM-DD/type=<event type>/part-<received ms>-<uuid>.parquet
 //! dead-letter/dt=YYYY-MM-DD/part-<received ms>-<uuid>.ndjson
 //! review-sentiment/dt=YYYY-MM-DD/part-<scored ms>-<uuid>.parquet   (see [`sentiment`])
+//! exposures/dt=YYYY-MM-DD/part-<received ms>-<uuid>.parquet         (see [`exposures`])
 //! catalogue/items.json
 //! audit/<seq, 12 digits>.json                                        (see [`audit`])
 //! privacy/erasures/<job id>.json     unfinished erasure jobs (see [`privacy`])
@@ -29,6 +30,7 @@ pub mod catalogue;
 mod compact;
 pub mod deploy;
 pub mod events;
+pub mod exposures;
 mod models;
 pub mod privacy;
 pub mod publish;
@@ -46,6 +48,7 @@ pub use audit::{AuditAction, AuditExpectation, AuditProblem, AuditRecord, AuditR
 pub use catalogue::CatalogueItem;
 pub use compact::{CompactOptions, CompactionReport};
 pub use events::{DeadLetter, StoredEvent};
+pub use exposures::StoredExposure;
 pub use models::ModelStore;
 pub use sentiment::ReviewSentiment;
 

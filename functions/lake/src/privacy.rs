@@ -10,12 +10,14 @@
 //! [`Lake::request_erasure`] writes a pending record; an [`Eraser`] runs it:
 //!
 //! 1. It lists the objects of the event files (`events/`), the review
-//!    sentiment table (`review-sentiment/`) and the dead letters
-//!    (`dead-letter/`) once, in that order, and keeps the list in the record.
+//!    sentiment table (`review-sentiment/`), the exposures (`exposures/`) and
+//!    the dead letters (`dead-letter/`) once, in that order, and keeps the
+//!    list in the record.
 //!    Objects written after that (ingestion keeps running) are not scanned;
 //!    the receipt says when the list was taken.
 //! 2. Object by object: event files lose the learner's rows; review sentiment
-//!    rows go when their review event was one of the learner's; dead letters
+//!    rows go when their review event was one of the learner's; exposures go
+//!    when they were shown to the learner; dead letters
 //!    go when any string in them is the pseudonym (or, with a pseudonymizer,
 //!    a raw id whose pseudonym it is). Each changed object is written again
 //!    under a name derived from the old one and the job
@@ -44,8 +46,9 @@
 //! # Export
 //!
 //! [`Lake::export_user`] gathers the learner's events (each `event_id` once,
-//! earliest received copy), the review sentiment of their reviews and their
-//! dead letters into one [`UserExport`] document.
+//! earliest received copy), the review sentiment of their reviews, the
+//! recommendations shown to them (exposures) and their dead letters into one
+//! [`UserExport`] document.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -66,6 +69,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Codec, DeadLetter, StoredEvent, decode_parquet, encode_parquet};
+use crate::exposures::{self, StoredExposure};
 use crate::sentiment::{self, ReviewSentiment};
 use crate::{Error, Lake, ModelStore, Result};
 
@@ -177,6 +181,8 @@ pub struct ErasureOutcome {
     pub events_removed: usize,
     /// Review sentiment rows removed.
     pub review_sentiment_removed: usize,
+    /// Exposures (recommendation answers shown to the learner) removed.
+    pub exposures_removed: usize,
     /// Dead letters removed.
     pub dead_letters_removed: usize,
     /// Model versions republished or rewritten.
@@ -198,6 +204,8 @@ pub struct UserExport {
     pub events: Vec<StoredEvent>,
     /// The sentiment rows of their review events (latest scoring of each).
     pub review_sentiment: Vec<ReviewSentiment>,
+    /// The recommendation answers shown to them.
+    pub exposures: Vec<StoredExposure>,
     /// Their rejected events.
     pub dead_letters: Vec<DeadLetter>,
 }
@@ -360,7 +368,7 @@ impl Lake {
         let Some(root) = self.local_dir() else { return Ok(()) };
         let tag = format!(".e{}.", &job_id[..12]);
         let keep = |name: &str| !(name.contains('#') && (name.starts_with(job_id) || name.contains(&tag)));
-        for top in ["events", sentiment::TABLE, "dead-letter", JOBS, RECEIPTS] {
+        for top in ["events", sentiment::TABLE, exposures::TABLE, "dead-letter", JOBS, RECEIPTS] {
             walk(&root.join(top), &keep).map_err(|e| Error::Erasure {
                 job_id: job_id.to_owned(),
                 reason: format!("removing staging files under {top}: {e}"),
@@ -372,7 +380,7 @@ impl Lake {
     /// Every object of the tables an erasure scans, relative to the lake, in scan order.
     async fn erasure_plan(&self) -> Result<Vec<String>> {
         let mut plan = Vec::new();
-        for table in ["events", sentiment::TABLE, "dead-letter"] {
+        for table in ["events", sentiment::TABLE, exposures::TABLE, "dead-letter"] {
             let objects: Vec<_> = self.store().list(Some(&self.path(table))).try_collect().await?;
             let mut rels: Vec<String> =
                 objects.iter().filter_map(|o| self.relative(&o.location)).map(|parts| parts.join("/")).collect();
@@ -442,6 +450,8 @@ impl Lake {
             .collect();
         let review_sentiment =
             self.read_review_sentiment().await?.into_iter().filter(|r| reviews.contains(r.event_id.as_str())).collect();
+        let exposures =
+            self.read_exposures().await?.into_iter().filter(|x| x.user_id.as_deref() == Some(pseudonym)).collect();
         let dead_letters = self
             .read_dead_letters()
             .await?
@@ -454,6 +464,7 @@ impl Lake {
             user_id: pseudonym.to_owned(),
             events,
             review_sentiment,
+            exposures,
             dead_letters,
         })
     }
@@ -723,6 +734,18 @@ impl Eraser {
                 let removed = rows.len() - kept.len();
                 (if kept.is_empty() { None } else { Some(sentiment::encode(&kept)?) }, removed)
             }
+            exposures::TABLE => {
+                if !rel.ends_with(".parquet") || !file_holds_user(&bytes, who, rel)? {
+                    return Ok(Erased::Untouched);
+                }
+                let rows = exposures::decode(bytes, rel)?;
+                let kept: Vec<&StoredExposure> = rows.iter().filter(|r| r.user_id.as_deref() != Some(who)).collect();
+                if kept.len() == rows.len() {
+                    return Ok(Erased::Untouched);
+                }
+                let removed = rows.len() - kept.len();
+                (if kept.is_empty() { None } else { Some(exposures::encode(&kept)?) }, removed)
+            }
             _ => {
                 let mut kept = Vec::with_capacity(bytes.len());
                 let mut removed = 0;
@@ -844,12 +867,13 @@ fn receipt_body(job: &JobRecord) -> Result<serde_json::Value> {
         "started_at": job.started_at,
         "finished_at": Utc::now(),
         "lake_listed_at": job.listed_at,
-        "scope": "event files, review sentiment and dead letters listed at lake_listed_at; objects written later were not scanned",
+        "scope": "event files, review sentiment, exposures and dead letters listed at lake_listed_at; objects written later were not scanned",
         "subject": {"salt": salt.simple().to_string(), "hmac_sha256_of_pseudonym": digest},
         "totals": {
             "objects_changed": job.objects.len(),
             "events_removed": total("events"),
             "review_sentiment_removed": total(sentiment::TABLE),
+            "exposures_removed": total(exposures::TABLE),
             "dead_letters_removed": total("dead-letter"),
         },
         "objects": job.objects,
@@ -867,6 +891,7 @@ fn outcome_from_receipt(envelope: &[u8], receipt_rel: &str) -> Result<ErasureOut
         objects_changed: n("objects_changed"),
         events_removed: n("events_removed"),
         review_sentiment_removed: n("review_sentiment_removed"),
+        exposures_removed: n("exposures_removed"),
         dead_letters_removed: n("dead_letters_removed"),
         models: serde_json::from_value(r["models"].clone())?,
         listed_at: serde_json::from_value(r["lake_listed_at"].clone())?,
@@ -931,9 +956,22 @@ mod tests {
             key_name: None,
         };
         lake.write_dead_letters(&[letter(&who(1)), letter(&who(2))]).await.unwrap();
+        let shown = |id: &str, user: Option<String>| StoredExposure {
+            recommendation_id: id.into(),
+            ts: events[0].event.ts,
+            received_at: events[0].received_at,
+            user_id: user,
+            model_id: "m".into(),
+            experiment: None,
+            variant: None,
+            items: vec!["x".into()],
+            key_name: None,
+        };
+        lake.write_exposures(&[shown("r1", Some(who(1))), shown("r2", Some(who(2))), shown("r3", None)]).await.unwrap();
         let export = lake.export_user(&who(1), None).await.unwrap();
         assert_eq!(export.events.len(), 5);
         assert_eq!((export.review_sentiment.len(), export.dead_letters.len()), (1, 1));
+        assert_eq!(export.exposures.iter().map(|x| x.recommendation_id.as_str()).collect::<Vec<_>>(), ["r1"]);
 
         let key = SigningKey::from_seed([8; 32]);
         let job = lake.request_erasure(&who(1)).await.unwrap();
@@ -943,6 +981,9 @@ mod tests {
         assert_eq!(out.len(), 1);
         let out = &out[0];
         assert_eq!((out.events_removed, out.review_sentiment_removed, out.dead_letters_removed), (5, 1, 1));
+        assert_eq!(out.exposures_removed, 1);
+        let kept: Vec<String> = lake.read_exposures().await.unwrap().into_iter().map(|x| x.recommendation_id).collect();
+        assert_eq!(kept, ["r2", "r3"], "the other learner's and the anonymous answer stay");
         let left = lake.read_events().await.unwrap();
         assert_eq!(left.len(), 4);
         assert!(left.iter().all(|e| e.event.user_id == who(2)));

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use crate::{audit, events, sentiment};
+use crate::{audit, events, exposures, sentiment};
 
 /// How a table's files are encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +53,13 @@ pub fn tables() -> Vec<Table> {
             format: FileFormat::Parquet,
             partitions: &["dt"],
             schema: sentiment::schema(),
+        },
+        Table {
+            name: "exposures",
+            prefix: "exposures/",
+            format: FileFormat::Parquet,
+            partitions: &["dt"],
+            schema: exposures::schema(),
         },
         Table {
             name: "dead_letter",

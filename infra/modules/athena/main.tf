@@ -227,6 +227,84 @@ resource "aws_glue_catalog_table" "review_sentiment" {
 }
 
 # ---------------------------------------------------------------------------------------------
+# exposures: s3://<lake>/exposures/dt=YYYY-MM-DD/*.parquet (one row per recommendation answer)
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_glue_catalog_table" "exposures" {
+  name          = "exposures"
+  database_name = aws_glue_catalog_database.this.name
+  description   = "Recommendation answers the edge showed: model, variant, items in order"
+  table_type    = "EXTERNAL_TABLE"
+
+  parameters = {
+    EXTERNAL                      = "TRUE"
+    classification                = "parquet"
+    "projection.enabled"          = "true"
+    "projection.dt.type"          = "date"
+    "projection.dt.format"        = "yyyy-MM-dd"
+    "projection.dt.range"         = local.dt_range
+    "projection.dt.interval"      = "1"
+    "projection.dt.interval.unit" = "DAYS"
+    "storage.location.template"   = "${local.lake}/exposures/dt=$${dt}/"
+  }
+
+  partition_keys {
+    name = "dt"
+    type = "string"
+  }
+
+  storage_descriptor {
+    location      = "${local.lake}/exposures/"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+    ser_de_info {
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+      parameters = {
+        "serialization.format" = "1"
+      }
+    }
+
+    columns {
+      name = "recommendation_id"
+      type = "string"
+    }
+    columns {
+      name = "ts"
+      type = "timestamp"
+    }
+    columns {
+      name = "received_at"
+      type = "timestamp"
+    }
+    columns {
+      name = "user_id"
+      type = "string"
+    }
+    columns {
+      name = "model_id"
+      type = "string"
+    }
+    columns {
+      name = "experiment"
+      type = "string"
+    }
+    columns {
+      name = "variant"
+      type = "string"
+    }
+    columns {
+      name = "items"
+      type = "array<string>"
+    }
+    columns {
+      name = "key_name"
+      type = "string"
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
 # dead_letter: s3://<lake>/dead-letter/dt=YYYY-MM-DD/*.ndjson (JSON lines)
 # ---------------------------------------------------------------------------------------------
 

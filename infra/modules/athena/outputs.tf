@@ -8,6 +8,7 @@ output "table_names" {
   value = [
     aws_glue_catalog_table.events.name,
     aws_glue_catalog_table.review_sentiment.name,
+    aws_glue_catalog_table.exposures.name,
     aws_glue_catalog_table.dead_letter.name,
     aws_glue_catalog_table.audit.name,
   ]

@@ -7,6 +7,7 @@ locals {
   routes = merge(
     {
       "POST /v1/events"                 = "events"
+      "POST /v1/exposures"              = "events"
       "POST /v1/admin/erasures"         = "admin"
       "GET /v1/admin/erasures/{job_id}" = "admin"
     },

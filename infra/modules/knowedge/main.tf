@@ -67,6 +67,7 @@ module "ingest" {
   buckets = local.buckets
   object_access = [
     { bucket = "lake", prefix = "events/", actions = ["s3:PutObject"] },
+    { bucket = "lake", prefix = "exposures/", actions = ["s3:PutObject"] },
     { bucket = "lake", prefix = "dead-letter/", actions = ["s3:PutObject"] },
     { bucket = "lake", prefix = "audit/", actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"] },
     { bucket = "lake", prefix = "privacy/", actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"] },
@@ -116,6 +117,7 @@ module "compact" {
     { bucket = "lake", prefix = "events/", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"] },
     { bucket = "lake", prefix = "dead-letter/", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"] },
     { bucket = "lake", prefix = "review-sentiment/", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"] },
+    { bucket = "lake", prefix = "exposures/", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"] },
     { bucket = "lake", prefix = "privacy/", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"] },
     { bucket = "lake", prefix = "audit/", actions = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"] },
     { bucket = "models", prefix = "", actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"] },

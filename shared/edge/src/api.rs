@@ -455,12 +455,12 @@ fn recommend(req: &Request<'_>, p: &Params, model: &Model, config: &EdgeConfig) 
     };
     let recommendation_id = tagged_id(&id, &pseudonym, config);
     let exposure = Exposure {
-        log: "exposure".into(),
         recommendation_id: recommendation_id.clone(),
+        ts: config.now,
+        user: pseudonym.clone(),
+        model_id: info.model_id.clone(),
         experiment: variant.map(|v| v.0.to_owned()),
         variant: variant.map(|v| v.1.to_owned()),
-        model_id: info.model_id.clone(),
-        user: pseudonym.clone(),
         items: items.iter().map(|s| s.item.clone()).collect(),
     };
     let mut answer = Response::json(
@@ -475,7 +475,7 @@ fn recommend(req: &Request<'_>, p: &Params, model: &Model, config: &EdgeConfig) 
             variant: variant.map(|v| v.1),
         },
     );
-    answer.exposure = serde_json::to_string(&exposure).ok();
+    answer.exposure = Some(knowedge_format::exposure::LogLine::to_json(&exposure));
     answer
 }
 

@@ -134,27 +134,9 @@ impl Experiment {
     }
 }
 
-/// What one recommendation answer showed, logged by the edge as one JSON
-/// line (`{"log": "exposure", …}`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Exposure {
-    /// Always `exposure` (tells these lines apart in a mixed log).
-    pub log: String,
-    /// The answer's id, echoed by the events it leads to.
-    pub recommendation_id: String,
-    /// Experiment name (absent without an experiment).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<String>,
-    /// Variant name (absent without an experiment).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    /// The model that answered.
-    pub model_id: String,
-    /// The learner's pseudonym (never the raw id).
-    pub user: String,
-    /// The items shown, best first.
-    pub items: Vec<String>,
-}
+/// What one recommendation answer showed (the format's record; the edge
+/// logs it as a [`knowedge_format::exposure::LogLine`]).
+pub use knowedge_format::exposure::Exposure;
 
 #[cfg(test)]
 mod tests {

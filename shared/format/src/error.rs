@@ -46,6 +46,18 @@ pub enum Error {
     /// [`MAX_BATCH_EVENTS`](crate::event::MAX_BATCH_EVENTS) (their number).
     #[error("{0} events; at most {max} per batch", max = crate::event::MAX_BATCH_EVENTS)]
     TooManyEvents(usize),
+    /// An exposure batch holds more than
+    /// [`MAX_BATCH_EXPOSURES`](crate::exposure::MAX_BATCH_EXPOSURES) exposures (their number).
+    #[error("{0} exposures; at most {max} per batch", max = crate::exposure::MAX_BATCH_EXPOSURES)]
+    TooManyExposures(usize),
+    /// A batch says it is of a version this reader does not read.
+    #[error("batch version {found}; this reader reads version {supported}")]
+    BatchVersion {
+        /// The version the batch gives.
+        found: u32,
+        /// The version this reader reads.
+        supported: u32,
+    },
 }
 
 /// An error and its causes in one line, outermost first: `a: b: c`. Error

@@ -4,6 +4,8 @@
 //!   batch decoding and validation, which reports every problem of an event
 //!   at once; the batch limits ([`event::MAX_BATCH_EVENTS`],
 //!   [`event::MAX_BATCH_BYTES`]) that ingestion and the edge share;
+//! * [`exposure`]: what the edge showed a learner, as logged and as sent to
+//!   ingestion in versioned batches;
 //! * [`pseudonym`]: keyed pseudonymisation of user ids (HMAC-SHA256);
 //! * [`redact`]: redaction of e-mail addresses, phone, ID and bank card numbers in free text;
 //! * [`deadletter`]: what a dead letter may keep of a rejected event (an
@@ -39,6 +41,7 @@ pub mod cors;
 pub mod deadletter;
 pub mod error;
 pub mod event;
+pub mod exposure;
 pub mod forget;
 pub mod pseudonym;
 pub mod redact;
