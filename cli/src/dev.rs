@@ -216,8 +216,15 @@ pub async fn run(opts: DevOptions) -> Result<()> {
     .await?;
     let edge = host.local_addr();
 
-    step(7, "asking the edge for a demo learner's recommendations");
-    let learner = &data.learners[0];
+    step(7, "asking the edge for a demo learner's recommendations (control group), then storefront traffic");
+    // A learner in the experiment's control group, who gets the trained model.
+    let assignment = knowedge_edge::experiment::Experiment::from_json(&experiment)?;
+    let pseudonyms = keys.pseudonymizer()?;
+    let learner = data
+        .learners
+        .iter()
+        .find(|l| assignment.assign(&pseudonyms.pseudonymize(l)).name == "control")
+        .unwrap_or(&data.learners[0]);
     let url = format!("http://{edge}/v1/recommend?user={learner}&k=5");
     let token = keys.token(learner, chrono::Duration::hours(1), None)?;
     let (status, answer) = crate::get_json_as(&url, Some(&token)).await?;
