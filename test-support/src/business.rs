@@ -6,7 +6,7 @@
 //! Deterministic for a given seed.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use knowedge_format::event::{Event, EventType, Problem};
+use knowedge_format::event::{EventType, Problem};
 use knowedge_lake::{CatalogueItem, DeadLetter, Lake, ReviewSentiment, StoredEvent, StoredExposure};
 
 /// What was planted.
@@ -49,28 +49,11 @@ fn pseudonym(n: u64) -> String {
 }
 
 fn stored(id: String, t: EventType, user: &str, item: Option<String>, ts: DateTime<Utc>) -> StoredEvent {
-    StoredEvent {
-        event: Event {
-            event_id: id,
-            event_type: t,
-            user_id: user.to_owned(),
-            item_id: item,
-            ts,
-            price: None,
-            currency: None,
-            rating: None,
-            progress: None,
-            text: None,
-            query: None,
-            session_id: None,
-            experiment: None,
-            variant: None,
-            recommendation_id: None,
-        },
-        received_at: ts + TimeDelta::seconds(3),
-        key_name: Some(if ts.timestamp() % 3 == 0 { "ios".into() } else { "web".into() }),
-        redactions: 0,
-    }
+    let mut e = crate::lake::view_event(&id, user, "", ts, ts + TimeDelta::seconds(3));
+    e.event.event_type = t;
+    e.event.item_id = item;
+    e.key_name = Some(if ts.timestamp() % 3 == 0 { "ios".into() } else { "web".into() });
+    e
 }
 
 /// Plants `learners` learners into the lake at `root` (a directory).

@@ -170,7 +170,7 @@ pub async fn segments(lake: &SqlLake, options: &ValueOptions) -> Result<Segments
             Ok(m) => models = Some(m),
             Err(e) => notes.push(format!(
                 "lifetime value not computed: {} ({} paying learners)",
-                knowedge_format_chain(&e),
+                knowedge_format::error::chain(&e),
                 learners.len()
             )),
         }
@@ -183,17 +183,6 @@ pub async fn segments(lake: &SqlLake, options: &ValueOptions) -> Result<Segments
         [0.0, 0.25, 0.5, 0.75, 0.9, 1.0].iter().map(|q| (*q, quantile(&values, *q))).collect()
     });
     Ok(Segments { as_of: as_of.clone(), sizes, models, clv_quantiles, learners, notes })
-}
-
-fn knowedge_format_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// Linear interpolation between order statistics (0 for none).
