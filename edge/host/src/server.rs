@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -34,6 +34,9 @@ pub const MAX_REQUEST_BODY_BYTES: u64 = 2 * api::MAX_BODY_BYTES as u64;
 pub const MAX_PUBLISH_BODY_BYTES: u64 = publish::MAX_ARTIFACT_BYTES as u64 + MAX_REQUEST_BODY_BYTES;
 /// Time a client has to send a request's headers, and then its body.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a body passes its limit, how long the host keeps reading (at most as
+/// many bytes again) before it answers `413` and closes the connection.
+pub const LINGER: Duration = Duration::from_secs(2);
 /// Connections served at once; further ones are closed at once until one ends.
 pub const MAX_CONNECTIONS: usize = 256;
 
@@ -97,7 +100,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Arc<App>) {
 /// Answers `/_host/status` here and hands everything else to the guest.
 ///
 /// The body is read whole first, at most [`MAX_REQUEST_BODY_BYTES`] ([`MAX_PUBLISH_BODY_BYTES`] on the publish route; chunked
-/// bodies included) within [`READ_TIMEOUT`]: a larger one is answered `413`,
+/// bodies included) within [`READ_TIMEOUT`]: a larger one is answered `413` (after reading on for up to [`LINGER`]),
 /// a slower one `408`, without running the guest.
 async fn route(app: &App, req: hyper::Request<Incoming>) -> Response {
     if req.uri().path() == STATUS_PATH {
@@ -111,11 +114,17 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> Response {
         return too_large();
     }
     let (parts, body) = req.into_parts();
-    let limit = usize::try_from(max).unwrap_or(usize::MAX);
-    let body = match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
-        Ok(Err(e)) => {
+    let body = match tokio::time::timeout(READ_TIMEOUT, read_body(body, max)).await {
+        Ok(BodyRead::Whole(bytes)) => bytes,
+        Ok(BodyRead::TooLarge(rest)) => {
+            // Read on (a bounded amount, briefly) before answering, so that a
+            // client still sending gets the 413 instead of a reset connection.
+            let _ = tokio::time::timeout(LINGER, drain(rest, max)).await;
+            let mut response = too_large();
+            response.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        Ok(BodyRead::Failed(e)) => {
             debug!(error = %e, "request body could not be read");
             return json(api::Response::error(400, "bad_body", "the request body could not be read"));
         }
@@ -135,6 +144,44 @@ async fn route(app: &App, req: hyper::Request<Incoming>) -> Response {
         Err(e) => {
             warn!(path, error = format!("{e:#}"), "edge module failed; answering 500");
             json(api::Response::error(500, "guest_failed", "the edge module failed to answer"))
+        }
+    }
+}
+
+/// What reading a request body gave.
+enum BodyRead {
+    Whole(Bytes),
+    /// Longer than allowed; the rest of the body is still unread.
+    TooLarge(Incoming),
+    Failed(hyper::Error),
+}
+
+/// Reads a body whole if it holds at most `max` bytes.
+async fn read_body(mut body: Incoming, max: u64) -> BodyRead {
+    let mut bytes = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    if (bytes.len() + data.len()) as u64 > max {
+                        return BodyRead::TooLarge(body);
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Err(e) => return BodyRead::Failed(e),
+        }
+    }
+    BodyRead::Whole(bytes.freeze())
+}
+
+/// Reads and drops at most `max` more bytes of a body.
+async fn drain(mut body: Incoming, max: u64) {
+    let mut read = 0u64;
+    while read <= max {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
         }
     }
 }
