@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::optimize;
 use super::summary::Rfm;
-use crate::special::{ln_gamma, ln_hyp2f1};
+use crate::special::ln_hyp2f1;
 use crate::{Error, Result};
 
 /// The BG/NBD parameters, all positive; time in the unit of the data (weeks).
@@ -36,26 +36,33 @@ pub struct Fit<M> {
     pub evaluations: usize,
 }
 
-/// The parts of the log-likelihood that depend on x alone, for x = 0, 1, …
+/// The parts of the log-likelihood that depend on x alone, for x = 0, 1, …:
+/// ln Γ(r+x)/Γ(r) + ln B(a, b+x)/B(a, b), as sums of logarithms, which stay
+/// exact where r or b are large (ln Γ differences of huge arguments would
+/// cancel to noise).
 fn frequency_terms(m: &BgNbd, max_x: u32) -> Vec<f64> {
-    let BgNbd { r, alpha, a, b } = *m;
-    let common = -ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) - ln_gamma(b);
-    (0..=max_x)
-        .map(|x| {
-            let x = f64::from(x);
-            common + ln_gamma(r + x) + ln_gamma(b + x) - ln_gamma(a + b + x)
-        })
-        .collect()
+    let BgNbd { r, a, b, .. } = *m;
+    let mut terms = Vec::with_capacity(max_x as usize + 1);
+    let mut acc = 0.0;
+    terms.push(acc);
+    for k in 0..max_x {
+        let k = f64::from(k);
+        acc += (r + k).ln() + (b + k).ln() - (a + b + k).ln();
+        terms.push(acc);
+    }
+    terms
 }
 
-/// ln L of one customer given the x-only terms.
+/// ln L of one customer given the x-only terms. (α/(α+T))^r is written as
+/// exp(−r·ln(1 + T/α)), which stays precise for large r and α.
 fn customer_ll(m: &BgNbd, terms: &[f64], rfm: &Rfm) -> f64 {
     let x = f64::from(rfm.frequency);
-    let alive = -(m.r + x) * (m.alpha + rfm.age).ln();
+    let alive = -m.r * (rfm.age / m.alpha).ln_1p() - x * (m.alpha + rfm.age).ln();
     let total = if rfm.frequency == 0 {
         alive
     } else {
-        let dropped = m.a.ln() - (m.b + x - 1.0).ln() - (m.r + x) * (m.alpha + rfm.recency).ln();
+        let dropped =
+            m.a.ln() - (m.b + x - 1.0).ln() - m.r * (rfm.recency / m.alpha).ln_1p() - x * (m.alpha + rfm.recency).ln();
         let hi = alive.max(dropped);
         hi + ((alive - hi).exp() + (dropped - hi).exp()).ln()
     };
@@ -83,8 +90,14 @@ impl BgNbd {
     }
 
     /// Fits the model by maximum likelihood: Nelder-Mead with restarts on
-    /// the logarithms of the parameters, starting from r = α = a = b = 1.
-    /// Customers with the same (x, tₓ, T) are counted together.
+    /// the logarithms of the parameters, starting from r = α = a = b = 1,
+    /// each kept within e^±20. Customers with the same
+    /// (x, tₓ, T) are counted together.
+    ///
+    /// Data in which nobody seems to drop out has its maximum at the edge
+    /// (a → 0 and r, α → ∞ with r/α fixed: every customer a Poisson buyer at
+    /// the same rate); the fit then stops at the bound, which answers
+    /// the same predictions to many digits.
     ///
     /// # Errors
     /// [`Error::Data`] for no data or an invalid [`Rfm`];
@@ -110,6 +123,9 @@ impl BgNbd {
         let max_x = rows.iter().map(|(d, _)| d.frequency).max().unwrap_or(0);
         let n = data.len() as f64;
         let objective = |theta: &[f64]| {
+            if !optimize::within_bounds(theta) {
+                return f64::NAN;
+            }
             let m = BgNbd { r: theta[0].exp(), alpha: theta[1].exp(), a: theta[2].exp(), b: theta[3].exp() };
             if !m.valid() {
                 return f64::NAN;
@@ -256,5 +272,29 @@ mod tests {
         }
         assert!(BgNbd::fit(&[]).is_err());
         assert!(BgNbd::fit(&[Rfm { frequency: 0, recency: 1.0, age: 2.0 }]).is_err());
+    }
+
+    #[test]
+    fn data_without_drop_outs_fits_at_the_edge_and_still_predicts() {
+        // Everyone bought last at the end of their history: nobody looks gone, so
+        // the maximum lies at a → 0, r, α → ∞. The fit stops at the bound and its
+        // predictions are those of Poisson buyers whose rates vary as Gamma(r, α).
+        let mut data = Vec::new();
+        for i in 0..300_u32 {
+            let age = 30.0 + f64::from(i % 7);
+            data.push(Rfm { frequency: 2 + i % 9, recency: age, age });
+        }
+        let fit = BgNbd::fit(&data).unwrap();
+        let m = fit.model;
+        assert!(m.a < 1e-6, "{m:?}");
+        let purchases: f64 = data.iter().map(|d| f64::from(d.frequency)).sum();
+        let weeks: f64 = data.iter().map(|d| d.age).sum();
+        let rate = purchases / weeks;
+        close(m.r / m.alpha, rate, 1e-2);
+        let rfm = data[0];
+        close(m.p_alive(&rfm), 1.0, 1e-6);
+        let expected = m.expected_purchases(10.0, &rfm).unwrap();
+        // Nobody leaves: the posterior mean rate (r + x)/(α + T) over 10 weeks.
+        close(expected, 10.0 * (m.r + f64::from(rfm.frequency)) / (m.alpha + rfm.age), 1e-3);
     }
 }

@@ -40,7 +40,7 @@ impl GammaGamma {
     }
 
     /// Fits the model by maximum likelihood (Nelder-Mead with restarts on the
-    /// logarithms, from p = q = v = 1). Customers without repeat purchases
+    /// logarithms, from p = q = v = 1, each within e^±20). Customers without repeat purchases
     /// carry no information on spend and are left out, and so are those whose
     /// repeat purchases were all free (a mean of 0 has no density under the
     /// model); [`Fit::customers`] says how many were used.
@@ -58,6 +58,9 @@ impl GammaGamma {
         }
         let n = used.len() as f64;
         let objective = |theta: &[f64]| {
+            if !optimize::within_bounds(theta) {
+                return f64::NAN;
+            }
             let m = GammaGamma { p: theta[0].exp(), q: theta[1].exp(), v: theta[2].exp() };
             -used.iter().map(|s| m.log_likelihood(s)).sum::<f64>() / n
         };

@@ -25,6 +25,17 @@ const POINT_TOLERANCE: f64 = 1e-9;
 const MAX_EVALUATIONS: usize = 50_000;
 /// Restarts at most.
 const MAX_RESTARTS: usize = 12;
+/// The models' parameters are searched within e^±LOG_BOUND (about 2e-9 to
+/// 5e8): beyond it the likelihood is flat to double precision, and a search
+/// that runs off towards a limit (a model that degenerates into a simpler
+/// one) stops at the edge instead of wandering.
+pub(crate) const LOG_BOUND: f64 = 20.0;
+
+/// Whether every coordinate lies within ±[`LOG_BOUND`].
+pub(crate) fn within_bounds(theta: &[f64]) -> bool {
+    theta.iter().all(|t| t.abs() <= LOG_BOUND)
+}
+
 /// Size of the first simplex's steps from the start, in every coordinate.
 const STEP: f64 = 0.25;
 
