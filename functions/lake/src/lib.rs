@@ -11,6 +11,7 @@
 //! exposures/dt=YYYY-MM-DD/part-<received ms>-<uuid>.parquet         (see [`exposures`])
 //! catalogue/items.json
 //! audit/<seq, 12 digits>.json                                        (see [`audit`])
+//! reports/index.html, reports/data.json  the scheduled dashboard (see [`mirror`])
 //! privacy/erasures/<job id>.json     unfinished erasure jobs (see [`privacy`])
 //! privacy/receipts/<job id>.json     signed receipts of finished ones
 //! ```
@@ -31,6 +32,7 @@ mod compact;
 pub mod deploy;
 pub mod events;
 pub mod exposures;
+pub mod mirror;
 mod models;
 pub mod privacy;
 pub mod publish;
@@ -49,6 +51,7 @@ pub use catalogue::CatalogueItem;
 pub use compact::{CompactOptions, CompactionReport};
 pub use events::{DeadLetter, StoredEvent};
 pub use exposures::StoredExposure;
+pub use mirror::MirrorReport;
 pub use models::ModelStore;
 pub use sentiment::ReviewSentiment;
 

@@ -10,6 +10,9 @@
 //! * [`queries`] holds the report queries as `.sql` files in a dialect that
 //!   DataFusion, Spark SQL and Athena (Trino) all run unchanged.
 //! * [`output`] renders query results as a text table, CSV, JSON or Parquet.
+//! * [`dashboard`] builds the business dashboard; [`scheduled`] is what the
+//!   `knowedge-report` Lambda function runs to write it to the lake's
+//!   `reports/` (its settings and access in [`deploy`]).
 //!
 //! ```no_run
 //! # async fn demo() -> knowedge_report::Result<()> {
@@ -20,10 +23,12 @@
 //! ```
 
 pub mod dashboard;
+pub mod deploy;
 pub mod engine;
 pub mod experiment;
 pub mod output;
 pub mod queries;
+pub mod scheduled;
 pub mod segments;
 
 pub use engine::{QueryResult, Skipped, SqlLake};
@@ -73,12 +78,20 @@ pub enum Error {
     /// The statistics of a report failed.
     #[error("statistics failed")]
     Analytics(#[from] knowedge_analytics::Error),
+    /// The lake's store could not be read or written (the scheduled report).
+    #[error("lake")]
+    Lake(#[from] knowedge_lake::Error),
 }
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Whether running again later may succeed (the object store failed).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Lake(e) if e.is_retryable())
+    }
+
     pub(crate) fn sql(source: datafusion::error::DataFusionError) -> Self {
         let message = clean_message(&source);
         Error::Sql { message, source }
