@@ -115,51 +115,107 @@ fn uuid(rng: &mut StdRng) -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
-/// Generates the demo data set.
-pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
-    let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut catalogue = Vec::new();
-    let mut by_subject: Vec<Vec<(usize, f64)>> = vec![Vec::new(); SUBJECTS.len()];
-    for (s, (code, name)) in SUBJECTS.iter().enumerate() {
-        for k in 0..cfg.items_per_subject {
-            let (fmt, fmt_name) = FORMATS[rng.random_range(0..FORMATS.len())];
-            let price = if rng.random_bool(0.1) {
-                0.0
-            } else {
-                [9.9, 19.9, 29.9, 49.0, 99.0, 199.0, 399.0][rng.random_range(0..7)]
-            };
-            // Quality follows a Zipf-like curve inside each subject.
-            let quality = 1.0 / (k as f64 + 1.0).powf(0.8);
-            by_subject[s].push((catalogue.len(), quality));
-            catalogue.push(CatalogueItem {
-                id: format!("{code}-{fmt}-{k:03}"),
-                title: format!("{name}{fmt_name} 第{}讲", k + 1),
-                format: fmt.into(),
-                category: (*code).into(),
-                price,
-                currency: "CNY".into(),
-            });
-        }
-    }
-    let all_quality: Vec<(usize, f64)> = by_subject.iter().flatten().copied().collect();
-    let pick = |rng: &mut StdRng, pool: &[(usize, f64)]| -> usize {
-        let total: f64 = pool.iter().map(|p| p.1).sum();
-        let mut x = rng.random::<f64>() * total;
-        for &(i, w) in pool {
-            if x < w {
-                return i;
-            }
-            x -= w;
-        }
-        pool[pool.len() - 1].0
-    };
+/// One learner's generated history.
+#[derive(Clone, Debug)]
+pub struct LearnerHistory {
+    /// The learner's raw id.
+    pub learner: String,
+    /// The learner's favourite subjects (the planted interests).
+    pub interests: Vec<String>,
+    /// Raw client events with their times, in generation order (not sorted;
+    /// events after the end of the history are already left out).
+    pub events: Vec<(DateTime<Utc>, Value)>,
+}
 
-    let start = cfg.end - Duration::days(cfg.days);
-    let span_ms = (cfg.end - start).num_milliseconds();
-    let mut events: Vec<(DateTime<Utc>, Value)> = Vec::new();
-    let mut learners = Vec::new();
-    let mut interests = HashMap::new();
-    for l in 0..cfg.learners {
+/// The generator, one learner at a time: [`generate`] runs it for a whole
+/// data set in memory, a lake writer can run it for as many learners as it
+/// needs while storing what it has generated. The same seed gives the same
+/// catalogue and the same learners in the same order.
+pub struct Generator<'a> {
+    rng: StdRng,
+    reviews: &'a ReviewTexts,
+    catalogue: Vec<CatalogueItem>,
+    by_subject: Vec<Vec<(usize, f64)>>,
+    all_quality: Vec<(usize, f64)>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    span_ms: i64,
+    next: usize,
+}
+
+impl std::fmt::Debug for Generator<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generator").field("items", &self.catalogue.len()).field("next", &self.next).finish()
+    }
+}
+
+impl<'a> Generator<'a> {
+    /// A generator for `cfg`; the catalogue is drawn at once.
+    pub fn new(cfg: &DemoConfig, reviews: &'a ReviewTexts) -> Self {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut catalogue = Vec::new();
+        let mut by_subject: Vec<Vec<(usize, f64)>> = vec![Vec::new(); SUBJECTS.len()];
+        for (s, (code, name)) in SUBJECTS.iter().enumerate() {
+            for k in 0..cfg.items_per_subject {
+                let (fmt, fmt_name) = FORMATS[rng.random_range(0..FORMATS.len())];
+                let price = if rng.random_bool(0.1) {
+                    0.0
+                } else {
+                    [9.9, 19.9, 29.9, 49.0, 99.0, 199.0, 399.0][rng.random_range(0..7)]
+                };
+                // Quality follows a Zipf-like curve inside each subject.
+                let quality = 1.0 / (k as f64 + 1.0).powf(0.8);
+                by_subject[s].push((catalogue.len(), quality));
+                catalogue.push(CatalogueItem {
+                    id: format!("{code}-{fmt}-{k:03}"),
+                    title: format!("{name}{fmt_name} 第{}讲", k + 1),
+                    format: fmt.into(),
+                    category: (*code).into(),
+                    price,
+                    currency: "CNY".into(),
+                });
+            }
+        }
+        let all_quality: Vec<(usize, f64)> = by_subject.iter().flatten().copied().collect();
+        let start = cfg.end - Duration::days(cfg.days);
+        let span_ms = (cfg.end - start).num_milliseconds();
+        Self { rng, reviews, catalogue, by_subject, all_quality, start, end: cfg.end, span_ms, next: 0 }
+    }
+
+    /// The catalogue.
+    pub fn catalogue(&self) -> &[CatalogueItem] {
+        &self.catalogue
+    }
+
+    /// The first moment of the history.
+    pub fn start(&self) -> DateTime<Utc> {
+        self.start
+    }
+
+    /// The last moment of the history.
+    pub fn end(&self) -> DateTime<Utc> {
+        self.end
+    }
+
+    /// The history of the next learner.
+    pub fn next_learner(&mut self) -> LearnerHistory {
+        let l = self.next;
+        self.next += 1;
+        let rng = &mut self.rng;
+        let catalogue = &self.catalogue;
+        let reviews = self.reviews;
+        let pick = |rng: &mut StdRng, pool: &[(usize, f64)]| -> usize {
+            let total: f64 = pool.iter().map(|p| p.1).sum();
+            let mut x = rng.random::<f64>() * total;
+            for &(i, w) in pool {
+                if x < w {
+                    return i;
+                }
+                x -= w;
+            }
+            pool[pool.len() - 1].0
+        };
+        let mut events: Vec<(DateTime<Utc>, Value)> = Vec::new();
         let learner = format!("learner-{l:04}");
         let first = rng.random_range(0..SUBJECTS.len());
         let mut favs = vec![first];
@@ -167,16 +223,16 @@ pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
             let second = (first + rng.random_range(1..SUBJECTS.len())) % SUBJECTS.len();
             favs.push(second);
         }
-        interests.insert(learner.clone(), favs.iter().map(|&s| SUBJECTS[s].0.to_owned()).collect());
-        let pool: Vec<(usize, f64)> = favs.iter().flat_map(|&s| by_subject[s].iter().copied()).collect();
+        let interests = favs.iter().map(|&s| SUBJECTS[s].0.to_owned()).collect();
+        let pool: Vec<(usize, f64)> = favs.iter().flat_map(|&s| self.by_subject[s].iter().copied()).collect();
         let sessions = rng.random_range(3..9);
         let mut owned = Vec::new();
         for s in 0..sessions {
             let session = format!("s-{l:04}-{s}");
-            let mut t = start + Duration::milliseconds(rng.random_range(0..span_ms));
+            let mut t = self.start + Duration::milliseconds(rng.random_range(0..self.span_ms));
             let views = rng.random_range(2..7);
             for _ in 0..views {
-                let item = if rng.random_bool(0.85) { pick(&mut rng, &pool) } else { pick(&mut rng, &all_quality) };
+                let item = if rng.random_bool(0.85) { pick(rng, &pool) } else { pick(rng, &self.all_quality) };
                 let it = &catalogue[item];
                 let in_favs = favs.iter().any(|&f| SUBJECTS[f].0 == it.category);
                 let mut push = |t: DateTime<Utc>, v: Value| events.push((t, v));
@@ -184,12 +240,12 @@ pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
                     json!({"event_id": uuid(rng), "type": kind, "user_id": learner, "item_id": it.id,
                            "ts": t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "session_id": session})
                 };
-                push(t, base(&mut rng, "view", t));
+                push(t, base(rng, "view", t));
                 t += Duration::seconds(rng.random_range(5..90));
                 if rng.random_bool(if in_favs { 0.6 } else { 0.2 }) {
-                    push(t, base(&mut rng, "click", t));
+                    push(t, base(rng, "click", t));
                     t += Duration::seconds(rng.random_range(30..600));
-                    let mut p = base(&mut rng, "progress", t);
+                    let mut p = base(rng, "progress", t);
                     p["progress"] = json!((rng.random::<f64>() * 100.0).round() / 100.0);
                     push(t, p);
                 }
@@ -197,19 +253,19 @@ pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
                     owned.push(item);
                     t += Duration::seconds(rng.random_range(10..120));
                     let kind = if it.format == "column" && rng.random_bool(0.5) { "subscribe" } else { "purchase" };
-                    let mut p = base(&mut rng, kind, t);
+                    let mut p = base(rng, kind, t);
                     p["price"] = json!(it.price);
                     p["currency"] = json!(it.currency);
                     push(t, p);
                     if rng.random_bool(0.4) {
                         t += Duration::minutes(rng.random_range(30..600));
                         let rating: u8 = if in_favs { rng.random_range(3..=5) } else { rng.random_range(1..=4) };
-                        let mut r = base(&mut rng, "rate", t);
+                        let mut r = base(rng, "rate", t);
                         r["rating"] = json!(rating);
                         push(t, r);
                         if rng.random_bool(0.5) {
-                            let mut v = base(&mut rng, "review", t + Duration::seconds(30));
-                            v["text"] = json!(reviews.pick(&mut rng, rating >= 4));
+                            let mut v = base(rng, "review", t + Duration::seconds(30));
+                            v["text"] = json!(reviews.pick(rng, rating >= 4));
                             v["rating"] = json!(rating);
                             push(t + Duration::seconds(30), v);
                         }
@@ -220,16 +276,37 @@ pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
                 let q = SUBJECTS[favs[0]].1;
                 events.push((
                     t,
-                    json!({"event_id": uuid(&mut rng), "type": "search", "user_id": learner,
+                    json!({"event_id": uuid(rng), "type": "search", "user_id": learner,
                            "ts": t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true), "query": q, "session_id": session}),
                 ));
             }
         }
-        learners.push(learner);
+        let end = self.end;
+        events.retain(|(t, _)| *t <= end);
+        LearnerHistory { learner, interests, events }
     }
-    events.retain(|(t, _)| *t <= cfg.end);
+}
+
+/// Generates the demo data set.
+pub fn generate(cfg: &DemoConfig, reviews: &ReviewTexts) -> DemoData {
+    let mut generator = Generator::new(cfg, reviews);
+    let mut events: Vec<(DateTime<Utc>, Value)> = Vec::new();
+    let mut learners = Vec::new();
+    let mut interests = HashMap::new();
+    for _ in 0..cfg.learners {
+        let history = generator.next_learner();
+        events.extend(history.events);
+        interests.insert(history.learner.clone(), history.interests);
+        learners.push(history.learner);
+    }
+    // Stable: events of the same moment keep their generation order.
     events.sort_by_key(|a| a.0);
-    DemoData { catalogue, events: events.into_iter().map(|(_, v)| v).collect(), learners, interests }
+    DemoData {
+        catalogue: generator.catalogue,
+        events: events.into_iter().map(|(_, v)| v).collect(),
+        learners,
+        interests,
+    }
 }
 
 /// Splits off each learner's last purchase (or subscription) as held-out

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod business;
 pub mod clv;
 pub mod demo;
+pub mod demolake;
 pub mod dev;
 pub mod edgebench;
 pub mod eval;

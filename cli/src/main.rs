@@ -394,6 +394,35 @@ enum DemoCommand {
         #[arg(long, default_value = DEFAULT_REVIEWS)]
         reviews: PathBuf,
     },
+    /// Write a demo lake of any size through the ingestion service (validation,
+    /// pseudonymisation, per-batch files, dead letters), with the storefront
+    /// experiment's exposures, then compact it; memory holds one batch.
+    Lake {
+        /// Lake directory; it must not exist yet or be empty.
+        #[arg(long)]
+        lake: PathBuf,
+        /// Valid events to store (about one in 2000 more is sent broken).
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Days of history, ending ten minutes ago.
+        #[arg(long, default_value_t = 28)]
+        days: i64,
+        /// Events per ingestion batch.
+        #[arg(long, default_value_t = 50_000)]
+        batch: usize,
+        /// Key directory (the pseudonym key); made when missing.
+        #[arg(long, default_value = ".knowedge/keys")]
+        keys: PathBuf,
+        /// Folder with real review texts.
+        #[arg(long, default_value = DEFAULT_REVIEWS)]
+        reviews: PathBuf,
+        /// Leave the per-batch files as ingestion wrote them.
+        #[arg(long)]
+        no_compact: bool,
+    },
     /// Send events.ndjson to an ingestion endpoint in batches of 500.
     Send {
         /// The NDJSON file.
@@ -662,6 +691,28 @@ async fn demo_command(command: DemoCommand) -> Result<()> {
             write(&out.join("events.ndjson"), nd.as_bytes())?;
             write(&out.join("catalogue.json"), &serde_json::to_vec_pretty(&data.catalogue)?)?;
             println!("{} events, {} items written to {}", data.events.len(), data.catalogue.len(), out.display());
+            Ok(())
+        }
+        DemoCommand::Lake { lake, events, seed, days, batch, keys, reviews, no_compact } => {
+            let empty = match std::fs::read_dir(&lake) {
+                Ok(mut entries) => entries.next().is_none(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(e).with_context(|| format!("reading {}", lake.display())),
+            };
+            anyhow::ensure!(empty, "{} is not empty: a demo lake is written into a new directory", lake.display());
+            std::fs::create_dir_all(&lake).with_context(|| format!("creating {}", lake.display()))?;
+            let pseudonymizer = Keys::load_or_generate(&keys)?.pseudonymizer()?;
+            let texts = ReviewTexts::load(&reviews).unwrap_or_default();
+            let defaults = knowedge::demolake::LakeOptions::default();
+            let options =
+                knowedge::demolake::LakeOptions { events, seed, batch, days, compact: !no_compact, ..defaults };
+            let started = std::time::Instant::now();
+            let handle = Lake::open(&lake.to_string_lossy())?;
+            let summary = knowedge::demolake::write(&handle, &pseudonymizer, &texts, &options, |n, total| {
+                eprintln!("{n}/{total} events ({:.0} s)", started.elapsed().as_secs_f64());
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
         DemoCommand::Send { events, to, key } => {
