@@ -41,6 +41,8 @@ pub(crate) fn cold_start(args: &[String]) -> Result<()> {
     let scratch = std::env::temp_dir().join(format!("knowedge-cold-start-{}", std::process::id()));
     std::fs::create_dir_all(scratch.join("lake"))?;
     std::fs::create_dir_all(scratch.join("models"))?;
+    // The report function reads ECharts at start-up (its zip carries the real one).
+    std::fs::write(scratch.join("echarts.min.js"), "/* stand-in */")?;
     let extension = Extension::start()?;
     println!("{:<20} {:>10} {:>10} {:>10}  (ms, {} runs)", "function", "median", "p90", "max", runs - 1);
     for f in &functions {
@@ -89,6 +91,8 @@ fn one_start(binary: &std::path::Path, scratch: &std::path::Path, extension_port
         .env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", extension_port.to_string())
         .env("KNOWEDGE_LAKE", &lake)
         .env("KNOWEDGE_MODELS", &models)
+        .env("KNOWEDGE_ECHARTS", scratch.join("echarts.min.js"))
+        .env("KNOWEDGE_REPORT_WORK_DIR", scratch.join("report-work"))
         .env("KNOWEDGE_API_KEYS_SECRET", "api-keys")
         .env("KNOWEDGE_PSEUDONYM_KEY_SECRET", "pseudonym-key")
         .env("KNOWEDGE_SIGNING_KEY_SECRET", "signing-key")

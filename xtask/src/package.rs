@@ -6,7 +6,10 @@
 //! `target/lambda/<binary>/bootstrap.zip`, then checked: the zip holds one
 //! executable entry `bootstrap` whose bytes (CRC-32 and size) are the binary
 //! just built, and that binary is an ELF executable for the chosen
-//! architecture. cargo-lambda and zig come from PyPI into a virtual
+//! architecture. A function that needs files beside its binary gets them
+//! added to its zip ([`extra_files`]: `knowedge-report` inlines Apache ECharts
+//! from `functions/report/dashboard`, installed with `npm ci`), and the check
+//! then wants exactly those entries too, with their bytes. cargo-lambda and zig come from PyPI into a virtual
 //! environment under `target/tools/lambda` when `cargo lambda` is missing.
 
 use std::path::{Path, PathBuf};
@@ -136,15 +139,49 @@ pub(crate) fn package(args: &[String]) -> Result<()> {
         cmd.env("PATH", path);
     }
     run(&format!("cargo lambda build ({}, release)", arch.name()), &mut cmd)?;
+    for f in &functions {
+        let extra = extra_files(&f.binary);
+        if !extra.is_empty() {
+            crate::ensure_dashboard_packages()?;
+            add_to_zip(&target_dir().join("lambda").join(&f.binary).join("bootstrap.zip"), &extra)?;
+        }
+    }
 
     println!("{:<20} {:>12} {:>12}  path", "function", "binary", "zip");
     for f in &functions {
         let zip = target_dir().join("lambda").join(&f.binary).join("bootstrap.zip");
         let binary = target_dir().join(arch.triple()).join("release").join(&f.binary);
-        let (zip_len, bin_len) = check(&zip, &binary, arch).with_context(|| format!("checking {}", zip.display()))?;
+        let (zip_len, bin_len) = check(&zip, &binary, arch, &extra_files(&f.binary))
+            .with_context(|| format!("checking {}", zip.display()))?;
         println!("{:<20} {:>9.1} MB {:>9.1} MB  {}", f.binary, mb(bin_len), mb(zip_len), zip.display());
     }
     Ok(())
+}
+
+/// Files a function's zip holds beside `bootstrap`: (entry name, file).
+pub(crate) fn extra_files(binary: &str) -> Vec<(&'static str, PathBuf)> {
+    match binary {
+        "knowedge-report" => {
+            vec![("echarts.min.js", Path::new(crate::DASHBOARD_DIR).join("node_modules/echarts/dist/echarts.min.js"))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Adds `files` to the zip (deflated), with Python's `zipfile`: the same
+/// Python that installs cargo-lambda.
+fn add_to_zip(zip: &Path, files: &[(&str, PathBuf)]) -> Result<()> {
+    let script = "import sys, zipfile\n\
+                  z = zipfile.ZipFile(sys.argv[1], 'a', zipfile.ZIP_DEFLATED)\n\
+                  for name, path in zip(sys.argv[2::2], sys.argv[3::2]):\n    \
+                  if name not in z.namelist(): z.write(path, name)\n\
+                  z.close()\n";
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]).arg(zip);
+    for (name, path) in files {
+        cmd.arg(name).arg(path);
+    }
+    run(&format!("add {} to {}", files.iter().map(|f| f.0).collect::<Vec<_>>().join(", "), zip.display()), &mut cmd)
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -168,18 +205,28 @@ fn ensure_cargo_lambda() -> Result<Tool> {
     Ok(Tool { program: bin.join("cargo-lambda"), path: Some(path_with(&bin)) })
 }
 
-/// Checks a function zip against the binary it should hold; returns the
-/// sizes of the zip and of the binary.
-fn check(zip: &Path, binary: &Path, arch: Arch) -> Result<(u64, u64)> {
+/// Checks a function zip against the binary (and the extra files) it should
+/// hold; returns the sizes of the zip and of the binary.
+fn check(zip: &Path, binary: &Path, arch: Arch, extra: &[(&str, PathBuf)]) -> Result<(u64, u64)> {
     let zip_bytes = std::fs::read(zip).context("reading the zip")?;
     let bin = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
-    let entries = zip_entries(&zip_bytes)?;
-    let [entry] = entries.as_slice() else {
-        bail!("expected one entry `bootstrap`, found {:?}", entries.iter().map(|e| &e.name).collect::<Vec<_>>());
-    };
-    if entry.name != "bootstrap" {
-        bail!("the entry is `{}`, Lambda runs `bootstrap`", entry.name);
+    let mut entries = zip_entries(&zip_bytes)?;
+    let mut names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let mut wanted: Vec<&str> = std::iter::once("bootstrap").chain(extra.iter().map(|e| e.0)).collect();
+    names.sort_unstable();
+    wanted.sort_unstable();
+    if names != wanted {
+        bail!("expected the entries {wanted:?}, found {names:?} (Lambda runs `bootstrap`)");
     }
+    for (name, path) in extra {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let e = entries.iter().find(|e| e.name == *name).context("entry vanished")?;
+        if e.size != bytes.len() as u64 || e.crc32 != crc32(&bytes) {
+            bail!("`{name}` is not {}", path.display());
+        }
+    }
+    entries.retain(|e| e.name == "bootstrap");
+    let entry = &entries[0];
     if entry.unix_mode & 0o111 == 0 {
         bail!("`bootstrap` is not executable (mode {:o})", entry.unix_mode);
     }
@@ -253,7 +300,66 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A zip with an executable `bootstrap` (made by Python's zipfile, like the packager).
+    fn function_zip(dir: &Path, binary: &[u8]) -> PathBuf {
+        let bin = dir.join("bootstrap");
+        std::fs::write(&bin, binary).unwrap();
+        let zip = dir.join("bootstrap.zip");
+        let script = "import sys, zipfile\n\
+                      z = zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED)\n\
+                      i = zipfile.ZipInfo('bootstrap')\n\
+                      i.external_attr = (0o100755 << 16)\n\
+                      i.create_system = 3\n\
+                      z.writestr(i, open(sys.argv[2], 'rb').read())\n\
+                      z.close()\n";
+        let ok = Command::new("python3").args(["-c", script]).arg(&zip).arg(&bin).status().unwrap();
+        assert!(ok.success());
+        zip
+    }
+
+    #[test]
+    fn extra_files_are_added_and_checked() {
+        let dir = std::env::temp_dir().join(format!("knowedge-package-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Dir(dir);
+        let mut elf = vec![0u8; 64];
+        elf[..5].copy_from_slice(b"\x7fELF\x02");
+        elf[18..20].copy_from_slice(&183u16.to_le_bytes());
+        let zip = function_zip(dir.path(), &elf);
+        let bin = dir.path().join("bootstrap");
+        let asset = dir.path().join("asset.js");
+        std::fs::write(&asset, "var chart = 1;").unwrap();
+        let extra = vec![("echarts.min.js", asset.clone())];
+        // Without the file the zip is refused; with it, accepted.
+        assert!(check(&zip, &bin, Arch::Arm64, &extra).is_err());
+        check(&zip, &bin, Arch::Arm64, &[]).unwrap();
+        add_to_zip(&zip, &extra).unwrap();
+        check(&zip, &bin, Arch::Arm64, &extra).unwrap();
+        assert!(check(&zip, &bin, Arch::Arm64, &[]).is_err(), "an unexpected entry is refused");
+        assert!(check(&zip, &bin, Arch::X86_64, &extra).is_err());
+        // Another file's bytes under the name: refused.
+        std::fs::write(&asset, "var chart = 2;").unwrap();
+        assert!(check(&zip, &bin, Arch::Arm64, &extra).is_err());
+        assert_eq!(extra_files("knowedge-report").len(), 1);
+        assert!(extra_files("knowedge-ingest").is_empty());
+    }
 
     #[test]
     fn crc32_of_a_known_string() {

@@ -2,7 +2,7 @@
 //! only the object-store access the function declares (and `infra/` grants,
 //! see `tests/infra.rs`): ingestion with events, dead letters and the admin
 //! erasure route; compaction with retention and an erasure that rewrites the
-//! served model; a training run that promotes a model.
+//! served model; a training run that promotes a model; the scheduled report.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -135,5 +135,22 @@ async fn a_training_run_uses_only_its_declared_access() -> Result<()> {
     assert!(did(&log, Bucket::Lake, "audit/", Action::Put), "the promotion is audited");
     assert!(did(&log, Bucket::Models, "", Action::Put));
     assert_declared("knowedge-train", &log, knowedge_train::deploy::ACCESS);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_report_uses_only_its_declared_access() -> Result<()> {
+    let (lake_dir, work) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    knowedge_test_support::business::plant(lake_dir.path(), 20, 5).await?;
+    // Objects the report must never read: erasure jobs name learners.
+    let plain = Lake::open(lake_dir.path().to_str().unwrap_or_default())?;
+    plain.request_erasure(&"ab".repeat(32)).await?;
+    let log = Log::default();
+    let lake = lake_on(lake_dir.path(), &log)?;
+    let published = knowedge_report::scheduled::publish(&lake, work.path(), "/* echarts */", Utc::now()).await?;
+    assert!(published.mirror.copied > 0);
+    assert!(did(&log, Bucket::Lake, "reports/", Action::Put));
+    assert!(!did(&log, Bucket::Lake, "privacy/", Action::Get) && !did(&log, Bucket::Lake, "privacy/", Action::List));
+    assert_declared("knowedge-report", &log, knowedge_report::deploy::ACCESS);
     Ok(())
 }

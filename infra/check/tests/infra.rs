@@ -98,6 +98,7 @@ fn declared(binary: &str) -> Option<(&'static [Setting], &'static [ObjectAccess]
         "knowedge-ingest" => (knowedge_ingest::deploy::INGEST_SETTINGS, knowedge_ingest::deploy::INGEST_ACCESS),
         "knowedge-compact" => (knowedge_ingest::deploy::COMPACT_SETTINGS, knowedge_ingest::deploy::COMPACT_ACCESS),
         "knowedge-train" => (knowedge_train::deploy::SETTINGS, knowedge_train::deploy::ACCESS),
+        "knowedge-report" => (knowedge_report::deploy::SETTINGS, knowedge_report::deploy::ACCESS),
         _ => return None,
     })
 }
@@ -118,7 +119,7 @@ fn function_calls() -> Result<BTreeMap<String, Value>> {
 #[test]
 fn every_lambda_binary_is_deployed_from_the_package_xtask_builds() -> Result<()> {
     let binaries = lambda_binaries()?;
-    assert_eq!(binaries.len(), 3, "{binaries:?}");
+    assert_eq!(binaries.len(), 4, "{binaries:?}");
     let calls = function_calls()?;
     assert_eq!(binaries, calls.keys().cloned().collect(), "Lambda binaries vs. functions in infra/modules/knowedge");
     for binary in &binaries {

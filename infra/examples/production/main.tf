@@ -1,7 +1,7 @@
 # Production deployment of knowedge on AWS and Cloudflare.
 #
 # Before `terraform apply`, from the repository root:
-#   cargo xtask package              # target/lambda/knowedge-{ingest,compact,train}/bootstrap.zip
+#   cargo xtask package              # target/lambda/knowedge-{ingest,compact,train,report}/bootstrap.zip
 #   (cd edge/worker && worker-build --release)   # edge/worker/build
 # After the first apply, put the secret values (see docs/DEPLOY.md):
 #   aws secretsmanager put-secret-value --secret-id <arn from the secret_arns output> --secret-string ...
@@ -26,6 +26,7 @@ module "knowedge" {
 
   compact_schedule_expression = var.compact_schedule_expression
   train_schedule_expression   = var.train_schedule_expression
+  report_schedule_expression  = var.report_schedule_expression
   training_mode               = var.training_mode
   recipe                      = var.recipe
   gpu_image_tag               = var.gpu_image_tag

@@ -64,3 +64,8 @@ output "gpu_job_definition" {
   description = "AWS Batch job definition of GPU training (gpu_batch only)."
   value       = module.knowedge.gpu_job_definition
 }
+
+output "dashboard_location" {
+  description = "Where the business dashboard is written daily (open it with a presigned URL or sync it)."
+  value       = module.knowedge.dashboard_location
+}

@@ -80,6 +80,12 @@ variable "ingest_certificate_arn" {
   default     = null
 }
 
+variable "report_schedule_expression" {
+  description = "When the business dashboard is rebuilt (after compaction)."
+  type        = string
+  default     = "cron(30 4 * * ? *)"
+}
+
 variable "compact_schedule_expression" {
   description = "When compaction runs."
   type        = string

@@ -4,7 +4,7 @@
 #   the dead-letter queues of failed asynchronous invocations;
 # * training: failed training runs (Lambda errors, or failed AWS Batch jobs through an
 #   EventBridge rule) and no model promoted for `no_model_days` days;
-# * compaction errors and edge publish failures (`EdgePublishFailures`).
+# * compaction and report errors, and edge publish failures (`EdgePublishFailures`).
 #
 # The functions' own metrics are CloudWatch Embedded Metric Format lines in namespace
 # `knowedge` with the single dimension `function` (the binary name, e.g. "knowedge-train").
@@ -174,6 +174,23 @@ resource "aws_cloudwatch_metric_alarm" "compact_errors" {
   dimensions          = { FunctionName = var.functions.compact.function_name }
   statistic           = "Sum"
   period              = 3600
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "report_errors" {
+  alarm_name          = "${var.name}-report-errors"
+  alarm_description   = "The business dashboard could not be rebuilt; reports/ keeps the previous one."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = var.functions.report.function_name }
+  statistic           = "Sum"
+  period              = 86400
   evaluation_periods  = 1
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"

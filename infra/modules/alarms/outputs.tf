@@ -12,6 +12,7 @@ output "alarm_names" {
       aws_cloudwatch_metric_alarm.ingest_throttles.alarm_name,
       aws_cloudwatch_metric_alarm.dead_letters.alarm_name,
       aws_cloudwatch_metric_alarm.compact_errors.alarm_name,
+      aws_cloudwatch_metric_alarm.report_errors.alarm_name,
       aws_cloudwatch_metric_alarm.no_model_promoted.alarm_name,
     ],
     [for a in aws_cloudwatch_metric_alarm.dead_letter_queues : a.alarm_name],

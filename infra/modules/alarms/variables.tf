@@ -20,11 +20,12 @@ variable "api_id" {
 }
 
 variable "functions" {
-  description = "The functions, by role (ingest, compact, train): Lambda function name and the `function` dimension value of its EMF metrics (the binary name)."
+  description = "The functions, by role (ingest, compact, train, report): Lambda function name and the `function` dimension value of its EMF metrics (the binary name)."
   type = object({
     ingest  = object({ function_name = string, metric_function = string })
     compact = object({ function_name = string, metric_function = string })
     train   = object({ function_name = string, metric_function = string })
+    report  = object({ function_name = string, metric_function = string })
   })
 }
 

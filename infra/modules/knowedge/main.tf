@@ -175,6 +175,46 @@ module "train" {
   tags                        = var.tags
 }
 
+module "report" {
+  source = "../lambda_function"
+
+  name         = "${var.name}-report"
+  binary       = "knowedge-report"
+  description  = "knowedge business dashboard written to the lake's reports/ (daily)"
+  source_root  = var.source_root
+  architecture = var.architecture
+
+  memory_size = var.report_memory_size
+  timeout     = 900
+  # Its copy of the lake's tables lives in /tmp between runs.
+  ephemeral_storage_mb = var.report_ephemeral_storage_mb
+  reserved_concurrency = 1
+
+  environment = {
+    KNOWEDGE_LAKE            = local.lake_url
+    KNOWEDGE_REPORT_WORK_DIR = "/tmp/knowedge-lake"
+    # `cargo xtask package` puts ECharts beside `bootstrap` in the function's zip.
+    KNOWEDGE_ECHARTS = "/var/task/echarts.min.js"
+  }
+
+  buckets = local.buckets
+  object_access = [
+    { bucket = "lake", prefix = "events/", actions = ["s3:GetObject", "s3:ListBucket"] },
+    { bucket = "lake", prefix = "exposures/", actions = ["s3:GetObject", "s3:ListBucket"] },
+    { bucket = "lake", prefix = "review-sentiment/", actions = ["s3:GetObject", "s3:ListBucket"] },
+    { bucket = "lake", prefix = "dead-letter/", actions = ["s3:GetObject", "s3:ListBucket"] },
+    { bucket = "lake", prefix = "audit/", actions = ["s3:GetObject", "s3:ListBucket"] },
+    { bucket = "lake", prefix = "catalogue/", actions = ["s3:GetObject", "s3:ListBucket"] },
+    { bucket = "lake", prefix = "reports/", actions = ["s3:PutObject"] },
+  ]
+
+  kms_key_arn                 = module.storage.kms_key_arn
+  secrets_extension_layer_arn = var.secrets_extension_layer_arn
+  log_retention_days          = var.log_retention_days
+  permissions_boundary_arn    = var.permissions_boundary_arn
+  tags                        = var.tags
+}
+
 # ---------------------------------------------------------------------------------------------
 # Triggers.
 # ---------------------------------------------------------------------------------------------
@@ -202,12 +242,14 @@ module "schedules" {
   compact_function_arn        = module.compact.function_arn
   compact_schedule_expression = var.compact_schedule_expression
   # CPU training is scheduled only when training runs on Lambda.
-  schedule_training         = var.training_mode == "lambda"
-  train_function_arn        = module.train.function_arn
-  train_schedule_expression = var.train_schedule_expression
-  kms_key_arn               = module.storage.kms_key_arn
-  permissions_boundary_arn  = var.permissions_boundary_arn
-  tags                      = var.tags
+  schedule_training          = var.training_mode == "lambda"
+  train_function_arn         = module.train.function_arn
+  train_schedule_expression  = var.train_schedule_expression
+  report_function_arn        = module.report.function_arn
+  report_schedule_expression = var.report_schedule_expression
+  kms_key_arn                = module.storage.kms_key_arn
+  permissions_boundary_arn   = var.permissions_boundary_arn
+  tags                       = var.tags
 }
 
 # GPU training on AWS Batch: the same settings and object access as the training function.
@@ -250,12 +292,14 @@ module "alarms" {
     ingest  = { function_name = module.ingest.function_name, metric_function = "knowedge-ingest" }
     compact = { function_name = module.compact.function_name, metric_function = "knowedge-compact" }
     train   = { function_name = module.train.function_name, metric_function = "knowedge-train" }
+    report  = { function_name = module.report.function_name, metric_function = "knowedge-report" }
   }
 
   dead_letter_queues = {
     ingest    = module.ingest.dead_letter_queue_name
     compact   = module.compact.dead_letter_queue_name
     train     = module.train.dead_letter_queue_name
+    report    = module.report.dead_letter_queue_name
     scheduler = module.schedules.dead_letter_queue_name
   }
 

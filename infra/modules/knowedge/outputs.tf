@@ -41,7 +41,13 @@ output "function_names" {
     ingest  = module.ingest.function_name
     compact = module.compact.function_name
     train   = module.train.function_name
+    report  = module.report.function_name
   }
+}
+
+output "dashboard_location" {
+  description = "Where the report function writes the business dashboard (a self-contained page and its data)."
+  value       = "${local.lake_url}/reports/index.html"
 }
 
 output "secret_arns" {

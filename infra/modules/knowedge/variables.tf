@@ -142,6 +142,24 @@ variable "compact_memory_size" {
   default     = 2048
 }
 
+variable "report_schedule_expression" {
+  description = "When the business dashboard is rebuilt (after compaction, so it copies compacted files)."
+  type        = string
+  default     = "cron(30 4 * * ? *)"
+}
+
+variable "report_memory_size" {
+  description = "Memory of the report function in MB (its SQL engine works in memory)."
+  type        = number
+  default     = 3008
+}
+
+variable "report_ephemeral_storage_mb" {
+  description = "Size of the report function's /tmp in MB: it holds a copy of the lake's tables, so it must exceed their size (at most 10240)."
+  type        = number
+  default     = 4096
+}
+
 variable "training_mode" {
   description = "Where scheduled training runs: \"lambda\" (CPU, the training function) or \"gpu_batch\" (the CUDA container on AWS Batch GPU instances)."
   type        = string

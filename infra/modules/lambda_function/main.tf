@@ -217,6 +217,10 @@ resource "aws_lambda_function" "this" {
   reserved_concurrent_executions = var.reserved_concurrency
   kms_key_arn                    = var.kms_key_arn
 
+  ephemeral_storage {
+    size = var.ephemeral_storage_mb
+  }
+
   environment {
     variables = local.variables
   }

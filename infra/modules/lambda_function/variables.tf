@@ -55,6 +55,17 @@ variable "timeout" {
   default     = 30
 }
 
+variable "ephemeral_storage_mb" {
+  description = "Size of /tmp in MB (512 to 10240)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.ephemeral_storage_mb >= 512 && var.ephemeral_storage_mb <= 10240
+    error_message = "ephemeral_storage_mb must be between 512 and 10240."
+  }
+}
+
 variable "reserved_concurrency" {
   description = "Reserved concurrent executions; caps the function and keeps that much capacity for it."
   type        = number

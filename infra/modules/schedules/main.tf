@@ -1,5 +1,5 @@
-# EventBridge Scheduler schedules of the Lambda functions: compaction (hourly by default) and,
-# when training runs on Lambda, CPU training (daily by default). The scheduler's role may invoke
+# EventBridge Scheduler schedules of the Lambda functions: compaction (hourly by default), the
+# business dashboard (daily) and, when training runs on Lambda, CPU training (daily by default). The scheduler's role may invoke
 # exactly these functions. GPU training on AWS Batch has its own schedule (gpu_training module).
 
 data "aws_caller_identity" "current" {}
@@ -12,6 +12,12 @@ locals {
         expression = var.compact_schedule_expression
       }
     },
+    var.report_function_arn != null ? {
+      report = {
+        arn        = var.report_function_arn
+        expression = var.report_schedule_expression
+      }
+    } : {},
     var.schedule_training ? {
       train = {
         arn        = var.train_function_arn

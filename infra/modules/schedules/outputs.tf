@@ -1,5 +1,5 @@
 output "schedule_arns" {
-  description = "ARNs of the schedules, by job (compact, train)."
+  description = "ARNs of the schedules, by job (compact, report, train)."
   value       = { for k, s in aws_scheduler_schedule.this : k => s.arn }
 }
 

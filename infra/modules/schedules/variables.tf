@@ -32,6 +32,18 @@ variable "train_schedule_expression" {
   default     = "cron(0 3 * * ? *)"
 }
 
+variable "report_function_arn" {
+  description = "ARN of the report function (the business dashboard); null schedules none."
+  type        = string
+  default     = null
+}
+
+variable "report_schedule_expression" {
+  description = "When the business dashboard is rebuilt (EventBridge Scheduler expression)."
+  type        = string
+  default     = "cron(30 4 * * ? *)"
+}
+
 variable "timezone" {
   description = "Time zone of cron expressions."
   type        = string
